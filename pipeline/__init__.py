@@ -1,0 +1,1 @@
+"""handlingsplan: the reporting pipeline behind a kommun's integration plan."""

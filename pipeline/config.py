@@ -1,0 +1,115 @@
+"""Paths, limits and Prefect settings: the one module that knows where things live.
+
+Nothing here runs at import time; callers ask for a `Settings` and, before Prefect is
+imported, call `configure_prefect()`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+TEMPLATE_VERSION = "1"
+"""Version of the workbook layout; bumped when a change makes old templates unreadable."""
+
+READABLE_TEMPLATE_VERSIONS = frozenset({"1"})
+
+RETURN_TO_DEFAULT = (
+    "Kommunstyrelsen, integrationssamordnaren: spara filen i den gemensamma mappen "
+    "Inkorg (inbox) eller skicka den med e-post till samordnaren."
+)
+
+
+def default_plan_file() -> Path:
+    """Returns the path of the plan shipped with the package (Kalix kommun's)."""
+    return Path(str(resources.files("pipeline") / "data" / "integrationsplan-kalix.yaml"))
+
+
+def jinja_templates_dir() -> Path:
+    """Returns the folder of the Jinja2 templates for the reports."""
+    return PROJECT_ROOT / "templates"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a run reads and writes, and the limits it keeps."""
+
+    inbox: Path = field(default_factory=lambda: Path("inbox"))
+    outbox: Path = field(default_factory=lambda: Path("outbox"))
+    plan_file: Path = field(default_factory=default_plan_file)
+    quiet_seconds: float = 60.0
+    prepared_rows: int = 300
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Returns a copy with the given non-None fields replaced."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def year_dir(self, year: int) -> Path:
+        """Returns outbox/<year>, where everything about one year's cycle goes."""
+        return self.outbox / str(year)
+
+    def templates_dir(self, year: int) -> Path:
+        """Returns outbox/<year>/mallar, the templates to send out."""
+        return self.year_dir(year) / "mallar"
+
+    def feedback_dir(self, year: int) -> Path:
+        """Returns outbox/<year>/aterkoppling, the feedback per submission."""
+        return self.year_dir(year) / "aterkoppling"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Returns outbox/arkiv, the untouched copies of every submission."""
+        return self.outbox / "arkiv"
+
+    @property
+    def ledger_file(self) -> Path:
+        """Returns outbox/inlamningar.jsonl, the append-only record of submissions."""
+        return self.outbox / "inlamningar.jsonl"
+
+    @property
+    def plans_dir(self) -> Path:
+        """Returns outbox/planer, a copy of every plan version templates were made from."""
+        return self.outbox / "planer"
+
+    @property
+    def lock_file(self) -> Path:
+        """Returns the lock that keeps two runs from writing the same outbox."""
+        return self.outbox / ".handlingsplan.lock"
+
+
+PREFECT_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    # Run logs go to Prefect's database (the UI); the terminal shows only our own lines.
+    "PREFECT_LOGGING_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+    "PREFECT_LOGGING_LOG_PRINTS": "false",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_CLI_PROMPT": "false",
+    "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_EPHEMERAL_ENABLED": "true",
+}
+
+
+def prefect_home_default() -> Path:
+    """Returns where Prefect keeps its database when PREFECT_HOME is not set."""
+    return Path.home() / ".handlingsplan" / "prefect"
+
+
+def configure_prefect(environ: dict[str, str] | None = None) -> None:
+    """Sets the project's Prefect defaults; variables already set by the user win.
+
+    Must run before `prefect` is imported, since Prefect reads its settings then.
+    """
+    env = os.environ if environ is None else environ
+    for key, value in PREFECT_DEFAULTS.items():
+        env.setdefault(key, value)
+    env.setdefault("PREFECT_HOME", str(prefect_home_default()))
+    # Prefect creates its home without parents; a missing parent stalls its embedded server.
+    Path(env["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,449 @@
+"""What is in the inbox, an untouched copy of every submission, and the ledger of them.
+
+The inbox is the förvaltningar's drop folder: this module reads it and never writes there.
+What it writes, the archive (copies named by their SHA-256) and the ledger (one JSON line
+per handled submission), lives wherever the caller says, normally under the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from pipeline.sniff import ZIP_LOCAL_SIGNATURE, has_zip_end_record
+
+EntryState = Literal["candidate", "ignored", "waiting"]
+Outcome = Literal["accepted", "rejected"]
+
+CHUNK_SIZE = 1024 * 1024
+COPY_GRACE_FACTOR = 10
+"""A recent .xlsx without a zip directory waits this many quiet periods before it is judged."""
+
+REASON_EXCEL_LOCK = "Låsfil som Excel skapar medan arbetsboken är öppen; den hoppas över."
+REASON_LIBREOFFICE_LOCK = "Låsfil som LibreOffice skapar medan filen är öppen; den hoppas över."
+REASON_PLACEHOLDER = "Platshållare som håller mappen kvar; den hoppas över."
+REASON_HIDDEN_FILE = "Dold fil; den hoppas över."
+REASON_HIDDEN_FOLDER = "Dold mapp; filerna i den hoppas över."
+REASON_SYSTEM_FILE = "Systemfil från Windows; den hoppas över."
+REASON_TEMPORARY = "Tillfällig fil (sparas eller laddas ned); den hoppas över."
+REASON_SYMLINK = "Genväg (symbolisk länk); den hoppas över. Lägg själva filen i inkorgen."
+REASON_SPECIAL = "Inte en vanlig fil; den hoppas över."
+REASON_UNREADABLE_FOLDER = "Mappen kunde inte läsas; filerna i den hoppas över."
+REASON_RECENT = "Filen ändrades nyss och kan fortfarande sparas; den behandlas vid nästa körning."
+REASON_COPYING = "Filen verkar inte vara färdigkopierad; den behandlas vid nästa körning."
+
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+TEMPORARY_SUFFIXES = (".tmp", ".crdownload", ".part", "~")
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One file or skipped folder found in the inbox.
+
+    Attributes:
+        path: where it is.
+        relative: its path inside the inbox, with forward slashes.
+        state: "candidate" (to handle now), "waiting" (next run) or "ignored".
+        reason: Swedish, why it waits or is ignored; empty for a candidate.
+    """
+
+    path: Path
+    relative: str
+    state: EntryState
+    reason: str
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """A submission's bytes as stored in the archive.
+
+    Attributes:
+        digest: SHA-256 (hex) of exactly the archived bytes.
+        archived_path: the stored copy, archive_dir/<digest[:2]>/<digest><suffix>.
+        size: number of bytes.
+        mtime: the inbox file's modification time (seconds since the epoch).
+        is_new: True when this call stored the bytes; False when the archive had them.
+    """
+
+    digest: str
+    archived_path: Path
+    size: int
+    mtime: float
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One handled submission, as a line in the ledger.
+
+    Attributes:
+        digest: SHA-256 of the submitted bytes.
+        original_name: the file's path inside the inbox.
+        size: number of bytes.
+        received: when the förvaltning saved the file (its mtime), ISO 8601 UTC, seconds.
+        processed: when the pipeline handled it, ISO 8601 UTC, seconds.
+        department: förvaltning code from the workbook, if it could be read.
+        year: the year of the handlingsplan, if it could be read.
+        outcome: "accepted" or "rejected".
+        errors: number of errors found.
+        warnings: number of warnings found.
+        plan_version: the plan version the template was made from, if known.
+        feedback: path of the feedback report, relative to the outbox, if one was written.
+        archived: path of the archived copy, relative to the outbox.
+    """
+
+    digest: str
+    original_name: str
+    size: int
+    received: str
+    processed: str
+    department: str | None
+    year: int | None
+    outcome: Outcome
+    errors: int
+    warnings: int
+    plan_version: str | None
+    feedback: str | None
+    archived: str
+
+
+class FileChangedDuringCopyError(OSError):
+    """The file changed while it was being archived; it is handled on the next run."""
+
+
+# --- the inbox ---------------------------------------------------------------------------
+
+
+def scan_inbox(inbox: Path, *, now: float, quiet_seconds: float = 60.0) -> list[InboxEntry]:
+    """Returns every file in the inbox and its subfolders, each marked candidate, waiting or ignored.
+
+    Reads only; never writes into the inbox. Symlinks are never followed. The order is
+    deterministic: by path inside the inbox, folder by folder.
+
+    Args:
+        inbox: the drop folder.
+        now: the current time (seconds since the epoch), e.g. `time.time()`.
+        quiet_seconds: a file modified more recently than this waits for the next run.
+
+    Raises:
+        OSError: the inbox itself cannot be listed (e.g. it does not exist).
+    """
+    entries = _scan_folder(inbox, inbox, now, quiet_seconds, top=True)
+    return sorted(entries, key=lambda entry: entry.relative.split("/"))
+
+
+def _scan_folder(
+    folder: Path, inbox: Path, now: float, quiet_seconds: float, *, top: bool
+) -> Iterator[InboxEntry]:
+    """Yields the entries of one folder and, recursively, of its subfolders."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        if top:
+            raise
+        yield _entry(folder, inbox, "ignored", REASON_UNREADABLE_FOLDER)
+        return
+    for name in names:
+        yield from _scan_path(folder / name, inbox, now, quiet_seconds)
+
+
+def _scan_path(path: Path, inbox: Path, now: float, quiet_seconds: float) -> Iterator[InboxEntry]:
+    """Yields the entry for one path, or the entries below it when it is a folder."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        yield _entry(path, inbox, "ignored", REASON_SYMLINK)
+    elif stat.S_ISDIR(info.st_mode):
+        if path.name.startswith("."):
+            yield _entry(path, inbox, "ignored", REASON_HIDDEN_FOLDER)
+        else:
+            yield from _scan_folder(path, inbox, now, quiet_seconds, top=False)
+    elif not stat.S_ISREG(info.st_mode):
+        yield _entry(path, inbox, "ignored", REASON_SPECIAL)
+    else:
+        yield _file_entry(path, inbox, info, now, quiet_seconds)
+
+
+def _file_entry(
+    path: Path, inbox: Path, info: os.stat_result, now: float, quiet_seconds: float
+) -> InboxEntry:
+    """Returns the entry for a regular file: ignored, waiting or candidate."""
+    reason = ignore_reason(path.name)
+    if reason is not None:
+        return _entry(path, inbox, "ignored", reason)
+    if info.st_mtime > now - quiet_seconds:
+        return _entry(path, inbox, "waiting", REASON_RECENT)
+    if info.st_mtime > now - COPY_GRACE_FACTOR * quiet_seconds and _looks_half_copied(path):
+        return _entry(path, inbox, "waiting", REASON_COPYING)
+    return _entry(path, inbox, "candidate", "")
+
+
+def ignore_reason(name: str) -> str | None:
+    """Returns why a file with this name is skipped (Swedish), or None when it is not."""
+    lowered = name.lower()
+    if name.startswith("~$"):
+        return REASON_EXCEL_LOCK
+    if name.startswith(".~lock.") and name.endswith("#"):
+        return REASON_LIBREOFFICE_LOCK
+    if lowered == ".gitkeep":
+        return REASON_PLACEHOLDER
+    if name.startswith("."):
+        return REASON_HIDDEN_FILE
+    if lowered in SYSTEM_FILES:
+        return REASON_SYSTEM_FILE
+    if lowered.endswith(TEMPORARY_SUFFIXES):
+        return REASON_TEMPORARY
+    return None
+
+
+def _looks_half_copied(path: Path) -> bool:
+    """Returns True for an .xlsx that starts like a zip but has no zip directory yet."""
+    if path.suffix.lower() != ".xlsx":
+        return False
+    try:
+        with path.open("rb") as handle:
+            starts_like_zip = handle.read(len(ZIP_LOCAL_SIGNATURE)) == ZIP_LOCAL_SIGNATURE
+        return starts_like_zip and not has_zip_end_record(path)
+    except OSError:
+        return True
+
+
+def _entry(path: Path, inbox: Path, state: EntryState, reason: str) -> InboxEntry:
+    """Returns an entry with the path relative to the inbox, forward slashes."""
+    return InboxEntry(path, path.relative_to(inbox).as_posix(), state, reason)
+
+
+# --- hashing and the archive -------------------------------------------------------------
+
+
+def sha256_file(path: Path, chunk_size: int = CHUNK_SIZE) -> str:
+    """Returns the SHA-256 (hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def archive_submission(path: Path, archive_dir: Path) -> ArchivedFile:
+    """Returns the archived copy of a submission, hashing the bytes while copying them.
+
+    The bytes are copied to a temporary file in `archive_dir` and hashed on the way, then
+    moved to archive_dir/<digest[:2]>/<digest><suffix> in one step, so the archive holds
+    exactly the bytes that were hashed. When the archive already has an intact copy of
+    these bytes (under any suffix), it is kept and `is_new` is False.
+
+    Args:
+        path: the file in the inbox; it is only read.
+        archive_dir: the archive's root folder; created when missing.
+
+    Raises:
+        FileChangedDuringCopyError: the file changed while it was copied.
+        OSError: the file cannot be read or the archive cannot be written.
+    """
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    fd, temporary_name = tempfile.mkstemp(prefix=".incoming-", suffix=".tmp", dir=archive_dir)
+    temporary = Path(temporary_name)
+    try:
+        with os.fdopen(fd, "wb") as target, path.open("rb") as source:
+            before = os.fstat(source.fileno())
+            digest, size = _copy_hashing(source, target)
+            target.flush()
+            os.fsync(target.fileno())
+            after = os.fstat(source.fileno())
+        if (before.st_size, before.st_mtime_ns) != (
+            after.st_size,
+            after.st_mtime_ns,
+        ) or size != after.st_size:
+            raise FileChangedDuringCopyError(f"Filen ändrades medan den kopierades: {path}")
+        return _store(temporary, archive_dir, digest, _archive_suffix(path.name), size, before.st_mtime)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _copy_hashing(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
+    """Returns (SHA-256 hex, byte count) of what was copied from source to target."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK_SIZE):
+        digest.update(chunk)
+        target.write(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _store(
+    temporary: Path, archive_dir: Path, digest: str, suffix: str, size: int, mtime: float
+) -> ArchivedFile:
+    """Returns the archived file after moving the temporary copy into place, or keeping an intact one."""
+    folder = archive_dir / digest[:2]
+    existing = _intact_copy(folder, digest, suffix, size)
+    if existing is not None:
+        return ArchivedFile(digest, existing, size, mtime, is_new=False)
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{digest}{suffix}"
+    os.replace(temporary, target)
+    _fsync_folder(folder)
+    return ArchivedFile(digest, target, size, mtime, is_new=True)
+
+
+def _intact_copy(folder: Path, digest: str, suffix: str, size: int) -> Path | None:
+    """Returns an archived copy with these bytes, preferring this suffix; None when there is none."""
+    if not folder.is_dir():
+        return None
+    preferred = folder / f"{digest}{suffix}"
+    for candidate in dict.fromkeys((preferred, *sorted(folder.glob(f"{digest}*")))):
+        if candidate.is_file() and candidate.stat().st_size == size and sha256_file(candidate) == digest:
+            return candidate
+    return None
+
+
+def _archive_suffix(name: str) -> str:
+    """Returns the file's extension in lower case, or "" when it is odd (spaces, very long)."""
+    suffix = Path(name).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Makes a rename in `folder` durable where the platform allows syncing a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- the ledger --------------------------------------------------------------------------
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "digest": (str,),
+    "original_name": (str,),
+    "size": (int,),
+    "received": (str,),
+    "processed": (str,),
+    "department": (str, type(None)),
+    "year": (int, type(None)),
+    "outcome": (str,),
+    "errors": (int,),
+    "warnings": (int,),
+    "plan_version": (str, type(None)),
+    "feedback": (str, type(None)),
+    "archived": (str,),
+}
+
+
+def utc_iso(timestamp: float) -> str:
+    """Returns a POSIX timestamp as ISO 8601 in UTC to the second, e.g. 2027-03-01T08:15:00+00:00."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).replace(microsecond=0).isoformat()
+
+
+def read_ledger(path: Path) -> list[LedgerRecord]:
+    """Returns the ledger's records in the order they were written; [] when there is no ledger.
+
+    A line that does not parse as a record is skipped, and so is a last line without its
+    newline: that is what a crash in the middle of an append leaves behind.
+    """
+    if not path.exists():
+        return []
+    records = []
+    with path.open("rb") as handle:
+        for line in handle:
+            record = _parse_record(line) if line.endswith(b"\n") else None
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def append_ledger(path: Path, record: LedgerRecord) -> None:
+    """Appends one record as one complete JSON line, flushed and synced to disk.
+
+    A torn last line left by an earlier crash is closed off first, so that it cannot
+    swallow this record. Creates the ledger and its folder when missing.
+    """
+    line = json.dumps(asdict(record), ensure_ascii=False).encode("utf-8") + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    with path.open("a+b") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end > 0:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                line = b"\n" + line
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        _fsync_folder(path.parent)
+
+
+def known_digests(records: Iterable[LedgerRecord]) -> set[str]:
+    """Returns the digests of every submission in the ledger, accepted or rejected."""
+    return {record.digest for record in records}
+
+
+def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerRecord]:
+    """Returns, per förvaltning, its accepted submission for `year` that was received last.
+
+    Ties on `received` go to the higher digest, so the answer never depends on order.
+    The dict is ordered by förvaltning code.
+    """
+    winners: dict[str, LedgerRecord] = {}
+    for record in records:
+        if record.outcome != "accepted" or record.year != year or record.department is None:
+            continue
+        current = winners.get(record.department)
+        if current is None or _recency(record) > _recency(current):
+            winners[record.department] = record
+    return dict(sorted(winners.items()))
+
+
+def _recency(record: LedgerRecord) -> tuple[dt.datetime, str]:
+    """Returns the sort key for which submission is newer: received time, then digest."""
+    return _parse_utc(record.received), record.digest
+
+
+def _parse_utc(text: str) -> dt.datetime:
+    """Returns an ISO 8601 timestamp as an aware datetime; one without offset is taken as UTC."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _parse_record(line: bytes) -> LedgerRecord | None:
+    """Returns the record on one ledger line, or None when the line is not a valid record."""
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not _valid_fields(data):
+        return None
+    return LedgerRecord(**{name: data[name] for name in _FIELD_TYPES})
+
+
+def _valid_fields(data: dict[str, object]) -> bool:
+    """Returns True when `data` has every record field with a value of the right type."""
+    for name, types in _FIELD_TYPES.items():
+        if name not in data or not isinstance(data[name], types):
+            return False
+    if data["outcome"] not in ("accepted", "rejected"):
+        return False
+    try:
+        _parse_utc(str(data["received"]))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,478 @@
+"""Whether a dropped file is an .xlsx workbook that is safe to hand to a reader.
+
+The sniffer looks at bytes only: signatures, the zip directory, and a streamed pass over
+the XML parts. It never loads a whole part into memory and stops as soon as a limit is
+passed, since a zip's headers can lie about sizes. It raises only when the file itself
+cannot be opened or read (`OSError`); everything wrong with the content is a
+`SniffResult` whose message and hint are Swedish and tell the förvaltning what to do.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SniffLimits:
+    """Limits that keep sniffing a hostile file bounded in memory and time.
+
+    Attributes:
+        max_members: most parts (zip members) a workbook may have.
+        max_member_bytes: most bytes one part may unpack to.
+        max_total_bytes: most bytes all parts together may unpack to.
+        max_ratio: highest unpacked/packed ratio for a part larger than 1 MiB.
+        chunk_size: bytes read from a part at a time.
+    """
+
+    max_members: int = 1000
+    max_member_bytes: int = 200 * MIB
+    max_total_bytes: int = 500 * MIB
+    max_ratio: float = 200.0
+    chunk_size: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SniffResult:
+    """What a file appears to be, and whether it may be opened as a workbook.
+
+    Attributes:
+        ok: True when the file is an .xlsx workbook that is safe to read.
+        kind: short English code: "xlsx", or why not ("xls", "zip_bomb", "dtd", ...).
+        message: Swedish, what is wrong (or what the file is).
+        hint: Swedish, what the förvaltning should do; empty when ok.
+        notes: Swedish warnings for a file that is ok.
+    """
+
+    ok: bool
+    kind: str
+    message: str
+    hint: str
+    notes: tuple[str, ...] = ()
+
+
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+RATIO_MIN_BYTES = 1 * MIB
+"""Parts smaller than this are not checked for their compression ratio."""
+OLE2_SCAN_BYTES = 8 * MIB
+"""How far into an OLE2 file to look for the names of its streams."""
+HEAD_BYTES = 8 * 1024
+"""How much of the start of a file the text checks look at."""
+MAX_DIRECTORY_BYTES_PER_MEMBER = 1024
+"""Zip directory bytes allowed per permitted member, bounding what zipfile parses."""
+STREAMED_SUFFIXES = (".xml", ".rels", ".vml")
+DTD_MARKERS = (b"<!doctype", b"<!entity")
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+)
+"""What zipfile raises for a damaged or hostile zip: bad headers or CRC, broken deflate
+data, encrypted or unsupported members, offsets outside the file."""
+
+_SAVE_AS_XLSX = "Öppna den ifyllda mallen i Excel och välj Spara som > Excel-arbetsbok (.xlsx)."
+_USE_TEMPLATE = "Lämna in den ifyllda Excel-mallen (.xlsx) i stället."
+_SAVE_AGAIN = "Spara arbetsboken igen och lämna in den på nytt."
+_NEW_TEMPLATE = "Kopiera in uppgifterna i en ny mall och lämna in den."
+
+_SIGNATURES = (
+    (b"%PDF", "Filen är en PDF, inte en Excel-arbetsbok."),
+    (b"\x89PNG", "Filen är en bild (PNG), inte en Excel-arbetsbok."),
+    (b"\xff\xd8\xff", "Filen är en bild (JPEG), inte en Excel-arbetsbok."),
+    (b"GIF8", "Filen är en bild (GIF), inte en Excel-arbetsbok."),
+    (b"{\\rtf", "Filen är ett RTF-dokument, inte en Excel-arbetsbok."),
+)
+_OLE2_OTHER_STREAMS = (
+    ("WordDocument", "Filen är ett gammalt Word-dokument (.doc), inte en Excel-arbetsbok."),
+    ("PowerPoint Document", "Filen är en gammal PowerPoint-presentation (.ppt), inte en Excel-arbetsbok."),
+)
+_ZIP_OTHER_PACKAGES = (
+    ("word/document.xml", "Filen är ett Word-dokument (.docx), inte en Excel-arbetsbok.", _USE_TEMPLATE),
+    (
+        "ppt/presentation.xml",
+        "Filen är en PowerPoint-presentation (.pptx), inte en Excel-arbetsbok.",
+        _USE_TEMPLATE,
+    ),
+    (
+        "xl/workbook.bin",
+        "Filen är en binär Excel-arbetsbok (.xlsb), inte en vanlig Excel-arbetsbok (.xlsx).",
+        _SAVE_AS_XLSX,
+    ),
+)
+_CSV_SEPARATORS = (";", ",", "\t")
+
+
+def sniff_workbook(path: Path, limits: SniffLimits = SniffLimits()) -> SniffResult:
+    """Returns whether `path` is an .xlsx workbook that is safe to open, and if not, why.
+
+    Args:
+        path: the file to look at; it is only read.
+        limits: size and count limits; the defaults suit a filled-in template.
+
+    Raises:
+        OSError: the file cannot be opened.
+    """
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        if size == 0:
+            return _reject(
+                "empty", "Filen är tom (0 byte).", "Spara arbetsboken i Excel igen och lämna in den på nytt."
+            )
+        handle.seek(0)
+        head = handle.read(HEAD_BYTES)
+        found = _sniff_head(handle, head)
+        if found is not None:
+            return found
+        return _sniff_zip(handle, size, path, limits)
+
+
+def has_zip_end_record(path: Path) -> bool:
+    """Returns True when the file ends with a zip end-of-central-directory record.
+
+    A zip that is still being copied lacks it, since zip writers put the directory last.
+    """
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        return _read_zip_end(handle, size) is not None
+
+
+# --- before the zip: signatures and text ------------------------------------------------
+
+
+def _sniff_head(handle: BinaryIO, head: bytes) -> SniffResult | None:
+    """Returns the verdict for a file that does not start like a zip; None when it does."""
+    if head.startswith(ZIP_LOCAL_SIGNATURE):
+        return None
+    if head.startswith(OLE2_SIGNATURE):
+        return _sniff_ole2(handle)
+    for signature, message in _SIGNATURES:
+        if head.startswith(signature):
+            return _reject("not_zip", message, _USE_TEMPLATE)
+    text = _as_text(head)
+    if text is not None:
+        return _sniff_text(text)
+    return _reject(
+        "not_zip",
+        "Filen är ingen Excel-arbetsbok (.xlsx).",
+        "Öppna filen i Excel eller LibreOffice och spara den som Excel-arbetsbok (.xlsx).",
+    )
+
+
+def _sniff_ole2(handle: BinaryIO) -> SniffResult:
+    """Returns the verdict for an OLE2 compound file: encrypted workbook, .xls or other."""
+    names = {"EncryptionInfo", *(name for name, _ in _OLE2_OTHER_STREAMS)}
+    handle.seek(0)
+    found = _find_markers(
+        _read_chunks(handle, 64 * 1024, OLE2_SCAN_BYTES), {n: n.encode("utf-16-le") for n in names}
+    )
+    if "EncryptionInfo" in found:
+        return _reject(
+            "encrypted",
+            "Arbetsboken är lösenordsskyddad.",
+            "Ta bort lösenordet (Arkiv > Info > Skydda arbetsbok) och spara igen.",
+        )
+    for name, message in _OLE2_OTHER_STREAMS:
+        if name in found:
+            return _reject("not_zip", message, _USE_TEMPLATE)
+    return _reject(
+        "xls",
+        "Filen är en gammal Excel-fil (.xls).",
+        "Öppna den i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
+    )
+
+
+def _as_text(head: bytes) -> str | None:
+    """Returns the start of the file as text, or None when it looks binary."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", errors="replace")
+    if b"\x00" in head:
+        return None
+    controls = sum(1 for byte in head if (byte < 0x20 and byte not in b"\t\n\r\f") or byte == 0x7F)
+    if controls > len(head) // 100:
+        return None
+    return head.decode("utf-8", errors="replace")
+
+
+def _sniff_text(text: str) -> SniffResult:
+    """Returns the verdict for a text file: a web page, XML, CSV or plain text."""
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith(("<html", "<!doctype html")) or (start.startswith("<") and "<html" in start[:2048]):
+        return _reject("html", "Filen är en webbsida (HTML), inte en Excel-arbetsbok.", _SAVE_AS_XLSX)
+    if start.startswith("<?xml"):
+        return _reject("not_zip", "Filen är en XML-fil, inte en Excel-arbetsbok (.xlsx).", _SAVE_AS_XLSX)
+    if _looks_like_csv(text):
+        return _reject(
+            "csv",
+            "Filen är en textfil med kommaseparerade värden (CSV), inte en Excel-arbetsbok.",
+            _SAVE_AS_XLSX,
+        )
+    return _reject("not_zip", "Filen är en textfil, inte en Excel-arbetsbok.", _SAVE_AS_XLSX)
+
+
+def _looks_like_csv(text: str) -> bool:
+    """Returns True when every one of the first lines holds the same separator."""
+    lines = [line for line in text.splitlines()[:10] if line.strip()]
+    return bool(lines) and any(all(sep in line for line in lines) for sep in _CSV_SEPARATORS)
+
+
+# --- the zip: directory, names, declared sizes, streamed parts ---------------------------
+
+
+@dataclass(frozen=True)
+class _ZipEnd:
+    """The counts a zip's end-of-central-directory record declares."""
+
+    entries: int
+    directory_size: int
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def _read_zip_end(handle: BinaryIO, size: int) -> _ZipEnd | None:
+    """Returns the zip end record's counts, or None when the file has no end record."""
+    tail_length = min(size, _EOCD.size + 0xFFFF)
+    handle.seek(size - tail_length)
+    tail = handle.read(tail_length)
+    position = tail.rfind(b"PK\x05\x06")
+    if position < 0 or position + _EOCD.size > len(tail):
+        return None
+    _, _, _, _, entries, directory_size, _, _ = _EOCD.unpack_from(tail, position)
+    if entries != 0xFFFF and directory_size != 0xFFFFFFFF:
+        return _ZipEnd(entries, directory_size)
+    return _read_zip64_end(handle, size - tail_length + position) or _ZipEnd(entries, directory_size)
+
+
+def _read_zip64_end(handle: BinaryIO, end_offset: int) -> _ZipEnd | None:
+    """Returns the counts of the zip64 end record just before `end_offset`, if there is one."""
+    record_offset = end_offset - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
+    if record_offset < 0:
+        return None
+    handle.seek(record_offset)
+    data = handle.read(_ZIP64_EOCD.size + _ZIP64_LOCATOR.size)
+    locator = _ZIP64_LOCATOR.unpack_from(data, _ZIP64_EOCD.size)
+    record = _ZIP64_EOCD.unpack(data[: _ZIP64_EOCD.size])
+    if locator[0] != b"PK\x06\x07" or record[0] != b"PK\x06\x06":
+        return None
+    return _ZipEnd(entries=record[7], directory_size=record[8])
+
+
+def _sniff_zip(handle: BinaryIO, size: int, path: Path, limits: SniffLimits) -> SniffResult:
+    """Returns the verdict for a file that starts like a zip."""
+    end = _read_zip_end(handle, size)
+    if end is None:
+        return _truncated()
+    if (
+        end.entries > limits.max_members
+        or end.directory_size > limits.max_members * MAX_DIRECTORY_BYTES_PER_MEMBER
+    ):
+        return _too_many_members()
+    handle.seek(0)
+    try:
+        archive = zipfile.ZipFile(handle)
+    except ZIP_ERRORS:
+        return _truncated()
+    with archive:
+        return _sniff_members(archive, path, limits)
+
+
+def _sniff_members(archive: zipfile.ZipFile, path: Path, limits: SniffLimits) -> SniffResult:
+    """Returns the verdict for an opened zip, from its member names, sizes and XML parts."""
+    members = archive.infolist()
+    if len(members) > limits.max_members:
+        return _too_many_members()
+    names = {member.filename for member in members}
+    found = (
+        _check_opendocument(archive, names, path)
+        or _check_package(names)
+        or _check_declared_sizes(members, limits)
+        or _check_streamed(archive, members, limits)
+    )
+    if found is not None:
+        return found
+    notes = (
+        ("Arbetsboken har länkar till andra filer; länkarna används inte.",)
+        if _has_external_links(names)
+        else ()
+    )
+    return SniffResult(True, "xlsx", "Filen är en Excel-arbetsbok (.xlsx).", "", notes)
+
+
+def _check_opendocument(archive: zipfile.ZipFile, names: set[str], path: Path) -> SniffResult | None:
+    """Returns a rejection when the zip is an OpenDocument file (.ods, .odt, ...)."""
+    if "mimetype" not in names:
+        return None
+    try:
+        with archive.open("mimetype") as member:
+            mimetype = member.read(256).decode("ascii", errors="replace").strip()
+    except ZIP_ERRORS:
+        return _corrupt("mimetype")
+    if mimetype.startswith("application/vnd.oasis.opendocument.spreadsheet"):
+        suffix = "" if path.suffix.lower() == ".ods" else " med fel filändelse"
+        return _reject(
+            "ods",
+            f"Filen är ett OpenDocument-kalkylark (.ods){suffix}.",
+            "Välj Spara som > Excel 2007-365 (.xlsx) i LibreOffice.",
+        )
+    if mimetype.startswith("application/vnd.oasis.opendocument"):
+        return _reject("not_xlsx", "Filen är ett OpenDocument-dokument, inte ett kalkylark.", _USE_TEMPLATE)
+    return None
+
+
+def _check_package(names: set[str]) -> SniffResult | None:
+    """Returns a rejection when the zip is not an Excel package, or carries macros."""
+    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+        for name, message, hint in _ZIP_OTHER_PACKAGES:
+            if name in names:
+                return _reject("not_xlsx", message, hint)
+        return _reject("not_xlsx", "Filen är en zip-fil men ingen Excel-arbetsbok (.xlsx).", _USE_TEMPLATE)
+    if "xl/vbaProject.bin" in names:
+        return _reject(
+            "macros",
+            "Arbetsboken innehåller makron.",
+            "Spara som en vanlig Excel-arbetsbok (.xlsx) utan makron.",
+        )
+    return None
+
+
+def _check_declared_sizes(members: list[zipfile.ZipInfo], limits: SniffLimits) -> SniffResult | None:
+    """Returns a rejection when the sizes the zip directory declares are beyond the limits."""
+    total = 0
+    for member in members:
+        total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        too_packed = member.file_size > RATIO_MIN_BYTES and ratio > limits.max_ratio
+        if member.file_size > limits.max_member_bytes or too_packed or total > limits.max_total_bytes:
+            return _zip_bomb(member.filename)
+    return None
+
+
+def _check_streamed(
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: SniffLimits
+) -> SniffResult | None:
+    """Returns a rejection when an XML part is damaged, too large when unpacked, or has a DTD."""
+    total = 0
+    for member in members:
+        if member.is_dir() or not member.filename.lower().endswith(STREAMED_SUFFIXES):
+            continue
+        try:
+            with archive.open(member) as stream:
+                verdict, unpacked = _scan_member(
+                    stream, member.filename, limits, limits.max_total_bytes - total
+                )
+        except ZIP_ERRORS:
+            return _corrupt(member.filename)
+        if verdict is not None:
+            return verdict
+        total += unpacked
+    return None
+
+
+def _scan_member(
+    stream: BinaryIO, name: str, limits: SniffLimits, total_left: int
+) -> tuple[SniffResult | None, int]:
+    """Returns (a rejection or None, unpacked bytes) after streaming one part through the checks."""
+    budget = min(limits.max_member_bytes, total_left)
+    unpacked = 0
+    markers = tuple(variant for marker in DTD_MARKERS for variant in _encodings(marker))
+    longest = max(len(marker) for marker in markers)
+    tail = b""
+    while chunk := stream.read(limits.chunk_size):
+        unpacked += len(chunk)
+        if unpacked > budget:
+            return _zip_bomb(name), unpacked
+        window = tail + chunk.lower()
+        if any(marker in window for marker in markers):
+            return _dtd(), unpacked
+        tail = window[-(longest - 1) :]
+    return None, unpacked
+
+
+def _encodings(marker: bytes) -> tuple[bytes, ...]:
+    """Returns an ASCII marker as it looks in UTF-8, UTF-16LE and UTF-16BE text."""
+    text = marker.decode("ascii")
+    return (marker, text.encode("utf-16-le"), text.encode("utf-16-be"))
+
+
+def _has_external_links(names: Iterable[str]) -> bool:
+    """Returns True when the workbook has parts for links to other files."""
+    return any(name.startswith("xl/externalLinks/") for name in names)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _read_chunks(handle: BinaryIO, chunk_size: int, limit: int) -> Iterable[bytes]:
+    """Yields the file in chunks, up to `limit` bytes in all."""
+    left = limit
+    while left > 0 and (chunk := handle.read(min(chunk_size, left))):
+        left -= len(chunk)
+        yield chunk
+
+
+def _find_markers(chunks: Iterable[bytes], markers: dict[str, bytes]) -> set[str]:
+    """Returns the keys of `markers` whose bytes occur in the stream, across chunk boundaries."""
+    found: set[str] = set()
+    overlap = max(len(marker) for marker in markers.values()) - 1
+    tail = b""
+    for chunk in chunks:
+        window = tail + chunk
+        found.update(key for key, marker in markers.items() if marker in window)
+        tail = window[-overlap:]
+    return found
+
+
+def _reject(kind: str, message: str, hint: str) -> SniffResult:
+    """Returns a result that keeps the file from being opened."""
+    return SniffResult(False, kind, message, hint)
+
+
+def _truncated() -> SniffResult:
+    """Returns the rejection for a zip whose directory is missing or broken."""
+    return _reject("truncated", "Filen är skadad eller ofullständig.", _SAVE_AGAIN)
+
+
+def _too_many_members() -> SniffResult:
+    """Returns the rejection for a zip with more parts than a workbook needs."""
+    return _reject(
+        "too_many_members", "Filen består av ovanligt många delar för att vara en ifylld mall.", _NEW_TEMPLATE
+    )
+
+
+def _zip_bomb(name: str) -> SniffResult:
+    """Returns the rejection for a part that unpacks to an unreasonable size."""
+    return _reject(
+        "zip_bomb",
+        f"Filen blir orimligt stor när den packas upp ({name}) och kan vara skadlig.",
+        _NEW_TEMPLATE,
+    )
+
+
+def _corrupt(name: str) -> SniffResult:
+    """Returns the rejection for a part that cannot be unpacked."""
+    return _reject("corrupt_member", f"En del av filen är skadad ({name}).", _SAVE_AGAIN)
+
+
+def _dtd() -> SniffResult:
+    """Returns the rejection for XML with a document type definition."""
+    return _reject(
+        "dtd",
+        "Filen innehåller otillåtna XML-definitioner (DTD) och kan vara skadlig.",
+        _NEW_TEMPLATE,
+    )

@@ -1,0 +1,387 @@
+"""Tests for pipeline.sniff: one case per kind of file a förvaltning might drop."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import contract as c
+from pipeline.plan import Plan
+from pipeline.sniff import OLE2_SIGNATURE, SniffLimits, has_zip_end_record, sniff_workbook
+from tests.workbooks import fill_workbook, make_template
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def valid_xlsx(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Returns the real SOC template, filled in and saved as a person would."""
+    folder = tmp_path_factory.mktemp("valid")
+    template = make_template(plan, "SOC", 2027, folder)
+    action = {c.ACTION: "Språkcafé på biblioteket", c.OWNER: "Enhetschef", c.STATUS: c.IN_PROGRESS}
+    return fill_workbook(template, folder / "SOC 2027.xlsx", actions=[action])
+
+
+def members_of(path: Path) -> dict[str, bytes]:
+    """Returns the members of a zip by name."""
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """Writes `members` to a new zip at `path` and returns `path`."""
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def with_members(valid: Path, target: Path, changes: dict[str, bytes]) -> Path:
+    """Returns a copy of the valid workbook at `target` with members added or replaced."""
+    return write_zip(target, {**members_of(valid), **changes})
+
+
+def write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
+    """Streams `size` zero bytes into a new member, a MiB at a time."""
+    block = bytes(MIB)
+    with archive.open(name, "w") as member:
+        for _ in range(size // MIB):
+            member.write(block)
+
+
+# --- valid and empty ---------------------------------------------------------------------
+
+
+def test_valid_workbook_is_ok(valid_xlsx: Path) -> None:
+    result = sniff_workbook(valid_xlsx)
+    assert (result.ok, result.kind, result.hint, result.notes) == (True, "xlsx", "", ())
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "tom.xlsx"
+    path.write_bytes(b"")
+    result = sniff_workbook(path)
+    assert (result.ok, result.kind, result.message) == (False, "empty", "Filen är tom (0 byte).")
+    assert result.hint == "Spara arbetsboken i Excel igen och lämna in den på nytt."
+
+
+def test_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        sniff_workbook(tmp_path / "finns-inte.xlsx")
+
+
+# --- OLE2: encrypted workbooks and old formats -------------------------------------------
+
+
+def test_password_protected_workbook_is_encrypted(tmp_path: Path) -> None:
+    path = tmp_path / "skyddad.xlsx"
+    # The stream name straddles the 64 KiB read boundary, to prove the scan overlaps chunks.
+    padding = bytes(64 * 1024 - len(OLE2_SIGNATURE) - 9)
+    path.write_bytes(OLE2_SIGNATURE + padding + "EncryptionInfo".encode("utf-16-le") + bytes(4096))
+    result = sniff_workbook(path)
+    assert (result.ok, result.kind, result.message) == (
+        False,
+        "encrypted",
+        "Arbetsboken är lösenordsskyddad.",
+    )
+    assert "Ta bort lösenordet" in result.hint
+
+
+def test_old_excel_file_is_xls(tmp_path: Path) -> None:
+    path = tmp_path / "gammal.xls"
+    path.write_bytes(OLE2_SIGNATURE + bytes(512) + "Workbook".encode("utf-16-le") + bytes(512))
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("xls", "Filen är en gammal Excel-fil (.xls).")
+    assert "Spara som > Excel-arbetsbok (.xlsx)" in result.hint
+
+
+def test_old_word_document_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "brev.xlsx"
+    path.write_bytes(OLE2_SIGNATURE + bytes(512) + "WordDocument".encode("utf-16-le") + bytes(512))
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == (
+        "not_zip",
+        "Filen är ett gammalt Word-dokument (.doc), inte en Excel-arbetsbok.",
+    )
+
+
+# --- text and other non-zip files --------------------------------------------------------
+
+
+def test_html_saved_as_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "webb.xlsx"
+    path.write_text("\ufeff<!DOCTYPE html>\n<html><body><table></table></body></html>", encoding="utf-8")
+    result = sniff_workbook(path)
+    assert (result.ok, result.kind) == (False, "html")
+    assert "(.xlsx)" in result.hint
+
+
+def test_excel_html_export_is_html(tmp_path: Path) -> None:
+    path = tmp_path / "export.xls"
+    path.write_text(
+        '<html xmlns:o="urn:schemas-microsoft-com:office:office"><body/></html>', encoding="utf-8"
+    )
+    assert sniff_workbook(path).kind == "html"
+
+
+def test_csv_saved_as_xlsx(tmp_path: Path) -> None:
+    path = tmp_path / "data.xlsx"
+    path.write_bytes("Delmål;Åtgärd;Ansvarig\n1.1;Språkcafé;Enhetschef\n".encode("cp1252"))
+    result = sniff_workbook(path)
+    assert (result.ok, result.kind) == (False, "csv")
+    assert "CSV" in result.message
+
+
+def test_unicode_text_export_is_csv(tmp_path: Path) -> None:
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("\ufeffDelmål\tÅtgärd\n1.1\tSpråkcafé\n".encode("utf-16-le"))
+    assert sniff_workbook(path).kind == "csv"
+
+
+def test_plain_text_is_not_zip(tmp_path: Path) -> None:
+    path = tmp_path / "anteckningar.xlsx"
+    path.write_text("Vi hinner inte fylla i mallen i år.\n", encoding="utf-8")
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("not_zip", "Filen är en textfil, inte en Excel-arbetsbok.")
+
+
+def test_xml_spreadsheet_is_not_zip(tmp_path: Path) -> None:
+    path = tmp_path / "xml2003.xml"
+    path.write_text('<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>')
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == (
+        "not_zip",
+        "Filen är en XML-fil, inte en Excel-arbetsbok (.xlsx).",
+    )
+
+
+def test_pdf_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "plan.pdf"
+    path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("not_zip", "Filen är en PDF, inte en Excel-arbetsbok.")
+
+
+def test_binary_garbage_is_not_zip(tmp_path: Path) -> None:
+    path = tmp_path / "okänd.xlsx"
+    path.write_bytes(bytes(range(256)) * 4)
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("not_zip", "Filen är ingen Excel-arbetsbok (.xlsx).")
+
+
+# --- zip structure -----------------------------------------------------------------------
+
+
+def test_first_half_of_workbook_is_truncated(valid_xlsx: Path, tmp_path: Path) -> None:
+    data = valid_xlsx.read_bytes()
+    path = tmp_path / "halv.xlsx"
+    path.write_bytes(data[: len(data) // 2])
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("truncated", "Filen är skadad eller ofullständig.")
+    assert not has_zip_end_record(path)
+    assert has_zip_end_record(valid_xlsx)
+
+
+def test_broken_central_directory_is_truncated(valid_xlsx: Path, tmp_path: Path) -> None:
+    data = bytearray(valid_xlsx.read_bytes())
+    directory = data.rfind(b"PK\x01\x02")
+    data[directory : directory + 4] = b"XXXX"
+    path = tmp_path / "trasig.xlsx"
+    path.write_bytes(bytes(data))
+    assert sniff_workbook(path).kind == "truncated"
+
+
+def test_too_many_members(valid_xlsx: Path) -> None:
+    result = sniff_workbook(valid_xlsx, SniffLimits(max_members=5))
+    assert (result.ok, result.kind) == (False, "too_many_members")
+
+
+def test_ods_with_xlsx_name(tmp_path: Path) -> None:
+    path = write_zip(
+        tmp_path / "kalkyl.xlsx",
+        {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<office/>"},
+        zipfile.ZIP_STORED,
+    )
+    result = sniff_workbook(path)
+    assert (result.kind, result.message, result.hint) == (
+        "ods",
+        "Filen är ett OpenDocument-kalkylark (.ods) med fel filändelse.",
+        "Välj Spara som > Excel 2007-365 (.xlsx) i LibreOffice.",
+    )
+
+
+def test_word_document_is_not_xlsx(tmp_path: Path) -> None:
+    path = write_zip(
+        tmp_path / "plan.docx",
+        {"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"},
+    )
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == (
+        "not_xlsx",
+        "Filen är ett Word-dokument (.docx), inte en Excel-arbetsbok.",
+    )
+
+
+def test_plain_zip_is_not_xlsx(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "filer.zip", {"a.txt": b"hej"})
+    assert sniff_workbook(path).kind == "not_xlsx"
+
+
+def test_macros(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = with_members(valid_xlsx, tmp_path / "makro.xlsx", {"xl/vbaProject.bin": b"\x00" * 64})
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("macros", "Arbetsboken innehåller makron.")
+
+
+def test_external_links_are_a_note(valid_xlsx: Path, tmp_path: Path) -> None:
+    links = {"xl/externalLinks/externalLink1.xml": b"<externalLink/>"}
+    path = with_members(valid_xlsx, tmp_path / "länk.xlsx", links)
+    result = sniff_workbook(path)
+    assert (result.ok, result.kind, result.notes) == (
+        True,
+        "xlsx",
+        ("Arbetsboken har länkar till andra filer; länkarna används inte.",),
+    )
+
+
+# --- sizes: bombs and lying headers ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_zip_bomb_of_300_mb_zeros(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, data in members_of(valid_xlsx).items():
+            archive.writestr(name, data)
+        write_zeros(archive, "xl/worksheets/sheet99.xml", 300 * MIB)
+    started = time.perf_counter()
+    result = sniff_workbook(path)
+    assert time.perf_counter() - started < 1.0
+    assert (result.kind, result.message) == (
+        "zip_bomb",
+        "Filen blir orimligt stor när den packas upp (xl/worksheets/sheet99.xml) och kan vara skadlig.",
+    )
+
+
+def test_compression_ratio_beyond_limit(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "packad.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members_of(valid_xlsx).items():
+            archive.writestr(name, data)
+        write_zeros(archive, "xl/media/image1.png", 8 * MIB)
+    assert sniff_workbook(path).kind == "zip_bomb"
+
+
+def test_total_size_beyond_limit(valid_xlsx: Path, tmp_path: Path) -> None:
+    limits = SniffLimits(max_total_bytes=2000)
+    assert sniff_workbook(valid_xlsx, limits).kind == "zip_bomb"
+
+
+def patch_sizes(path: Path, name: str, file_size: int) -> None:
+    """Rewrites the uncompressed size of one member in both its local and its directory header."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo(name).header_offset
+    struct.pack_into("<L", data, local + 22, file_size)
+    directory = data.find(b"PK\x01\x02")
+    while data[directory + 46 : directory + 46 + len(name)] != name.encode():
+        directory = data.find(b"PK\x01\x02", directory + 4)
+    struct.pack_into("<L", data, directory + 24, file_size)
+    path.write_bytes(bytes(data))
+
+
+def test_headers_that_understate_the_size_are_still_rejected(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "ljuger.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, data in members_of(valid_xlsx).items():
+            archive.writestr(name, data)
+        write_zeros(archive, "xl/worksheets/sheet99.xml", 64 * MIB)
+    patch_sizes(path, "xl/worksheets/sheet99.xml", 1000)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo("xl/worksheets/sheet99.xml").file_size == 1000
+    started = time.perf_counter()
+    result = sniff_workbook(path)
+    assert time.perf_counter() - started < 1.0
+    assert result.kind in {"zip_bomb", "corrupt_member"}
+    assert not result.ok
+
+
+# --- the streamed XML parts --------------------------------------------------------------
+
+
+def test_crc_corrupted_member(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "crc.xlsx", members_of(valid_xlsx), zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/workbook.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 10] ^= 0x01
+    path.write_bytes(bytes(data))
+    result = sniff_workbook(path)
+    assert (result.kind, result.message) == ("corrupt_member", "En del av filen är skadad (xl/workbook.xml).")
+
+
+def test_damaged_deflate_stream(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "zlib.xlsx"
+    path.write_bytes(valid_xlsx.read_bytes())
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start : start + info.compress_size] = b"\xff" * info.compress_size
+    path.write_bytes(bytes(data))
+    assert sniff_workbook(path).kind == "corrupt_member"
+
+
+DTD = b'<?xml version="1.0"?>\n<!DOCTYPE sst [<!ENTITY a "aaaaaaaaaa">]>\n<sst><si><t>&a;</t></si></sst>'
+
+
+def test_dtd_in_shared_strings(valid_xlsx: Path, tmp_path: Path) -> None:
+    path = with_members(valid_xlsx, tmp_path / "dtd.xlsx", {"xl/sharedStrings.xml": DTD})
+    result = sniff_workbook(path)
+    assert (result.kind, result.message, result.hint) == (
+        "dtd",
+        "Filen innehåller otillåtna XML-definitioner (DTD) och kan vara skadlig.",
+        "Kopiera in uppgifterna i en ny mall och lämna in den.",
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [3, 5, 7, 11])
+def test_dtd_split_across_chunks(valid_xlsx: Path, tmp_path: Path, chunk_size: int) -> None:
+    entity_only = b'<?xml version="1.0"?><sst><!ENTITY a "b"></sst>'
+    path = with_members(valid_xlsx, tmp_path / "delad.xlsx", {"xl/sharedStrings.xml": entity_only})
+    assert sniff_workbook(path, SniffLimits(chunk_size=chunk_size)).kind == "dtd"
+
+
+def test_dtd_in_utf16_xml(valid_xlsx: Path, tmp_path: Path) -> None:
+    text = DTD.decode().replace('"1.0"?>', '"1.0" encoding="UTF-16"?>')
+    rels = {"xl/_rels/workbook.xml.rels": ("\ufeff" + text).encode("utf-16-le")}
+    path = with_members(valid_xlsx, tmp_path / "utf16.xlsx", rels)
+    assert sniff_workbook(path).kind == "dtd"
+
+
+# --- whatever the bytes, a verdict and never an exception --------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_damaged_workbook_gets_a_verdict(
+    valid_xlsx: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    original = valid_xlsx.read_bytes()
+    damaged = bytearray(original[: data.draw(st.integers(1, len(original)), label="length")])
+    changes = st.tuples(st.integers(0, len(damaged) - 1), st.integers(0, 255))
+    for position, value in data.draw(st.lists(changes, max_size=8), label="changes"):
+        damaged[position] = value
+    path = tmp_path_factory.mktemp("fuzz") / "skadad.xlsx"
+    path.write_bytes(bytes(damaged))
+    result = sniff_workbook(path)
+    assert result.message
+    assert result.ok == (result.kind == "xlsx")
+    assert result.ok or result.hint

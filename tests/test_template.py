@@ -1,0 +1,230 @@
+"""The template contract, read back from the real workbook with openpyxl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+
+from pipeline import contract as c
+from pipeline.config import TEMPLATE_VERSION, default_plan_file
+from pipeline.plan import Plan, parse_plan
+from pipeline.template import goal_label
+from tests.workbooks import header_columns, make_template
+
+YEAR = 2027
+
+
+@pytest.fixture(scope="module")
+def soc_template(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(plan, "SOC", YEAR, tmp_path_factory.mktemp("mallar"), deadline=dt.date(2027, 3, 31))
+
+
+@pytest.fixture(scope="module")
+def wb(soc_template: Path) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(soc_template)
+
+
+def _validation_for(ws, cell: str):
+    matches = [dv for dv in ws.data_validations.dataValidation if cell in dv.sqref]
+    assert len(matches) == 1, f"{ws.title}!{cell} has {len(matches)} validations"
+    return matches[0]
+
+
+def _list_items(wb: openpyxl.Workbook, formula: str) -> list[str]:
+    sheet, ref = formula.lstrip("=").split("!")
+    return [row[0].value for row in wb[sheet][ref.replace("$", "")]]
+
+
+def test_sheets_in_order_and_helpers_hidden(wb: openpyxl.Workbook) -> None:
+    assert wb.sheetnames == [
+        c.SHEET_INSTRUCTIONS,
+        c.SHEET_GOALS,
+        c.SHEET_ACTIONS,
+        c.SHEET_LISTS,
+        c.SHEET_IDENTIFICATION,
+    ]
+    assert [wb[name].sheet_state for name in wb.sheetnames] == [
+        "visible",
+        "visible",
+        "visible",
+        "hidden",
+        "veryHidden",
+    ]
+
+
+def test_actions_header_is_the_contract(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    assert [cell.value for cell in ws[1]] == [
+        "Åtgärds-ID", "Delmål", "Åtgärd", "Ansvarig", "Start", "Klart", "Kostnad (kr)", "Finansiering",
+        "Samverkan", "Indikator", "Målvärde", "Status", "Utfall", "Kommentar",
+    ]  # fmt: skip
+    assert ws.freeze_panes == "B2"
+
+
+def test_goals_sheet_has_every_goal_verbatim(wb: openpyxl.Workbook, plan: Plan) -> None:
+    ws = wb[c.SHEET_GOALS]
+    assert [cell.value for cell in ws[1]] == ["Delmål", "Målområde", "Beskrivning", "Berör oss"]
+    rows = [tuple(cell.value for cell in row[:3]) for row in ws.iter_rows(min_row=2) if row[0].value]
+    assert len(rows) == 31
+    expected = [(g.id, plan.area(g.area).label, g.text) for g in plan.goals]
+    assert rows == expected
+    assert ws["A5"].value == "1.4" and ws["A5"].data_type == "s"
+
+
+def test_concerns_us_is_the_only_input_on_goals_sheet(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_GOALS]
+    assert ws.protection.sheet
+    for row in range(2, 33):
+        assert [ws.cell(row, col).protection.locked for col in range(1, 5)] == [True, True, True, False]
+    dv = _validation_for(ws, "D32")
+    assert dv.type == "list" and _list_items(wb, dv.formula1) == ["Ja", "Nej"]
+
+
+def test_action_dropdowns_have_the_exact_lists_on_at_least_200_rows(
+    wb: openpyxl.Workbook, plan: Plan
+) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    cols = header_columns(ws)
+    letter = {name: openpyxl.utils.get_column_letter(col) for name, col in cols.items()}
+    for name, expected in [
+        (
+            c.FUNDING,
+            ["Ordinarie budget", "Statlig ersättning", "Integrationsfond", "Externa projektmedel", "Annan"],
+        ),
+        (c.STATUS, ["Ej påbörjad", "Pågår", "Genomförd", "Försenad", "Avbruten"]),
+        (c.GOAL, [goal_label(g) for g in plan.goals]),
+    ]:
+        dv = _validation_for(ws, f"{letter[name]}201")
+        assert dv.type == "list"
+        assert _list_items(wb, dv.formula1) == expected
+        assert dv.showInputMessage and dv.prompt
+    goal_items = _list_items(wb, _validation_for(ws, "B2").formula1)
+    assert all(item.startswith(f"{g.id} ") for item, g in zip(goal_items, plan.goals, strict=True))
+    assert goal_items[2].startswith("1.3 Kvinnors situation")
+
+
+def test_dates_costs_and_prompts_on_input_columns(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    for column in "EF":
+        dv = _validation_for(ws, f"{column}250")
+        assert dv.type == "date"
+    cost = _validation_for(ws, "G250")
+    assert (cost.type, cost.operator, cost.formula1) == ("decimal", "greaterThanOrEqual", "0")
+    for col in range(2, 15):
+        dv = _validation_for(ws, f"{openpyxl.utils.get_column_letter(col)}2")
+        assert dv.prompt, f"column {col} has no input message"
+
+
+def test_plan_text_locked_inputs_unlocked(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    assert ws.protection.sheet and not ws.protection.password
+    assert all(cell.protection.locked for cell in ws[1])
+    assert not any(ws.cell(row, col).protection.locked for row in (2, 150, 201) for col in range(1, 15))
+    instructions = wb[c.SHEET_INSTRUCTIONS]
+    assert instructions.protection.sheet
+
+
+def test_contact_and_email_inputs_right_of_their_labels(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_INSTRUCTIONS]
+    labels = {
+        cell.value: cell
+        for row in ws.iter_rows()
+        for cell in row
+        if cell.value in (c.CONTACT_LABEL, c.EMAIL_LABEL)
+    }
+    assert set(labels) == {c.CONTACT_LABEL, c.EMAIL_LABEL}
+    for cell in labels.values():
+        target = ws.cell(cell.row, cell.column + 1)
+        assert target.value is None and not target.protection.locked
+    text = "\n".join(str(cell.value) for row in ws.iter_rows() for cell in row if cell.value)
+    assert (
+        "Socialförvaltningen" in text
+        and "2027-03-31" in text
+        and "Pågår" in text
+        and "Integrationsfond" in text
+    )
+
+
+def _identification(wb: openpyxl.Workbook) -> dict[str, str]:
+    props = {p.name: p.value for p in wb.custom_doc_props.props}
+    sheet = {row[0].value: row[1].value for row in wb[c.SHEET_IDENTIFICATION].iter_rows(min_row=2)}
+    assert {k: props[k] for k in c.IDENTIFICATION_KEYS} == sheet
+    return sheet
+
+
+def test_identification_is_stored_twice(wb: openpyxl.Workbook, plan: Plan) -> None:
+    assert _identification(wb) == {
+        c.ID_DEPARTMENT: "SOC",
+        c.ID_YEAR: "2027",
+        c.ID_TEMPLATE_VERSION: TEMPLATE_VERSION,
+        c.ID_PLAN_VERSION: plan.version,
+    }
+
+
+def test_identification_survives_openpyxl_load_and_save(
+    soc_template: Path, tmp_path: Path, plan: Plan
+) -> None:
+    saved = tmp_path / "sparad.xlsx"
+    openpyxl.load_workbook(soc_template).save(saved)
+    assert _identification(openpyxl.load_workbook(saved))[c.ID_PLAN_VERSION] == plan.version
+
+
+def test_print_setup_a4_landscape_with_repeated_header(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+    assert ws.print_title_rows == "$1:$1"
+
+
+def test_same_inputs_give_byte_identical_files(plan: Plan, tmp_path: Path) -> None:
+    first = make_template(plan, "KS", YEAR, tmp_path / "a", deadline=dt.date(2027, 3, 31))
+    second = make_template(plan, "KS", YEAR, tmp_path / "b", deadline=dt.date(2027, 3, 31))
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    other = make_template(plan, "KS", YEAR + 1, tmp_path / "c")
+    assert other.read_bytes() != first.read_bytes()
+
+
+def test_revised_plan_with_a_new_goal_reaches_the_template(tmp_path: Path) -> None:
+    data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
+    data["malomraden"][3]["delmal"].append(
+        {"id": "4.5", "text": "Kommunen ska erbjuda boendeskola till nyanlända."}
+    )
+    revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
+    wb = openpyxl.load_workbook(make_template(revised, "SBF", YEAR, tmp_path))
+    ids = [row[0].value for row in wb[c.SHEET_GOALS].iter_rows(min_row=2) if row[0].value]
+    assert len(ids) == 32 and ids[21] == "4.5"
+    assert "4.5 Kommunen ska erbjuda boendeskola till nyanlända." in _list_items(
+        wb, _validation_for(wb[c.SHEET_ACTIONS], "B2").formula1
+    )
+    assert _identification(wb)[c.ID_PLAN_VERSION] == revised.version
+
+
+def test_carried_actions_are_prefilled(plan: Plan, tmp_path: Path) -> None:
+    carried = [
+        {
+            c.ACTION_ID: "SOC-2026-001",
+            c.GOAL: "1.3",
+            c.ACTION: "=SUM(A1)",
+            c.STATUS: "Pågår",
+            c.START: dt.date(2026, 2, 1),
+            c.COST: 5000,
+        }
+    ]
+    wb = openpyxl.load_workbook(
+        make_template(plan, "SOC", YEAR, tmp_path, carried_actions=carried, concerns={"1.3": "Ja"})
+    )
+    ws = wb[c.SHEET_ACTIONS]
+    assert [ws.cell(2, col).value for col in (1, 2, 3, 5, 7, 12)] == [
+        "SOC-2026-001",
+        goal_label(plan.goal("1.3")),
+        "=SUM(A1)",
+        dt.datetime(2026, 2, 1),
+        5000,
+        "Pågår",
+    ]
+    assert ws.cell(2, 3).data_type == "s"  # text stays text, never a formula
+    assert wb[c.SHEET_GOALS]["D4"].value == "Ja"
