@@ -33,6 +33,13 @@ PlanOption = Annotated[
     Path | None,
     typer.Option("--plan", help="En reviderad planfil (YAML) i stället för den inbyggda.", dir_okay=False),
 ]
+InboxOption = Annotated[
+    Path, typer.Option("--inbox", help="Mappen där förvaltningarna lägger sina filer.", file_okay=False)
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Dagens datum för bedömningen (standard: i dag).", metavar="ÅÅÅÅ-MM-DD"),
+]
 OutboxOption = Annotated[Path, typer.Option("--outbox", help="Mappen där allt skrivs.", file_okay=False)]
 YearOption = Annotated[
     int, typer.Option("--year", help="Året handlingsplanen gäller, t.ex. 2027.", min=2000, max=2100)
@@ -99,6 +106,65 @@ def templates(
     for path in paths:
         console.print(f"  {path}")
     console.print(f"{len(paths)} mallar skrivna för {year}. Skicka dem till förvaltningarna.")
+
+
+@app.command()
+def collect(
+    year: YearOption,
+    inbox: InboxOption = Path("inbox"),
+    outbox: OutboxOption = Path("outbox"),
+    plan: PlanOption = None,
+    as_of: AsOfOption = None,
+    quiet_seconds: Annotated[
+        float | None,
+        typer.Option("--quiet-seconds", help="Filer ändrade senare än så här många sekunder sedan väntar."),
+    ] = None,
+) -> None:
+    """Samla in ifyllda mallar från inkorgen, kontrollera dem och ge återkoppling.
+
+    Exempel: handlingsplan collect --year 2027
+    """
+    as_of_date = _parse_date(as_of)
+    flows = _flows()
+    result = _run(
+        lambda: flows.collect_flow(
+            year=year,
+            inbox=inbox,
+            outbox=outbox,
+            plan_file=plan,
+            as_of=as_of_date,
+            quiet_seconds=quiet_seconds,
+        )
+    )
+    print_collect(result)
+
+
+def print_collect(result: Any) -> None:
+    """Prints one line per file and a total."""
+    from pipeline.collect import STATE_LABEL
+
+    for f in result.files:
+        counts = f" ({f.errors} fel, {f.warnings} varningar)" if f.state in ("accepted", "rejected") else ""
+        where = f" -> {f.feedback}" if f.feedback else ""
+        note = f" {f.message}" if f.message and f.state != "accepted" else ""
+        console.print(f"  {STATE_LABEL[f.state]:<16}{f.name}{counts}{where}{note}")
+    if result.new_submissions == 0:
+        console.print(f"Inga nya inlämningar för {result.year}; inget har ändrats.")
+    else:
+        console.print(
+            f"{result.new_submissions} nya inlämningar: {result.count('accepted')} godkända, "
+            f"{result.count('rejected')} avvisade."
+        )
+    extra = [
+        f"{result.count(s)} {label}"
+        for s, label in (("waiting", "väntar"), ("ignored", "ignorerade"), ("duplicate", "dubbletter"))
+        if result.count(s)
+    ]
+    if extra:
+        console.print("Övriga filer: " + ", ".join(extra) + ".")
+    if result.in_force:
+        current = ", ".join(f"{code} ({record.original_name})" for code, record in result.in_force.items())
+        console.print(f"Gäller nu: {current}.")
 
 
 def main() -> None:

@@ -113,3 +113,16 @@ def configure_prefect(environ: dict[str, str] | None = None) -> None:
     env.setdefault("PREFECT_HOME", str(prefect_home_default()))
     # Prefect creates its home without parents; a missing parent stalls its embedded server.
     Path(env["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+
+
+def check_safe_xml() -> None:
+    """Refuses to run when openpyxl parses XML without defusedxml (entity bombs, XXE)."""
+    from openpyxl import xml as openpyxl_xml
+
+    from pipeline.errors import UnsafeEnvironmentError
+
+    if not openpyxl_xml.DEFUSEDXML:
+        raise UnsafeEnvironmentError(
+            "openpyxl använder inte defusedxml, så skadliga filer kan inte stoppas. "
+            "Installera om programmet: pip install -r requirements.lock -e ."
+        )

@@ -10,8 +10,10 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 
 from pipeline import template as template_stage
+from pipeline.collect import STATE_LABEL, CollectResult, collect
 from pipeline.config import RETURN_TO_DEFAULT, Settings
 from pipeline.plan import Plan, archive_plan, load_plan
 
@@ -52,3 +54,53 @@ def templates_flow(
     paths = write_templates_task(plan, options, settings.templates_dir(year))
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(year))
     return paths
+
+
+@task(name="Samla in")
+def collect_task(settings: Settings, plan: Plan, year: int, as_of: dt.date | None) -> CollectResult:
+    """Sorts every file in the inbox: archived, checked, fed back and recorded."""
+    return collect(settings, plan, year, as_of=as_of)
+
+
+@flow(name="insamling", log_prints=False)
+def collect_flow(
+    year: int,
+    inbox: Path = Path("inbox"),
+    outbox: Path = Path("outbox"),
+    plan_file: Path | None = None,
+    as_of: dt.date | None = None,
+    quiet_seconds: float | None = None,
+) -> CollectResult:
+    """Takes in the förvaltningar's workbooks for `year` and gives each feedback."""
+    settings = Settings().with_overrides(
+        inbox=Path(inbox), outbox=Path(outbox), plan_file=plan_file, quiet_seconds=quiet_seconds
+    )
+    plan = load_plan_task(settings.plan_file, settings.plans_dir)
+    result = collect_task(settings, plan, year, as_of)
+    _publish_collect(result)
+    return result
+
+
+def _publish_collect(result: CollectResult) -> None:
+    rows = [
+        {
+            "Fil": f.name,
+            "Förvaltning": f.department or "",
+            "Utfall": STATE_LABEL[f.state],
+            "Fel": f.errors,
+            "Varningar": f.warnings,
+            "Återkoppling": str(f.feedback or ""),
+        }
+        for f in result.files
+    ]
+    create_table_artifact(
+        key=f"insamling-{result.year}", table=rows, description=f"Inlämningar {result.year}"
+    )
+    get_run_logger().info(
+        "Insamling %d: %d nya, %d godkända, %d avvisade, %d väntar",
+        result.year,
+        result.new_submissions,
+        result.count("accepted"),
+        result.count("rejected"),
+        result.count("waiting"),
+    )

@@ -1,0 +1,392 @@
+"""Feedback on one submission: an HTML and a Markdown report, and a marked copy of the workbook.
+
+Everything the förvaltning reads is Swedish and plain. The same input always gives the same
+bytes, so a rerun never looks like new feedback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import io
+import itertools
+import re
+import textwrap
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+import openpyxl
+from openpyxl.cell.cell import Cell
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.xml.functions import tostring
+
+from pipeline import contract as c
+from pipeline.config import jinja_templates_dir
+from pipeline.files import write_bytes_atomic, write_text_atomic
+from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, sort_key
+
+FEEDBACK_SHEET = "Återkoppling"
+COMMENT_AUTHOR = "Kommunstyrelsen"
+ERROR_FILL = "FFC7CE"
+WARNING_FILL = "FFEB9C"
+SHEET_ORDER = (c.SHEET_INSTRUCTIONS, c.SHEET_GOALS, c.SHEET_ACTIONS, c.SHEET_LISTS, c.SHEET_IDENTIFICATION)
+WHOLE_FILE = "Hela filen"
+FEEDBACK_HEADER_ROW = 4
+FEEDBACK_COLUMNS = (("Blad", 14), ("Cell", 8), ("Typ", 10), ("Problem", 60), ("Så rättar du", 60))
+LOCAL_ZONE = "Europe/Stockholm"
+# Used for the marked copy's dates when `received` cannot be read; zip needs >= 1980.
+FALLBACK_MOMENT = dt.datetime(2015, 2, 9, 0, 0, 0)
+MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
+COMMENT_WIDTH = 320  # openpyxl writes the comment box size in pixels
+COMMENT_CHARS_PER_LINE = 48
+COMMENT_LINE_HEIGHT = 15
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9-]+")
+_MD_SPECIAL = re.compile(r"([\\|*_`\[\]<>])")
+_MD_HEADING = re.compile(r"^(\s{0,3})#")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class FeedbackInput:
+    """What the feedback is about: one submission and the problems found in it.
+
+    Attributes:
+        display_name: the file's name in the inbox, e.g. "SOC/handlingsplan_2027_SOC.xlsx".
+        digest: SHA-256 (hex) of the submitted bytes.
+        department_code: förvaltning code (e.g. "SOC"), if it could be read.
+        department_name: the förvaltning's full name, if known.
+        year: the year of the handlingsplan, if it could be read.
+        accepted: True when the submission was accepted.
+        received: when the file was received, ISO 8601.
+        problems: everything found wrong, errors and warnings.
+        workbook: the archived copy to mark up; None when the file cannot be read.
+        plan_version: the plan version the template was made from, if known.
+    """
+
+    display_name: str
+    digest: str
+    department_code: str | None
+    department_name: str | None
+    year: int | None
+    accepted: bool
+    received: str
+    problems: tuple[Problem, ...]
+    workbook: Path | None
+    plan_version: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackPaths:
+    """The files `write_feedback` wrote; `annotated` is None when no marked copy was made."""
+
+    html: Path
+    markdown: Path
+    annotated: Path | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    cell: str
+    column: str
+    value: str
+    kind: str
+    label: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class _Section:
+    heading: str
+    rows: tuple[_Row, ...]
+
+
+def write_feedback(submission: FeedbackInput, folder: Path) -> FeedbackPaths:
+    """Returns the paths of the feedback written into `folder` for one submission.
+
+    Writes `<base>.html` and `<base>.md`, and for a rejected submission whose workbook can
+    be opened also `<base>_markerad.xlsx`, a copy with the problem cells marked. Never
+    raises because the workbook cannot be read: the report then says so.
+    """
+    base = feedback_basename(submission.department_code, submission.digest)
+    annotated = _write_annotated_copy(submission, folder / f"{base}_markerad.xlsx")
+    context = _context(submission, base, annotated)
+    html = write_text_atomic(folder / f"{base}.html", _render("aterkoppling.html.j2", context))
+    markdown = write_text_atomic(folder / f"{base}.md", _render("aterkoppling.md.j2", context))
+    return FeedbackPaths(html=html, markdown=markdown, annotated=annotated)
+
+
+def feedback_basename(department_code: str | None, digest: str) -> str:
+    """Returns the file name stem for a submission's feedback: "SOC_1a2b3c4d" or "okand_1a2b3c4d"."""
+    code = _SAFE_NAME.sub("_", department_code or "").strip("_")
+    short = _SAFE_NAME.sub("_", digest[:8].lower())
+    return f"{code or 'okand'}_{short}"
+
+
+def markdown_escape(text: str) -> str:
+    """Returns `text` safe for one Markdown table cell: it renders as the plain text it is.
+
+    Backslash, `|`, `*`, `_`, backtick, `[`, `]`, `<`, `>` and a `#` at line start are
+    escaped with a backslash; line breaks become spaces.
+    """
+    flat = _NEWLINES.sub(" ", text)
+    escaped = _MD_SPECIAL.sub(r"\\\1", flat)
+    return _MD_HEADING.sub(r"\1\\#", escaped)
+
+
+# --- the reports ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(jinja_templates_dir()),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = markdown_escape
+    return env
+
+
+def _render(template: str, context: dict[str, object]) -> str:
+    return _environment().get_template(template).render(context)
+
+
+def _context(submission: FeedbackInput, base: str, annotated: Path | None) -> dict[str, object]:
+    problems = submission.problems
+    department = submission.department_name or submission.department_code or "okänd förvaltning"
+    year = f" {submission.year}" if submission.year is not None else ""
+    return {
+        "title": f"Återkoppling på handlingsplan{year} – {department}",
+        "file_name": submission.display_name,
+        "received": _display_time(submission.received),
+        "accepted": submission.accepted,
+        "outcome": "Godkänd" if submission.accepted else "Avvisad – rätta felen och lämna in igen",
+        "errors": count(problems, ERROR),
+        "warnings": count(problems, WARNING),
+        "tally": _tally(problems),
+        "plan_version": submission.plan_version,
+        "annotated_name": annotated.name if annotated else None,
+        "annotation_failed": not submission.accepted and annotated is None,
+        "sections": _sections(problems),
+        "reference": base,
+    }
+
+
+def _tally(problems: Sequence[Problem]) -> str:
+    warnings = count(problems, WARNING)
+    return f"{count(problems, ERROR)} fel och {warnings} {'varning' if warnings == 1 else 'varningar'}"
+
+
+def _display_time(received: str) -> str:
+    """Returns `received` as Swedish local time, "2027-03-15 kl. 11.42"; as given if unreadable."""
+    try:
+        moment = dt.datetime.fromisoformat(received)
+    except ValueError:
+        return received
+    if moment.tzinfo is not None:
+        with contextlib.suppress(ZoneInfoNotFoundError):  # no tz database: show it as given
+            moment = moment.astimezone(ZoneInfo(LOCAL_ZONE))
+    return moment.strftime("%Y-%m-%d kl. %H.%M")
+
+
+def _ordered(problems: Iterable[Problem]) -> list[Problem]:
+    """Returns problems by sheet (as in the template), then errors before warnings, then row and column."""
+    return sorted(problems, key=lambda p: (_sheet_rank(p.sheet), p.kind != ERROR, sort_key(p)))
+
+
+def _sheet_rank(sheet: str) -> tuple[int, str]:
+    if not sheet:
+        return (0, "")
+    if sheet in SHEET_ORDER:
+        return (1 + SHEET_ORDER.index(sheet), sheet)
+    return (1 + len(SHEET_ORDER), sheet)
+
+
+def _sections(problems: Iterable[Problem]) -> list[_Section]:
+    return [
+        _Section(sheet or WHOLE_FILE, tuple(_row(p) for p in group))
+        for sheet, group in itertools.groupby(_ordered(problems), key=lambda p: p.sheet)
+    ]
+
+
+def _row(problem: Problem) -> _Row:
+    return _Row(
+        cell=problem.cell,
+        column=problem.column,
+        value=problem.value,
+        kind=problem.kind,
+        label=KIND_LABEL[problem.kind],
+        message=problem.message,
+        hint=problem.hint,
+    )
+
+
+# --- the marked copy -----------------------------------------------------------------------
+
+
+def _write_annotated_copy(submission: FeedbackInput, target: Path) -> Path | None:
+    """Returns `target` after writing the marked copy, or None when there is none to make.
+
+    A stale copy from an earlier run of the same file is removed when none is made now, so
+    the folder always matches the report.
+    """
+    data = None
+    if not submission.accepted and submission.workbook is not None:
+        data = _annotated_bytes(submission.workbook, submission.problems, _fixed_moment(submission))
+    if data is None:
+        target.unlink(missing_ok=True)
+        return None
+    return write_bytes_atomic(target, data)
+
+
+def _annotated_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.datetime) -> bytes | None:
+    """Returns the marked workbook as .xlsx bytes, or None when openpyxl cannot handle the file."""
+    try:
+        wb = openpyxl.load_workbook(workbook, rich_text=False, keep_vba=False)
+        _remove_earlier_feedback(wb)
+        _mark_cells(wb, problems)
+        _add_feedback_sheet(wb, problems)
+        wb.template = False  # saved as .xlsx whatever it came as, so Excel opens it
+        buffer = io.BytesIO()
+        wb.save(buffer)
+        return _with_fixed_times(buffer.getvalue(), wb, moment)
+    except Exception:  # any unreadable or unusual file: the report says so instead
+        return None
+
+
+def _fixed_moment(submission: FeedbackInput) -> dt.datetime:
+    """Returns `received` as naive UTC (what openpyxl writes), or a fixed fallback."""
+    try:
+        moment = dt.datetime.fromisoformat(submission.received)
+    except ValueError:
+        return FALLBACK_MOMENT
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0) if moment.year >= 1980 else FALLBACK_MOMENT
+
+
+def _remove_earlier_feedback(wb: Workbook) -> None:
+    """Removes the feedback sheet and comments of an earlier round, when a marked copy is sent back."""
+    if FEEDBACK_SHEET in wb.sheetnames:
+        del wb[FEEDBACK_SHEET]
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.comment is not None and cell.comment.author == COMMENT_AUTHOR:
+                    cell.comment = None
+
+
+def _mark_cells(wb: Workbook, problems: Iterable[Problem]) -> None:
+    """Fills and comments every cell named by a problem; one comment holds all of a cell's problems."""
+    by_cell: dict[tuple[str, str], list[Problem]] = {}
+    for problem in _ordered(problems):
+        cell = _target_cell(wb, problem)
+        if cell is not None:
+            by_cell.setdefault((cell.parent.title, cell.coordinate), []).append(problem)
+    for (sheet, ref), found in by_cell.items():
+        _mark(wb[sheet][ref], found)
+
+
+def _target_cell(wb: Workbook, problem: Problem) -> Cell | None:
+    """Returns the problem's cell (the first cell of a merged range), or None if the workbook has none."""
+    if not problem.cell or problem.sheet not in wb.sheetnames:
+        return None
+    ws = wb[problem.sheet]
+    if not isinstance(ws, Worksheet):
+        return None
+    try:
+        row, column = coordinate_to_tuple(problem.cell.upper())
+    except (ValueError, TypeError):
+        return None
+    if not (1 <= row <= MAX_ROW and 1 <= column <= MAX_COLUMN):
+        return None
+    for merged in ws.merged_cells.ranges:
+        if (row, column) in merged:
+            return ws.cell(merged.min_row, merged.min_col)
+    return ws.cell(row, column)
+
+
+def _mark(cell: Cell, problems: Sequence[Problem]) -> None:
+    cell.fill = _fill(ERROR if any(p.kind == ERROR for p in problems) else WARNING)
+    lines = [_comment_line(p) for p in problems]
+    if cell.comment is not None and cell.comment.text:
+        lines.append(cell.comment.text)
+    text = "\n".join(lines)
+    comment = Comment(text, COMMENT_AUTHOR)
+    wrapped = sum(len(textwrap.wrap(line, COMMENT_CHARS_PER_LINE)) or 1 for line in text.split("\n"))
+    comment.width = COMMENT_WIDTH
+    comment.height = COMMENT_LINE_HEIGHT * (wrapped + 1)
+    cell.comment = comment
+
+
+def _fill(kind: str) -> PatternFill:
+    colour = "FF" + (ERROR_FILL if kind == ERROR else WARNING_FILL)  # opaque ARGB
+    return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+
+
+def _comment_line(problem: Problem) -> str:
+    line = f"{KIND_LABEL[problem.kind]}: {problem.message}"
+    return f"{line}\nSå rättar du: {problem.hint}" if problem.hint else line
+
+
+def _add_feedback_sheet(wb: Workbook, problems: Iterable[Problem]) -> None:
+    """Adds the sheet listing every problem as the first sheet, and shows it on opening."""
+    ws = wb.create_sheet(FEEDBACK_SHEET, 0)
+    ws["A1"] = "Återkoppling från Kommunstyrelsen"
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A2"] = (
+        "Celler med fel är markerade i rött och celler med varningar i gult. "
+        "Håll muspekaren över en markerad cell för att läsa vad som behöver rättas."
+    )
+    for column, (title, width) in enumerate(FEEDBACK_COLUMNS, start=1):
+        ws.cell(FEEDBACK_HEADER_ROW, column, title).font = Font(bold=True)
+        ws.column_dimensions[get_column_letter(column)].width = width
+    for row, problem in enumerate(_ordered(problems), start=FEEDBACK_HEADER_ROW + 1):
+        values = (
+            problem.sheet or WHOLE_FILE,
+            problem.cell,
+            KIND_LABEL[problem.kind],
+            problem.message,
+            problem.hint,
+        )
+        for column, value in enumerate(values, start=1):
+            ws.cell(row, column, value).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.cell(row, 3).fill = _fill(problem.kind)
+    ws.freeze_panes = ws.cell(FEEDBACK_HEADER_ROW + 1, 1)
+    for sheet in wb.worksheets:
+        sheet.sheet_view.tabSelected = sheet is ws
+    wb.active = 0
+
+
+def _with_fixed_times(data: bytes, wb: Workbook, moment: dt.datetime) -> bytes:
+    """Returns the .xlsx bytes repacked with fixed zip times and document dates.
+
+    openpyxl stamps the save time into docProps/core.xml and every zip entry; both are
+    replaced so that the same submission gives the same bytes.
+    """
+    wb.properties.created = moment
+    wb.properties.modified = moment
+    core = tostring(wb.properties.to_tree())
+    stamp = moment.timetuple()[:6]
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content = core if info.filename == "docProps/core.xml" else source.read(info)
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            target.writestr(entry, content)
+    return out.getvalue()

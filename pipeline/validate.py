@@ -1,0 +1,519 @@
+"""Raw tables + plan → clean tables and problem records.
+
+Two passes: parsing turns what a person typed (dates as text, "5 000 kr", "pågår") into
+normal values, recording what cannot be read; the pandera schemas in `schemas/` then
+check the parsed tables lazily, and every failure becomes a Swedish problem naming the
+cell. Warnings (things KS should see but that do not reject) are plain functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+
+from pipeline import contract as c
+from pipeline.plan import Plan
+from pipeline.problems import ERROR, WARNING, Problem, display_value, sort_key
+from pipeline.read import ROW_COLUMN, RawTable, RawWorkbook
+from schemas import action_schema, goal_schema
+
+STATUS_LIST = "Ej påbörjad, Pågår, Genomförd, Försenad eller Avbruten"
+FUNDING_LIST = "Ordinarie budget, Statlig ersättning, Integrationsfond, Externa projektmedel eller Annan"
+GOAL_TEXT_ID = re.compile(r"^\s*(\d+)\s*[.,]\s*(\d+)(?=\s|$|[^\d])")
+ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T]00:00(?::00)?)?\s*$")
+SWEDISH_AMOUNT = re.compile(r"^(\d{1,3}(?:[ .]\d{3})+|\d+)(?:,(\d+))?$")
+AMOUNT_SUFFIX = re.compile(r"\s*(?:kr\.?|kronor|sek|:-)\s*$", re.IGNORECASE)
+SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
+EXCEL_EPOCH_1900 = dt.date(1899, 12, 30)
+EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
+SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausibly a date, not an amount
+
+ACTION_HINTS = {
+    c.GOAL: "Välj ett delmål i listan.",
+    c.ACTION: "Beskriv kort vad förvaltningen ska göra.",
+    c.OWNER: "Skriv vem (person eller funktion) som ansvarar för åtgärden.",
+    c.STATUS: f"Välj {STATUS_LIST}.",
+}
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A submission's clean tables (only when it has no errors) and all its problems."""
+
+    actions: pd.DataFrame
+    goals: pd.DataFrame
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class _Context:
+    file: str
+    plan: Plan
+    department: str
+    as_of: dt.date
+    date1904: bool
+
+    @property
+    def plan_goal_ids(self) -> frozenset[str]:
+        return frozenset(g.id for g in self.plan.goals)
+
+
+def validate_workbook(raw: RawWorkbook, plan: Plan, department: str, file: str, as_of: dt.date) -> Validated:
+    """Returns the parsed, checked tables of one submission and every problem found."""
+    ctx = _Context(file, plan, department, as_of, raw.date1904)
+    problems = list(raw.problems)
+    blocked = {(p.sheet, p.cell) for p in problems if p.cell}
+    actions = _validate_actions(raw.actions, ctx, blocked, problems)
+    goals = _validate_goals(raw.goals, ctx, blocked, problems)
+    problems.extend(_warnings(actions, goals, raw.actions, raw.goals, ctx))
+    return Validated(actions=actions, goals=goals, problems=tuple(sorted(problems, key=sort_key)))
+
+
+# Parsing: what a person typed → a normal value, or a problem.
+
+
+class _Invalid:
+    """Marks a cell that could not be parsed (its problem is already recorded)."""
+
+
+INVALID = _Invalid()
+
+
+def is_blank(value: Any) -> bool:
+    """Returns True for an empty cell: None, NaN or text of only spaces."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return isinstance(value, str) and not value.strip()
+
+
+def parse_goal_id(value: Any) -> str | _Invalid | None:
+    """Returns the delmål id in a dropdown label, bare id text or number (1.3); else INVALID."""
+    if is_blank(value):
+        return None
+    if isinstance(value, bool):
+        return INVALID
+    if isinstance(value, int | float):
+        text = f"{value:.6g}"
+        return text if re.fullmatch(r"\d+\.\d+", text) else INVALID
+    match = GOAL_TEXT_ID.match(str(value))
+    return f"{int(match.group(1))}.{int(match.group(2))}" if match else INVALID
+
+
+def parse_amount(value: Any) -> float | _Invalid | None:
+    """Returns a cost in kronor from a number or Swedish-style text ("5 000,50 kr"); else INVALID."""
+    if is_blank(value):
+        return None
+    if isinstance(value, bool):
+        return INVALID
+    if isinstance(value, int | float):
+        return float(value)
+    text = SPACES.sub(" ", AMOUNT_SUFFIX.sub("", str(value).strip())).strip()
+    negative = text.startswith("-")
+    text = text.lstrip("-").strip()
+    match = SWEDISH_AMOUNT.match(text)
+    if not match:
+        return INVALID
+    whole = re.sub(r"[ .]", "", match.group(1))
+    amount = float(f"{whole}.{match.group(2) or 0}")
+    return -amount if negative else amount
+
+
+def parse_date(value: Any, date1904: bool = False) -> dt.date | _Invalid | None:
+    """Returns a date from an Excel date, an ISO text (2027-03-01) or a date serial; else INVALID.
+
+    Never guesses a day/month order: "05/01/2027" is INVALID.
+    """
+    if is_blank(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if SERIAL_RANGE[0] <= value <= SERIAL_RANGE[1] and float(value).is_integer():
+            epoch = EXCEL_EPOCH_1904 if date1904 else EXCEL_EPOCH_1900
+            return epoch + dt.timedelta(days=int(value))
+        return INVALID
+    match = ISO_DATE.match(str(value))
+    if not match:
+        return INVALID
+    try:
+        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return INVALID
+
+
+def parse_choice(value: Any, choices: Iterable[str]) -> str | _Invalid | None:
+    """Returns the list value matching ignoring case and surrounding spaces; else INVALID."""
+    if is_blank(value):
+        return None
+    wanted = " ".join(str(value).split()).casefold()
+    if not wanted:
+        return None
+    for choice in choices:
+        if choice.casefold() == wanted:
+            return choice
+    return INVALID
+
+
+def parse_text(value: Any) -> str | None:
+    """Returns the cell as text exactly as typed (numbers without a trailing .0); None if blank."""
+    if is_blank(value):
+        return None
+    if isinstance(value, bool):
+        return "Ja" if value else "Nej"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _parse_column(
+    table: RawTable,
+    column: str,
+    parse: Callable[[Any], Any],
+    problem: Callable[[Any], tuple[str, str, str]],
+    ctx: _Context,
+    sheet: str,
+    blocked: set[tuple[str, str]],
+    problems: list[Problem],
+) -> list[Any]:
+    """Returns the parsed values of one column; unreadable cells become problems and None."""
+    parsed = []
+    letter = table.letters.get(column)
+    for raw, row in zip(table.frame[column], table.frame[ROW_COLUMN], strict=True):
+        value = parse(raw)
+        if value is INVALID:
+            cell = f"{letter}{row}"
+            if (sheet, cell) not in blocked:
+                code, message, hint = problem(raw)
+                problems.append(
+                    Problem(
+                        ctx.file,
+                        sheet,
+                        cell,
+                        int(row),
+                        column,
+                        display_value(raw),
+                        ERROR,
+                        code,
+                        message,
+                        hint,
+                    )
+                )
+                blocked.add((sheet, cell))
+            value = None
+        parsed.append(value)
+    return parsed
+
+
+def _parse_actions(
+    table: RawTable, ctx: _Context, blocked: set[tuple[str, str]], problems: list[Problem]
+) -> pd.DataFrame:
+    sheet = c.SHEET_ACTIONS
+
+    def column(
+        name: str, parse: Callable[[Any], Any], problem: Callable[[Any], tuple[str, str, str]]
+    ) -> list[Any]:
+        return _parse_column(table, name, parse, problem, ctx, sheet, blocked, problems)
+
+    parsed: dict[str, Any] = {name: [parse_text(v) for v in table.frame[name]] for name in c.ACTION_COLUMNS}
+    parsed[c.ACTION_ID] = [None if v is None else v.strip() for v in parsed[c.ACTION_ID]]
+    parsed[c.GOAL] = column(
+        c.GOAL,
+        parse_goal_id,
+        lambda v: (
+            "goal_unknown",
+            f'"{display_value(v)}" är inget delmål i integrationsplanen. Välj ett delmål i listan.',
+            ACTION_HINTS[c.GOAL],
+        ),
+    )
+    for name in (c.START, c.DONE):
+        parsed[name] = column(
+            name,
+            lambda v: parse_date(v, ctx.date1904),
+            lambda v: (
+                "date_invalid",
+                f'"{display_value(v)}" är inget giltigt datum. Skriv datumet som ÅÅÅÅ-MM-DD, t.ex. 2027-03-01.',
+                "Skriv datumet som ÅÅÅÅ-MM-DD eller välj ett datum i Excel.",
+            ),
+        )
+    parsed[c.COST] = column(
+        c.COST,
+        parse_amount,
+        lambda v: (
+            "cost_not_number",
+            f'"{display_value(v)}" är inget belopp. Skriv kostnaden i hela kronor med bara siffror, t.ex. 5000.',
+            'Ta bort ord som "ca"; skriv en uppskattning som ett tal.',
+        ),
+    )
+    parsed[c.STATUS] = column(
+        c.STATUS,
+        lambda v: parse_choice(v, c.STATUSES),
+        lambda v: (
+            "status_invalid",
+            f'"{display_value(v)}" är inte en giltig status. Välj {STATUS_LIST}.',
+            "Välj status i listan.",
+        ),
+    )
+    parsed[c.FUNDING] = column(
+        c.FUNDING,
+        lambda v: parse_choice(v, c.FUNDING_SOURCES),
+        lambda v: (
+            "funding_invalid",
+            f'"{display_value(v)}" är inte en giltig finansiering. Välj {FUNDING_LIST}.',
+            "Välj finansiering i listan.",
+        ),
+    )
+    frame = pd.DataFrame(parsed, columns=list(c.ACTION_COLUMNS), dtype=object)
+    frame[c.COST] = pd.to_numeric(frame[c.COST], errors="coerce").astype(float)
+    frame.index = pd.Index(table.frame[ROW_COLUMN].astype(int), name=ROW_COLUMN)
+    return frame
+
+
+def _validate_actions(
+    table: RawTable | None, ctx: _Context, blocked: set[tuple[str, str]], problems: list[Problem]
+) -> pd.DataFrame:
+    if table is None:
+        return _empty_actions()
+    frame = _parse_actions(table, ctx, blocked, problems)
+    schema = action_schema([g.id for g in ctx.plan.goals], ctx.department)
+    problems.extend(_schema_problems(schema, frame, table, c.SHEET_ACTIONS, ctx, blocked))
+    return frame
+
+
+def _empty_actions() -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series(dtype=object) for name in c.ACTION_COLUMNS})
+    frame[c.COST] = frame[c.COST].astype(float)
+    frame.index.name = ROW_COLUMN
+    return frame
+
+
+def _validate_goals(
+    table: RawTable | None, ctx: _Context, blocked: set[tuple[str, str]], problems: list[Problem]
+) -> pd.DataFrame:
+    if table is None:
+        return pd.DataFrame({c.GOAL_ID: pd.Series(dtype=object), c.CONCERNS_US: pd.Series(dtype=object)})
+    sheet = c.SHEET_GOALS
+    ids = _parse_column(
+        table,
+        c.GOAL_ID,
+        parse_goal_id,
+        lambda v: (
+            "goal_unknown",
+            f'"{display_value(v)}" är inget delmål i integrationsplanen.',
+            "Ändra inte plantexten i bladet Delmål.",
+        ),
+        ctx,
+        sheet,
+        blocked,
+        problems,
+    )
+    answers = _parse_column(
+        table,
+        c.CONCERNS_US,
+        lambda v: parse_choice(v, (c.YES, c.NO)),
+        lambda v: (
+            "yes_no_invalid",
+            f'"{display_value(v)}" är inget giltigt svar i Berör oss. Välj Ja eller Nej, eller lämna tomt.',
+            "Välj Ja eller Nej i listan.",
+        ),
+        ctx,
+        sheet,
+        blocked,
+        problems,
+    )
+    frame = pd.DataFrame({c.GOAL_ID: ids, c.CONCERNS_US: answers}, dtype=object)
+    frame.index = pd.Index(table.frame[ROW_COLUMN].astype(int), name=ROW_COLUMN)
+    frame = frame[frame[c.GOAL_ID].notna() | frame[c.CONCERNS_US].notna()]
+    problems.extend(
+        _schema_problems(goal_schema([g.id for g in ctx.plan.goals]), frame, table, sheet, ctx, blocked)
+    )
+    return frame
+
+
+# Schema failures → problems.
+
+
+def _schema_problems(
+    schema: Any,
+    frame: pd.DataFrame,
+    table: RawTable,
+    sheet: str,
+    ctx: _Context,
+    blocked: set[tuple[str, str]],
+) -> list[Problem]:
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return []
+    problems = []
+    for case in cases.itertuples(index=False):
+        if case.index is None or pd.isna(case.index):
+            continue
+        row = int(case.index)
+        column = c.DONE if case.check == "done_not_before_start" else case.column
+        letter = table.letters.get(str(column))
+        if letter is None:
+            continue  # the column is missing; that is already a problem of its own
+        cell = f"{letter}{row}"
+        if (sheet, cell) in blocked:
+            continue
+        blocked.add((sheet, cell))
+        code, message, hint = _schema_message(str(column), str(case.check), frame, row, ctx)
+        value = frame.at[row, column] if column in frame.columns else case.failure_case
+        problems.append(
+            Problem(ctx.file, sheet, cell, row, str(column), display_value(value), ERROR, code, message, hint)
+        )
+    return problems
+
+
+def _schema_message(
+    column: str, check: str, frame: pd.DataFrame, row: int, ctx: _Context
+) -> tuple[str, str, str]:
+    value = display_value(frame.at[row, column])
+    if check == "not_nullable":
+        hint = ACTION_HINTS.get(column, "Fyll i cellen.")
+        return "required_missing", f"{column} saknas. {hint}", hint
+    if check == "goal_in_plan":
+        return (
+            "goal_unknown",
+            f'Delmål "{value}" finns inte i integrationsplanen. Välj ett delmål i listan.',
+            ACTION_HINTS[c.GOAL],
+        )
+    if check == "action_id_format":
+        example = f"{ctx.department}-{ctx.as_of.year}-004"
+        return (
+            "action_id_invalid",
+            f'"{value}" är inget giltigt Åtgärds-ID för {ctx.department}. Ett ID ser ut som {example}; lämna cellen tom för nya åtgärder.',
+            "Lämna Åtgärds-ID tomt för nya åtgärder.",
+        )
+    if check == "field_uniqueness":
+        return (
+            "action_id_duplicate",
+            f'Åtgärds-ID "{value}" förekommer på flera rader. Varje åtgärd ska ha ett eget ID; lämna cellen tom för nya åtgärder.',
+            "Ta bort ID:t på den kopierade raden.",
+        )
+    if check == "cost_not_negative":
+        return (
+            "cost_negative",
+            f"Kostnaden {value} kr är negativ. Skriv kostnaden i kronor, 0 eller mer.",
+            "Skriv ett belopp på 0 eller mer.",
+        )
+    if check == "done_not_before_start":
+        start = display_value(frame.at[row, c.START])
+        return (
+            "done_before_start",
+            f"Klart ({value}) är före Start ({start}). Rätta datumen så att Klart inte är före Start.",
+            "Kontrollera år och månad i båda datumen.",
+        )
+    return "invalid", f'"{value}" är inte ett giltigt värde i {column}.', "Rätta värdet."
+
+
+# Warnings: do not reject, but KS and the förvaltning should see them.
+
+
+def _warnings(
+    actions: pd.DataFrame,
+    goals: pd.DataFrame,
+    raw_actions: RawTable | None,
+    raw_goals: RawTable | None,
+    ctx: _Context,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    marked = {
+        g: row
+        for row, g, answer in zip(goals.index, goals[c.GOAL_ID], goals[c.CONCERNS_US], strict=True)
+        if answer == c.YES
+    }
+    with_action = set(actions[c.GOAL].dropna())
+    if raw_goals is not None:
+        letter = raw_goals.letters.get(c.CONCERNS_US, "D")
+        for goal_id, row in marked.items():
+            if goal_id not in with_action:
+                problems.append(
+                    Problem(
+                        ctx.file,
+                        c.SHEET_GOALS,
+                        f"{letter}{row}",
+                        int(row),
+                        c.CONCERNS_US,
+                        c.YES,
+                        WARNING,
+                        "marked_goal_without_action",
+                        f"Delmål {goal_id} är markerat Berör oss = Ja men har ingen åtgärd i bladet Åtgärder.",
+                        "Lägg till en åtgärd för delmålet, eller välj Nej.",
+                    )
+                )
+    if raw_actions is None:
+        return problems
+    letters = raw_actions.letters
+    for row, action in actions.iterrows():
+        goal, status, done = action[c.GOAL], action[c.STATUS], action[c.DONE]
+        known_goal = goal in ctx.plan_goal_ids
+        if known_goal and raw_goals is not None and goal not in marked and c.GOAL in letters:
+            problems.append(
+                Problem(
+                    ctx.file,
+                    c.SHEET_ACTIONS,
+                    f"{letters[c.GOAL]}{row}",
+                    int(row),
+                    c.GOAL,
+                    goal,
+                    WARNING,
+                    "action_on_unmarked_goal",
+                    f"Åtgärden gäller delmål {goal}, som inte är markerat Berör oss = Ja i bladet Delmål.",
+                    f"Välj Ja för delmål {goal} i bladet Delmål.",
+                )
+            )
+        if (
+            isinstance(done, dt.date)
+            and done < ctx.as_of
+            and status not in c.CLOSED_STATUSES
+            and status
+            and c.DONE in letters
+        ):
+            problems.append(
+                Problem(
+                    ctx.file,
+                    c.SHEET_ACTIONS,
+                    f"{letters[c.DONE]}{row}",
+                    int(row),
+                    c.DONE,
+                    done.isoformat(),
+                    WARNING,
+                    "overdue",
+                    f"Klart-datumet {done.isoformat()} har passerat men status är {status}.",
+                    "Uppdatera status (Genomförd, Försenad …) eller sätt ett nytt datum.",
+                )
+            )
+        if not action[c.INDICATOR] and action[c.ACTION] and c.INDICATOR in letters:
+            problems.append(
+                Problem(
+                    ctx.file,
+                    c.SHEET_ACTIONS,
+                    f"{letters[c.INDICATOR]}{row}",
+                    int(row),
+                    c.INDICATOR,
+                    "",
+                    WARNING,
+                    "indicator_missing",
+                    "Åtgärden saknar indikator.",
+                    "Ange hur resultatet mäts, t.ex. antal deltagare (EU:s princip 11).",
+                )
+            )
+    return problems

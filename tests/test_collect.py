@@ -1,0 +1,216 @@
+"""The collect stage on real inboxes: outcomes, archive, ledger, feedback, in force."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import contract as c
+from pipeline.cli import app
+from pipeline.collect import CollectResult, collect
+from pipeline.config import Settings
+from pipeline.intake import read_ledger
+from pipeline.plan import Plan
+from tests.workbooks import fill_workbook, make_template
+
+YEAR = 2027
+AS_OF = dt.date(2027, 3, 1)
+OLD = 1_790_000_000  # 2026-09-21: long before the run
+GOOD = {
+    c.GOAL: "1.3",
+    c.ACTION: "Språkcafé för kvinnor",
+    c.OWNER: "Enhetschef",
+    c.STATUS: "Pågår",
+    c.START: dt.datetime(2027, 1, 10),
+    c.DONE: dt.datetime(2027, 12, 31),
+    c.COST: 5000,
+    c.INDICATOR: "Antal deltagare",
+    c.FUNDING: "Statlig ersättning",
+}
+
+
+def _age(path: Path, mtime: float = OLD) -> Path:
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox")
+
+
+def _run(tmp_path: Path, plan: Plan, now: float = OLD + 3600) -> CollectResult:
+    return collect(_settings(tmp_path), plan, YEAR, now=now, as_of=AS_OF)
+
+
+def _states(result: CollectResult) -> dict[str, str]:
+    return {f.name: f.state for f in result.files}
+
+
+@pytest.fixture
+def mixed_inbox(plan: Plan, tmp_path: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    mallar = tmp_path / "mallar"
+    soc = fill_workbook(
+        make_template(plan, "SOC", YEAR, mallar),
+        inbox / "SOC" / "min plan.xlsx",
+        actions=[GOOD],
+        concerns={"1.3": "Ja"},
+    )
+    fill_workbook(
+        make_template(plan, "KS", YEAR, mallar),
+        inbox / "ks_handlingsplan.xlsx",
+        actions=[GOOD, {**GOOD, c.STATUS: "Klar", c.COST: "ca 5000 kr"}],
+        concerns={"1.3": "Ja"},
+    )
+    shutil.copy(soc, inbox / "kopia.xlsx")
+    fill_workbook(make_template(plan, "UTB", YEAR - 1, mallar), inbox / "utb.xlsx", actions=[GOOD])
+    (inbox / "trasig.xlsx").write_bytes(soc.read_bytes()[:3000])
+    (inbox / "~$ks_handlingsplan.xlsx").write_bytes(b"\x00lock")
+    plain = openpyxl.Workbook()
+    plain.active["A1"] = "Vår handlingsplan"
+    plain.save(inbox / "egen.xlsx")
+    for path in inbox.rglob("*"):
+        if path.is_file():
+            _age(path)
+    return inbox
+
+
+def test_mixed_inbox_sorted_in_one_run(mixed_inbox: Path, plan: Plan, tmp_path: Path) -> None:
+    result = _run(tmp_path, plan)
+    assert _states(result) == {
+        "SOC/min plan.xlsx": "accepted",
+        "egen.xlsx": "rejected",
+        "kopia.xlsx": "duplicate",
+        "ks_handlingsplan.xlsx": "rejected",
+        "trasig.xlsx": "rejected",
+        "utb.xlsx": "rejected",
+        "~$ks_handlingsplan.xlsx": "ignored",
+    }
+    messages = {f.name: f.message for f in result.files}
+    assert messages["utb.xlsx"] == "Mallen gäller år 2026, men insamlingen gäller 2027."
+    assert messages["egen.xlsx"].startswith("Filen är inte en handlingsplanmall")
+    assert messages["trasig.xlsx"] == "Filen är skadad eller ofullständig."
+    assert list(result.in_force) == ["SOC"]
+
+
+def test_every_submission_is_archived_byte_for_byte(mixed_inbox: Path, plan: Plan, tmp_path: Path) -> None:
+    _run(tmp_path, plan)
+    archived = {
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (tmp_path / "outbox" / "arkiv").rglob("*")
+        if p.is_file()
+    }
+    for path in mixed_inbox.rglob("*.xlsx"):
+        if not path.name.startswith("~$"):
+            assert hashlib.sha256(path.read_bytes()).hexdigest() in archived, path.name
+
+
+def test_inbox_is_never_written(mixed_inbox: Path, plan: Plan, tmp_path: Path) -> None:
+    before = {p: (p.stat().st_mtime, p.read_bytes()) for p in mixed_inbox.rglob("*") if p.is_file()}
+    _run(tmp_path, plan)
+    assert {p: (p.stat().st_mtime, p.read_bytes()) for p in mixed_inbox.rglob("*") if p.is_file()} == before
+
+
+def test_feedback_names_every_bad_cell(mixed_inbox: Path, plan: Plan, tmp_path: Path) -> None:
+    result = _run(tmp_path, plan)
+    ks = next(f for f in result.files if f.name == "ks_handlingsplan.xlsx")
+    assert (ks.errors, ks.department) == (2, "KS")
+    html = ks.feedback.read_text(encoding="utf-8")
+    assert (
+        "G3" in html
+        and "L3" in html
+        and "&#34;Klar&#34; är inte en giltig status" in html.replace("&quot;", "&#34;")
+    )
+    marked = openpyxl.load_workbook(ks.feedback.with_name(ks.feedback.stem + "_markerad.xlsx"))
+    assert marked[c.SHEET_ACTIONS]["L3"].comment is not None
+
+
+def test_ledger_records_outcomes_and_rerun_changes_nothing(
+    mixed_inbox: Path, plan: Plan, tmp_path: Path
+) -> None:
+    _run(tmp_path, plan)
+    ledger = tmp_path / "outbox" / "inlamningar.jsonl"
+    records = read_ledger(ledger)
+    assert sorted((r.original_name, r.outcome, r.department) for r in records) == [
+        ("SOC/min plan.xlsx", "accepted", "SOC"),
+        ("egen.xlsx", "rejected", None),
+        ("ks_handlingsplan.xlsx", "rejected", "KS"),
+        ("trasig.xlsx", "rejected", None),
+        ("utb.xlsx", "rejected", "UTB"),
+    ]
+    before = ledger.read_bytes()
+    outputs = {p: p.read_bytes() for p in (tmp_path / "outbox").rglob("*") if p.is_file()}
+    again = _run(tmp_path, plan)
+    assert again.new_submissions == 0
+    assert {f.state for f in again.files} == {"unchanged", "duplicate", "ignored"}
+    assert ledger.read_bytes() == before
+    assert {p: p.read_bytes() for p in (tmp_path / "outbox").rglob("*") if p.is_file()} == outputs
+
+
+def test_latest_accepted_submission_is_in_force(plan: Plan, tmp_path: Path) -> None:
+    template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
+    inbox = tmp_path / "inbox"
+    _age(fill_workbook(template, inbox / "forsta.xlsx", actions=[GOOD], concerns={"1.3": "Ja"}), OLD)
+    _age(
+        fill_workbook(template, inbox / "andra.xlsx", actions=[GOOD, GOOD], concerns={"1.3": "Ja"}), OLD + 60
+    )
+    result = _run(tmp_path, plan)
+    assert result.in_force["SOC"].original_name == "andra.xlsx"
+    assert len(list((tmp_path / "outbox" / "arkiv").rglob("*.xlsx"))) == 2
+
+
+def test_recent_file_waits_for_the_next_run(plan: Plan, tmp_path: Path) -> None:
+    template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
+    path = _age(fill_workbook(template, tmp_path / "inbox" / "ny.xlsx", actions=[GOOD]), OLD + 3590)
+    assert _states(_run(tmp_path, plan, now=OLD + 3600)) == {"ny.xlsx": "waiting"}
+    assert _states(_run(tmp_path, plan, now=OLD + 7200)) == {"ny.xlsx": "accepted"}
+    assert path.exists()
+
+
+def test_unknown_template_version_is_rejected_saying_so(plan: Plan, tmp_path: Path) -> None:
+    template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
+    target = tmp_path / "inbox" / "gammal.xlsx"
+    target.parent.mkdir()
+    with zipfile.ZipFile(template) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename in ("docProps/custom.xml", "xl/sharedStrings.xml"):
+                data = data.replace(b"<vt:lpwstr>1</vt:lpwstr>", b"<vt:lpwstr>0</vt:lpwstr>")
+            dst.writestr(item, data)
+    _age(target)
+    (outcome,) = _run(tmp_path, plan).files
+    assert outcome.state == "rejected"
+    assert outcome.message.startswith("Mallen har version 0, som den här versionen av systemet inte kan läsa")
+
+
+@pytest.mark.flow
+def test_collect_command_runs_the_flow(mixed_inbox: Path, tmp_path: Path, prefect_harness: None) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "collect",
+            "--year",
+            "2027",
+            "--inbox",
+            str(mixed_inbox),
+            "--outbox",
+            str(tmp_path / "outbox"),
+            "--as-of",
+            "2027-03-01",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "5 nya inlämningar: 1 godkända, 4 avvisade." in result.output
+    assert "SOC/min plan.xlsx (0 fel, 0 varningar)" in result.output
+    again = CliRunner().invoke(
+        app, ["collect", "--year", "2027", "--inbox", str(mixed_inbox), "--outbox", str(tmp_path / "outbox")]
+    )
+    assert "Inga nya inlämningar för 2027; inget har ändrats." in again.output

@@ -1,0 +1,327 @@
+"""Feedback reports and the marked copy, from a real filled workbook."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from pipeline import contract as c
+from pipeline.feedback import (
+    FEEDBACK_HEADER_ROW,
+    FEEDBACK_SHEET,
+    FeedbackInput,
+    FeedbackPaths,
+    feedback_basename,
+    markdown_escape,
+    write_feedback,
+)
+from pipeline.plan import Plan
+from pipeline.problems import ERROR, WARNING, Problem
+from tests.workbooks import fill_workbook, make_template
+
+YEAR = 2027
+NAME = "SOC/handlingsplan_2027_SOC.xlsx"
+DIGEST = hashlib.sha256(b"handlingsplan").hexdigest()
+RECEIVED = "2027-03-15T10:42:07+00:00"
+
+STATUS_ERROR = Problem(
+    NAME,
+    c.SHEET_ACTIONS,
+    "L2",
+    2,
+    c.STATUS,
+    "Klar",
+    ERROR,
+    "invalid_status",
+    '"Klar" är inte en giltig status.',
+    "Välj en status i listan, t.ex. Genomförd.",
+)
+START_WARNING = Problem(
+    NAME,
+    c.SHEET_ACTIONS,
+    "G3",
+    3,
+    c.COST,
+    "<script>alert(1)</script>",
+    WARNING,
+    "cost_text",
+    "Kostnaden är inte ett tal.",
+    "Skriv bara siffror, t.ex. 50000.",
+)
+MISSING_COLUMN = Problem(
+    NAME,
+    c.SHEET_ACTIONS,
+    "",
+    None,
+    c.OWNER,
+    "",
+    ERROR,
+    "missing_column",
+    "Kolumnen Ansvarig saknas.",
+    "Använd den mall ni fick och ta inte bort kolumner.",
+)
+LINK_VALUE = Problem(
+    NAME,
+    c.SHEET_ACTIONS,
+    "C3",
+    3,
+    c.ACTION,
+    "[klicka](http://x) a|b",
+    WARNING,
+    "suspicious_text",
+    "Texten ser ut som en länk.",
+    "",
+)
+SECOND_ON_L2 = Problem(
+    NAME, c.SHEET_ACTIONS, "L2", 2, c.STATUS, "Klar", WARNING, "status_late", "Status är sen.", "Kontrollera."
+)
+GONE_SHEET = Problem(NAME, "Borttaget blad", "A1", 1, "", "", ERROR, "missing_sheet", "Bladet saknas.", "")
+PROBLEMS = (START_WARNING, MISSING_COLUMN, SECOND_ON_L2, STATUS_ERROR, LINK_VALUE, GONE_SHEET)
+
+
+@pytest.fixture(scope="module")
+def workbook(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("arkiv")
+    template = make_template(plan, "SOC", YEAR, folder)
+    return fill_workbook(
+        template,
+        folder / "inlamnad.xlsx",
+        actions=[
+            {c.ACTION: "Språkcafé", c.OWNER: "Enhetschef", c.STATUS: "Klar"},
+            {c.ACTION: "[klicka](http://x) a|b", c.OWNER: "Rektor", c.COST: "femtio tusen"},
+        ],
+    )
+
+
+def _submission(workbook: Path | None, **changes: object) -> FeedbackInput:
+    base = FeedbackInput(
+        display_name=NAME,
+        digest=DIGEST,
+        department_code="SOC",
+        department_name="Socialförvaltningen",
+        year=YEAR,
+        accepted=False,
+        received=RECEIVED,
+        problems=PROBLEMS,
+        workbook=workbook,
+        plan_version="ef0d4ae5981d",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture(scope="module")
+def written(workbook: Path, tmp_path_factory: pytest.TempPathFactory) -> FeedbackPaths:
+    return write_feedback(_submission(workbook), tmp_path_factory.mktemp("aterkoppling"))
+
+
+def test_files_are_named_by_department_and_digest(written: FeedbackPaths) -> None:
+    base = f"SOC_{DIGEST[:8]}"
+    assert written.html.name == f"{base}.html"
+    assert written.markdown.name == f"{base}.md"
+    assert written.annotated is not None
+    assert written.annotated.name == f"{base}_markerad.xlsx"
+    assert sorted(p.name for p in written.html.parent.iterdir()) == sorted(
+        [f"{base}.html", f"{base}.md", f"{base}_markerad.xlsx"]
+    )
+
+
+def test_basename_is_safe_and_falls_back_to_okand() -> None:
+    assert feedback_basename("FoK", "ABCDEF0123456789") == "FoK_abcdef01"
+    assert feedback_basename(None, DIGEST) == f"okand_{DIGEST[:8]}"
+    assert feedback_basename("../x y", DIGEST) == f"x_y_{DIGEST[:8]}"
+    assert feedback_basename("/", DIGEST) == f"okand_{DIGEST[:8]}"
+
+
+def test_html_has_title_outcome_counts_and_every_problem(written: FeedbackPaths) -> None:
+    html = written.html.read_text(encoding="utf-8")
+    assert "<title>Återkoppling på handlingsplan 2027 – Socialförvaltningen</title>" in html
+    assert "Avvisad – rätta felen och lämna in igen" in html
+    assert "3 fel och 3 varningar" in html
+    assert "2027-03-15 kl. 11.42" in html  # UTC shown as Swedish time
+    assert f"<strong>SOC_{DIGEST[:8]}_markerad.xlsx</strong>" in html
+    for problem in PROBLEMS:
+        assert f'<td class="cell">{problem.cell}</td>' in html
+        assert problem.message.replace('"', "&#34;") in html
+    assert "<h2>Åtgärder</h2>" in html
+    assert "<h2>Borttaget blad</h2>" in html
+    assert '<span class="label error">Fel</span>' in html
+    assert '<span class="label warning">Varning</span>' in html
+    head = html.split("<body>")[0]
+    assert "http" not in head and "<link" not in head and "src=" not in html  # self-contained
+
+
+def test_html_orders_errors_first_then_row_and_column(written: FeedbackPaths) -> None:
+    html = written.html.read_text(encoding="utf-8")
+    positions = [
+        html.index(p.message.replace('"', "&#34;"))
+        for p in (MISSING_COLUMN, STATUS_ERROR, SECOND_ON_L2, LINK_VALUE, START_WARNING)
+    ]
+    assert positions == sorted(positions)
+
+
+def test_html_escapes_problem_values(written: FeedbackPaths) -> None:
+    html = written.html.read_text(encoding="utf-8")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_markdown_escapes_user_text(written: FeedbackPaths) -> None:
+    md = written.markdown.read_text(encoding="utf-8")
+    assert md.startswith("# Återkoppling på handlingsplan 2027 – Socialförvaltningen\n")
+    assert "- **Fil:** SOC/handlingsplan\\_2027\\_SOC.xlsx\n" in md
+    assert (
+        "| C3 | Åtgärd | \\[klicka\\](http://x) a\\|b | **Varning:** Texten ser ut som en länk. |  |\n" in md
+    )
+    assert "| G3 | Kostnad (kr) | \\<script\\>alert(1)\\</script\\> | **Varning:** " in md
+    assert "|  | Ansvarig |  | **Fel:** Kolumnen Ansvarig saknas. |" in md
+    assert "## Borttaget blad\n" in md
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a|b", "a\\|b"),
+        ("[klicka](http://x)", "\\[klicka\\](http://x)"),
+        ("<script>", "\\<script\\>"),
+        ("# rubrik", "\\# rubrik"),
+        ("  # rubrik", "  \\# rubrik"),
+        ("nr #1", "nr #1"),
+        ("a\\b", "a\\\\b"),
+        ("*fet* _kursiv_ `kod`", "\\*fet\\* \\_kursiv\\_ \\`kod\\`"),
+        ("rad ett\nrad två\r\nrad tre\rslut", "rad ett rad två rad tre slut"),
+        ("Språkcafé 2027", "Språkcafé 2027"),
+    ],
+)
+def test_markdown_escape(text: str, expected: str) -> None:
+    assert markdown_escape(text) == expected
+
+
+def test_marked_copy_fills_and_comments_cells(written: FeedbackPaths) -> None:
+    assert written.annotated is not None
+    wb = openpyxl.load_workbook(written.annotated)
+    ws = wb[c.SHEET_ACTIONS]
+    l2, g3 = ws["L2"], ws["G3"]
+    assert l2.fill.fill_type == "solid"
+    assert l2.fill.fgColor.rgb == "FFFFC7CE"  # error wins over the warning in the same cell
+    assert g3.fill.fgColor.rgb == "FFFFEB9C"
+    assert l2.comment.author == "Kommunstyrelsen"
+    assert l2.comment.text == (
+        'Fel: "Klar" är inte en giltig status.\n'
+        "Så rättar du: Välj en status i listan, t.ex. Genomförd.\n"
+        "Varning: Status är sen.\n"
+        "Så rättar du: Kontrollera."
+    )
+    assert (
+        g3.comment.text
+        == "Varning: Kostnaden är inte ett tal.\nSå rättar du: Skriv bara siffror, t.ex. 50000."
+    )
+    assert ws["L2"].value == "Klar"  # values untouched
+    assert ws["A2"].comment is None
+    assert ws.protection.sheet  # protection left as it was
+    with zipfile.ZipFile(written.annotated) as archive:
+        vml = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".vml"))
+    assert "width:320px;height:90px" in vml  # the box grows with the wrapped lines of L2
+
+
+def test_marked_copy_has_feedback_sheet_first_and_active(written: FeedbackPaths) -> None:
+    assert written.annotated is not None
+    wb = openpyxl.load_workbook(written.annotated)
+    assert wb.sheetnames[0] == FEEDBACK_SHEET
+    assert wb.active.title == FEEDBACK_SHEET
+    assert [ws.sheet_view.tabSelected for ws in wb.worksheets].count(True) == 1
+    assert wb[c.SHEET_IDENTIFICATION].sheet_state == "veryHidden"
+    rows = list(wb[FEEDBACK_SHEET].iter_rows(min_row=FEEDBACK_HEADER_ROW, values_only=True))
+    assert rows == [
+        ("Blad", "Cell", "Typ", "Problem", "Så rättar du"),
+        (c.SHEET_ACTIONS, None, "Fel", MISSING_COLUMN.message, MISSING_COLUMN.hint),
+        (c.SHEET_ACTIONS, "L2", "Fel", STATUS_ERROR.message, STATUS_ERROR.hint),
+        (c.SHEET_ACTIONS, "L2", "Varning", SECOND_ON_L2.message, SECOND_ON_L2.hint),
+        (c.SHEET_ACTIONS, "C3", "Varning", LINK_VALUE.message, None),
+        (c.SHEET_ACTIONS, "G3", "Varning", START_WARNING.message, START_WARNING.hint),
+        ("Borttaget blad", "A1", "Fel", GONE_SHEET.message, None),
+    ]
+
+
+def test_archived_workbook_is_not_changed(workbook: Path, tmp_path: Path) -> None:
+    before = workbook.read_bytes()
+    write_feedback(_submission(workbook), tmp_path)
+    assert workbook.read_bytes() == before
+
+
+def test_same_input_gives_identical_bytes(workbook: Path, tmp_path: Path) -> None:
+    first = write_feedback(_submission(workbook), tmp_path / "a")
+    second = write_feedback(_submission(workbook), tmp_path / "b")
+    assert first.annotated is not None and second.annotated is not None
+    for one, two in ((first.html, second.html), (first.markdown, second.markdown)):
+        assert one.read_bytes() == two.read_bytes()
+    assert first.annotated.read_bytes() == second.annotated.read_bytes()
+
+
+def test_marked_copy_carries_only_the_received_time(written: FeedbackPaths) -> None:
+    assert written.annotated is not None
+    with zipfile.ZipFile(written.annotated) as archive:
+        assert {info.date_time for info in archive.infolist()} == {(2027, 3, 15, 10, 42, 6)}
+    properties = openpyxl.load_workbook(written.annotated).properties
+    assert properties.modified == dt.datetime(2027, 3, 15, 10, 42, 7)
+    assert properties.created == dt.datetime(2027, 3, 15, 10, 42, 7)
+
+
+def test_marked_copy_sent_back_is_marked_afresh(workbook: Path, tmp_path: Path) -> None:
+    first = write_feedback(_submission(workbook), tmp_path / "a")
+    assert first.annotated is not None
+    again = write_feedback(_submission(first.annotated, problems=(START_WARNING,)), tmp_path / "b")
+    assert again.annotated is not None
+    wb = openpyxl.load_workbook(again.annotated)
+    assert wb.sheetnames.count(FEEDBACK_SHEET) == 1 and wb.sheetnames[0] == FEEDBACK_SHEET
+    assert len(list(wb[FEEDBACK_SHEET].iter_rows(min_row=FEEDBACK_HEADER_ROW + 1))) == 1
+    assert wb[c.SHEET_ACTIONS]["L2"].comment is None
+    assert wb[c.SHEET_ACTIONS]["G3"].comment.text.startswith("Varning: Kostnaden är inte ett tal.")
+    assert wb[c.SHEET_ACTIONS]["G3"].comment.text.count("Kostnaden") == 1
+
+
+def test_accepted_without_problems_thanks_and_makes_no_copy(workbook: Path, tmp_path: Path) -> None:
+    paths = write_feedback(_submission(workbook, accepted=True, problems=()), tmp_path)
+    assert paths.annotated is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"SOC_{DIGEST[:8]}.html", f"SOC_{DIGEST[:8]}.md"]
+    html = paths.html.read_text(encoding="utf-8")
+    md = paths.markdown.read_text(encoding="utf-8")
+    for text in (html, md):
+        assert "Inga fel eller varningar hittades. Tack!" in text
+        assert "Godkänd" in text
+        assert "0 fel och 0 varningar" in text
+        assert "markerad" not in text
+    assert "<table>" not in html
+
+
+def test_accepted_with_warnings_makes_no_copy(workbook: Path, tmp_path: Path) -> None:
+    paths = write_feedback(_submission(workbook, accepted=True, problems=(START_WARNING,)), tmp_path)
+    assert paths.annotated is None
+    assert "0 fel och 1 varning\n" in paths.markdown.read_text(encoding="utf-8")
+
+
+def test_corrupt_workbook_gives_reports_without_copy(tmp_path: Path) -> None:
+    corrupt = tmp_path / "trasig.xlsx"
+    corrupt.write_bytes(hashlib.sha512(b"inte en arbetsbok").digest() * 8)
+    paths = write_feedback(
+        _submission(corrupt, department_code=None, department_name=None, year=None), tmp_path / "ut"
+    )
+    assert paths.annotated is None
+    assert paths.html.name == f"okand_{DIGEST[:8]}.html"
+    html = paths.html.read_text(encoding="utf-8")
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert "Återkoppling på handlingsplan – okänd förvaltning" in html
+    for text in (html, md):
+        assert "Vi kunde inte göra en kopia av filen med markerade celler." in text
+        assert "Kolumnen Ansvarig saknas." in text
+
+
+def test_unreadable_file_without_workbook_still_reports(tmp_path: Path) -> None:
+    paths = write_feedback(_submission(None, problems=(MISSING_COLUMN,)), tmp_path)
+    assert paths.annotated is None
+    assert paths.html.exists() and paths.markdown.exists()
