@@ -87,6 +87,8 @@ class Checked:
     plan_version: str | None
     problems: tuple[Problem, ...]
     validated: Validated | None = None
+    contact: str = ""
+    email: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -258,7 +260,15 @@ def check_submission(
             "Öppna filen i Excel, spara den som .xlsx och lämna in den igen.",
         )
         return Checked(code, _department_name(plan, code), version, (*notes, problem))
-    return Checked(code, _department_name(plan, code), version, (*notes, *validated.problems), validated)
+    return Checked(
+        code,
+        _department_name(plan, code),
+        version,
+        (*notes, *validated.problems),
+        validated,
+        raw.contact,
+        raw.email,
+    )
 
 
 def _department_name(plan: Plan, code: str | None) -> str | None:

@@ -6,9 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-
-from pipeline import contract as c
+from pipeline.demo import fill_template
 from pipeline.plan import Plan
 from pipeline.template import TemplateOptions, template_filename, write_template
 
@@ -38,33 +36,7 @@ def fill_workbook(
     email: str | None = "anna.andersson@kalix.se",
     first_row: int = 2,
 ) -> Path:
-    """Fills a template as a person would and saves it as `target`.
-
-    `actions` rows are written from `first_row` down, by header name; values are typed as
-    given (a str stays text, a date becomes an Excel date).
-    """
-    wb = openpyxl.load_workbook(template)
-    _fill_instructions(wb[c.SHEET_INSTRUCTIONS], contact, email)
-    goals = wb[c.SHEET_GOALS]
-    goal_cols = header_columns(goals)
-    for row in range(2, goals.max_row + 1):
-        goal_id = goals.cell(row, goal_cols[c.GOAL_ID]).value
-        if concerns and goal_id in concerns:
-            goals.cell(row, goal_cols[c.CONCERNS_US]).value = concerns[goal_id]
-    sheet = wb[c.SHEET_ACTIONS]
-    columns = header_columns(sheet)
-    for offset, action in enumerate(actions):
-        for name, value in action.items():
-            sheet.cell(first_row + offset, columns[name]).value = value
-    target.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(target)
-    return target
-
-
-def _fill_instructions(ws: Any, contact: str | None, email: str | None) -> None:
-    for row in ws.iter_rows():
-        for cell in row:
-            if cell.value == c.CONTACT_LABEL and contact is not None:
-                ws.cell(cell.row, cell.column + 1).value = contact
-            if cell.value == c.EMAIL_LABEL and email is not None:
-                ws.cell(cell.row, cell.column + 1).value = email
+    """Fills a template as a person would and saves it as `target` (see pipeline.demo)."""
+    return fill_template(
+        template, target, actions=actions, concerns=concerns, contact=(contact, email), first_row=first_row
+    )

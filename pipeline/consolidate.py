@@ -1,0 +1,434 @@
+"""Submissions in force → one action table with ids, the responsibility matrix and the figures.
+
+Everything the reports show is computed here, as DataFrames and small records, so the
+workbook and summary writers only lay it out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from python_calamine import CalamineWorkbook
+
+from pipeline import contract as c
+from pipeline.collect import Checked, check_submission
+from pipeline.config import Settings
+from pipeline.intake import LedgerRecord, in_force, read_ledger
+from pipeline.plan import Goal, Plan
+from pipeline.problems import ERROR
+
+DEPARTMENT = "Förvaltning"
+AREA = "Målområde"
+NO_FUNDING = "Ej angiven"
+TOTAL = "Totalt"
+BEFORE, NOW = "Status före", "Status nu"
+ACTION_TABLE_COLUMNS = (DEPARTMENT, *c.ACTION_COLUMNS)
+CHANGE_COLUMNS = (c.ACTION_ID, DEPARTMENT, c.GOAL, c.ACTION, BEFORE, NOW)
+
+
+@dataclass(frozen=True)
+class DepartmentStatus:
+    """One förvaltning's place in the cycle: submitted or not, and which submission is in force."""
+
+    code: str
+    name: str
+    submitted: bool
+    file: str | None = None
+    received: str | None = None
+    digest: str | None = None
+    contact: str = ""
+    email: str = ""
+    plan_version: str | None = None
+    actions: int = 0
+    warnings: int = 0
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A rejected submission of the year and the first reasons, for KS's deviations list."""
+
+    file: str
+    department: str | None
+    received: str
+    errors: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Year over year, by Åtgärds-ID; every frame has CHANGE_COLUMNS."""
+
+    previous_year: int
+    new: pd.DataFrame
+    finished: pd.DataFrame
+    status_changes: pd.DataFrame
+    disappeared: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The key figures of the follow-up."""
+
+    departments_submitted: int
+    departments_total: int
+    actions: int
+    completed: int
+    completed_share: float
+    overdue: int
+    goals_without_action: int
+    total_cost: float
+
+
+@dataclass(frozen=True)
+class Consolidated:
+    """The kommun's handlingsplan for a year, as of a date.
+
+    `actions` has ACTION_TABLE_COLUMNS plus AREA (the målområde number), one row per
+    accepted action, ordered by förvaltning (plan order) and Åtgärds-ID; dates are
+    `datetime.date` or None, `Kostnad (kr)` float (NaN when empty), text str or None.
+    `concerns` has DEPARTMENT, `Delmål` and `Berör oss` ("Ja", "Nej" or None).
+    """
+
+    plan: Plan
+    year: int
+    as_of: dt.date
+    actions: pd.DataFrame
+    concerns: pd.DataFrame
+    departments: tuple[DepartmentStatus, ...]
+    rejections: tuple[Rejection, ...] = field(default_factory=tuple)
+    changes: Changes | None = None
+
+
+# Building the consolidated plan.
+
+
+def assign_action_ids(actions: pd.DataFrame, code: str, year: int) -> pd.Series:
+    """Returns each action's Åtgärds-ID: its own where it has one, else the next free <KOD>-<år>-<nnn>.
+
+    Numbering follows row order, so the same submission always gets the same ids.
+    """
+    prefix = f"{code}-{year}-"
+    taken = [str(v) for v in actions[c.ACTION_ID].dropna()]
+    used = [int(v[len(prefix) :]) for v in taken if v.startswith(prefix) and v[len(prefix) :].isdigit()]
+    next_number = max(used, default=0) + 1
+    ids = []
+    for value in actions[c.ACTION_ID]:
+        if isinstance(value, str) and value:
+            ids.append(value)
+        else:
+            ids.append(f"{prefix}{next_number:03d}")
+            next_number += 1
+    return pd.Series(ids, index=actions.index, dtype=object)
+
+
+def department_actions(actions: pd.DataFrame, code: str, year: int, plan: Plan) -> pd.DataFrame:
+    """Returns one förvaltning's clean actions as rows of the consolidated table."""
+    frame = actions.copy()
+    frame[c.ACTION_ID] = assign_action_ids(frame, code, year)
+    frame.insert(0, DEPARTMENT, code)
+    area_of = {g.id: g.area for g in plan.goals}
+    frame[AREA] = [area_of.get(g, 0) for g in frame[c.GOAL]]
+    return frame.reset_index(drop=True)
+
+
+def combine(
+    plan: Plan,
+    year: int,
+    as_of: dt.date,
+    per_department: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    departments: Iterable[DepartmentStatus],
+    rejections: Iterable[Rejection] = (),
+    previous: pd.DataFrame | None = None,
+) -> Consolidated:
+    """Returns the consolidated plan from each förvaltning's clean (actions, goals) frames."""
+    order = {code: i for i, code in enumerate(plan.department_codes)}
+    action_frames, concern_frames = [], []
+    for code in sorted(per_department, key=lambda k: order.get(k, len(order))):
+        actions, goals = per_department[code]
+        action_frames.append(department_actions(actions, code, year, plan))
+        concern = goals[[c.GOAL_ID, c.CONCERNS_US]].copy().reset_index(drop=True)
+        concern.insert(0, DEPARTMENT, code)
+        concern_frames.append(concern)
+    all_actions = _concat(action_frames, [*ACTION_TABLE_COLUMNS, AREA])
+    all_actions[c.COST] = pd.to_numeric(all_actions[c.COST], errors="coerce").astype(float)
+    concerns = _concat(concern_frames, [DEPARTMENT, c.GOAL_ID, c.CONCERNS_US])
+    changes = compare_years(previous, all_actions, year - 1) if previous is not None else None
+    return Consolidated(
+        plan, year, as_of, all_actions, concerns, tuple(departments), tuple(rejections), changes
+    )
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+    frame = pd.concat(frames, ignore_index=True)[columns]
+    return frame.astype({name: object for name in columns if name not in (c.COST, AREA)})
+
+
+# Year over year.
+
+
+def compare_years(previous: pd.DataFrame, current: pd.DataFrame, previous_year: int) -> Changes:
+    """Returns what changed since last year's consolidated handlingsplan, by Åtgärds-ID."""
+    before = previous.set_index(c.ACTION_ID, drop=False)
+    now = current.set_index(c.ACTION_ID, drop=False)
+    common = [i for i in now.index if i in before.index]
+
+    def rows(ids: Iterable[str], source: pd.DataFrame, before_status: bool, now_status: bool) -> pd.DataFrame:
+        records = []
+        for action_id in ids:
+            row = source.loc[action_id]
+            records.append(
+                {
+                    c.ACTION_ID: action_id,
+                    DEPARTMENT: row[DEPARTMENT],
+                    c.GOAL: row[c.GOAL],
+                    c.ACTION: row[c.ACTION],
+                    BEFORE: before.at[action_id, c.STATUS] if before_status else None,
+                    NOW: now.at[action_id, c.STATUS] if now_status else None,
+                }
+            )
+        return pd.DataFrame(records, columns=list(CHANGE_COLUMNS), dtype=object)
+
+    new_ids = [i for i in now.index if i not in before.index]
+    changed = [i for i in common if before.at[i, c.STATUS] != now.at[i, c.STATUS]]
+    finished = [i for i in changed if now.at[i, c.STATUS] == c.COMPLETED]
+    gone = [i for i in before.index if i not in now.index and before.at[i, c.STATUS] not in c.CLOSED_STATUSES]
+    return Changes(
+        previous_year=previous_year,
+        new=rows(new_ids, now, False, True),
+        finished=rows(finished, now, True, True),
+        status_changes=rows(changed, now, True, True),
+        disappeared=rows(gone, before, True, False),
+    )
+
+
+def read_previous_actions(path: Path) -> pd.DataFrame | None:
+    """Returns the Åtgärder table of an earlier consolidated handlingsplan, or None if absent."""
+    if not path.is_file():
+        return None
+    workbook = CalamineWorkbook.from_path(str(path))
+    try:
+        rows = workbook.get_sheet_by_name(c.SHEET_ACTIONS).to_python()
+    finally:
+        workbook.close()
+    if not rows:
+        return None
+    header = [str(v) for v in rows[0]]
+    frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
+    frame = frame.replace("", None)
+    for name in (c.START, c.DONE):
+        if name in frame:
+            frame[name] = [v.date() if isinstance(v, dt.datetime) else v for v in frame[name]]
+    return frame[[col for col in ACTION_TABLE_COLUMNS if col in frame.columns]]
+
+
+# Figures and tables the reports show.
+
+
+def is_overdue(done: object, status: object, as_of: dt.date) -> bool:
+    """Returns True for an action whose Klart date has passed and that is neither finished nor cancelled."""
+    return isinstance(done, dt.date) and done < as_of and status not in c.CLOSED_STATUSES
+
+
+def overdue_actions(result: Consolidated) -> pd.DataFrame:
+    """Returns the overdue actions, in table order."""
+    mask = [
+        is_overdue(d, s, result.as_of)
+        for d, s in zip(result.actions[c.DONE], result.actions[c.STATUS], strict=True)
+    ]
+    return result.actions[pd.Series(mask, index=result.actions.index, dtype=bool)]
+
+
+def actions_without_indicator(result: Consolidated) -> pd.DataFrame:
+    """Returns the actions that have no indicator."""
+    indicator = result.actions[c.INDICATOR]
+    return result.actions[indicator.isna() | (indicator.astype(str).str.strip() == "")]
+
+
+def goals_without_action(result: Consolidated) -> list[Goal]:
+    """Returns the plan's delmål that no förvaltning has an action for."""
+    covered = set(result.actions[c.GOAL].dropna())
+    return [g for g in result.plan.goals if g.id not in covered]
+
+
+def marked_without_action(result: Consolidated) -> pd.DataFrame:
+    """Returns (Förvaltning, Delmål) pairs marked Berör oss = Ja with no action of that förvaltning."""
+    pairs = set(zip(result.actions[DEPARTMENT], result.actions[c.GOAL], strict=True))
+    marked = result.concerns[result.concerns[c.CONCERNS_US] == c.YES]
+    keep = [(d, g) not in pairs for d, g in zip(marked[DEPARTMENT], marked[c.GOAL_ID], strict=True)]
+    return marked[pd.Series(keep, index=marked.index, dtype=bool)][[DEPARTMENT, c.GOAL_ID]].reset_index(
+        drop=True
+    )
+
+
+def missing_departments(result: Consolidated) -> list[DepartmentStatus]:
+    """Returns the förvaltningar that have no accepted submission."""
+    return [d for d in result.departments if not d.submitted]
+
+
+def responsibility_matrix(result: Consolidated) -> pd.DataFrame:
+    """Returns delmål × förvaltning: (marked Berör oss, number of actions) per cell.
+
+    Rows are the delmål ids in plan order; columns the plan's förvaltning codes; each cell
+    a tuple (concerns_us: "Ja"/"Nej"/None, actions: int).
+    """
+    counts = result.actions.groupby([c.GOAL, DEPARTMENT]).size()
+    answers = {
+        (d, g): a
+        for d, g, a in zip(
+            result.concerns[DEPARTMENT],
+            result.concerns[c.GOAL_ID],
+            result.concerns[c.CONCERNS_US],
+            strict=True,
+        )
+    }
+    data = {
+        code: [(answers.get((code, g.id)), int(counts.get((g.id, code), 0))) for g in result.plan.goals]
+        for code in result.plan.department_codes
+    }
+    return pd.DataFrame(data, index=[g.id for g in result.plan.goals], dtype=object)
+
+
+def status_by_area(result: Consolidated) -> pd.DataFrame:
+    """Returns målområde label × status counts (all five statuses) with TOTAL row and column."""
+    labels = [a.label for a in result.plan.goal_areas]
+    by_number = {a.number: a.label for a in result.plan.goal_areas}
+    frame = pd.DataFrame(0, index=labels, columns=list(c.STATUSES), dtype=int)
+    for area, status in zip(result.actions[AREA], result.actions[c.STATUS], strict=True):
+        if area in by_number and status in frame.columns:
+            frame.at[by_number[area], status] += 1
+    return _with_totals(frame)
+
+
+def status_by_department(result: Consolidated) -> pd.DataFrame:
+    """Returns förvaltning code × status counts with TOTAL row and column."""
+    frame = pd.DataFrame(0, index=list(result.plan.department_codes), columns=list(c.STATUSES), dtype=int)
+    for code, status in zip(result.actions[DEPARTMENT], result.actions[c.STATUS], strict=True):
+        if code in frame.index and status in frame.columns:
+            frame.at[code, status] += 1
+    return _with_totals(frame)
+
+
+def cost_by_area_and_funding(result: Consolidated) -> pd.DataFrame:
+    """Returns målområde label × financing (plus NO_FUNDING) sums of Kostnad (kr), with totals."""
+    labels = [a.label for a in result.plan.goal_areas]
+    by_number = {a.number: a.label for a in result.plan.goal_areas}
+    frame = pd.DataFrame(0.0, index=labels, columns=[*c.FUNDING_SOURCES, NO_FUNDING], dtype=float)
+    for area, funding, cost in zip(
+        result.actions[AREA], result.actions[c.FUNDING], result.actions[c.COST], strict=True
+    ):
+        if area in by_number and cost == cost:
+            frame.at[by_number[area], funding if funding in frame.columns else NO_FUNDING] += float(cost)
+    return _with_totals(frame)
+
+
+def _with_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame[TOTAL] = frame.sum(axis=1)
+    frame.loc[TOTAL] = frame.sum(axis=0)
+    return frame
+
+
+def figures(result: Consolidated) -> Figures:
+    """Returns the follow-up's key figures."""
+    total = len(result.actions)
+    completed = int((result.actions[c.STATUS] == c.COMPLETED).sum())
+    return Figures(
+        departments_submitted=sum(1 for d in result.departments if d.submitted),
+        departments_total=len(result.departments),
+        actions=total,
+        completed=completed,
+        completed_share=completed / total if total else 0.0,
+        overdue=len(overdue_actions(result)),
+        goals_without_action=len(goals_without_action(result)),
+        total_cost=float(result.actions[c.COST].sum(skipna=True)) if total else 0.0,
+    )
+
+
+# From the ledger: which submissions the report is built from.
+
+
+def submissions_in_force(ledger_file: Path, year: int) -> dict[str, LedgerRecord]:
+    """Returns the accepted submission in force per förvaltning for `year`."""
+    return in_force(read_ledger(ledger_file), year)
+
+
+def rejected_records(
+    ledger_file: Path, year: int, in_force_records: dict[str, LedgerRecord]
+) -> list[LedgerRecord]:
+    """Returns the year's rejected submissions not superseded by a later accepted one."""
+    records = [r for r in read_ledger(ledger_file) if r.year == year and r.outcome == "rejected"]
+    latest: dict[str, LedgerRecord] = {}
+    for record in records:
+        winner = in_force_records.get(record.department or "")
+        if winner is not None and winner.received >= record.received:
+            continue
+        latest[record.digest] = record
+    return sorted(latest.values(), key=lambda r: (r.received, r.digest))
+
+
+def first_reasons(problems: Iterable[object], limit: int = 3) -> tuple[str, ...]:
+    """Returns the first `limit` error texts of a submission, for the deviations list."""
+    texts = [p.text for p in problems if getattr(p, "kind", None) == ERROR]  # type: ignore[attr-defined]
+    more = len(texts) - limit
+    return tuple(texts[:limit]) + ((f"… och {more} fel till",) if more > 0 else ())
+
+
+# The I/O edge: from the ledger and the archive to a Consolidated.
+
+
+def previous_plan_path(outbox: Path, year: int) -> Path:
+    """Returns where last year's consolidated handlingsplan is written."""
+    return outbox / str(year - 1) / f"handlingsplan_{year - 1}.xlsx"
+
+
+def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) -> Consolidated:
+    """Returns the consolidated plan from the submissions in force, re-read from the archive."""
+    records = submissions_in_force(settings.ledger_file, year)
+    per_department: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    statuses = []
+    for department in plan.departments:
+        record = records.get(department.code)
+        checked = _recheck(record, settings, plan, year, as_of) if record else None
+        if record is None or checked is None or not checked.accepted or checked.validated is None:
+            statuses.append(DepartmentStatus(department.code, department.name, submitted=False))
+            continue
+        per_department[department.code] = (checked.validated.actions, checked.validated.goals)
+        statuses.append(
+            DepartmentStatus(
+                code=department.code,
+                name=department.name,
+                submitted=True,
+                file=record.original_name,
+                received=record.received,
+                digest=record.digest,
+                contact=checked.contact,
+                email=checked.email,
+                plan_version=record.plan_version,
+                actions=len(checked.validated.actions),
+                warnings=sum(1 for p in checked.problems if p.kind != ERROR),
+            )
+        )
+    rejections = []
+    for record in rejected_records(settings.ledger_file, year, records):
+        checked = _recheck(record, settings, plan, year, as_of)
+        reasons = first_reasons(checked.problems) if checked else ()
+        rejections.append(
+            Rejection(record.original_name, record.department, record.received, record.errors, reasons)
+        )
+    previous = read_previous_actions(previous_plan_path(settings.outbox, year))
+    return combine(plan, year, as_of, per_department, statuses, rejections, previous)
+
+
+def _recheck(
+    record: LedgerRecord, settings: Settings, plan: Plan, year: int, as_of: dt.date
+) -> Checked | None:
+    path = settings.outbox / record.archived
+    if not path.is_file():
+        return None
+    return check_submission(path, record.original_name, plan, year, as_of, settings.plans_dir)
