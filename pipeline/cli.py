@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -144,7 +145,8 @@ def print_collect(result: Any) -> None:
     from pipeline.collect import STATE_LABEL
 
     for f in result.files:
-        counts = f" ({f.errors} fel, {f.warnings} varningar)" if f.state in ("accepted", "rejected") else ""
+        warnings = "varning" if f.warnings == 1 else "varningar"
+        counts = f" ({f.errors} fel, {f.warnings} {warnings})" if f.state in ("accepted", "rejected") else ""
         where = f" -> {f.feedback}" if f.feedback else ""
         note = f" {f.message}" if f.message and f.state != "accepted" else ""
         console.print(f"  {STATE_LABEL[f.state]:<16}{f.name}{counts}{where}{note}")
@@ -165,6 +167,135 @@ def print_collect(result: Any) -> None:
     if result.in_force:
         current = ", ".join(f"{code} ({record.original_name})" for code, record in result.in_force.items())
         console.print(f"Gäller nu: {current}.")
+
+
+@app.command()
+def report(
+    year: YearOption,
+    outbox: OutboxOption = Path("outbox"),
+    plan: PlanOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Skriv kommunens handlingsplan, KS uppföljning och sammanfattningen.
+
+    Exempel: handlingsplan report --year 2027 --as-of 2027-09-30
+    """
+    as_of_date = _parse_date(as_of)
+    flows = _flows()
+    result = _run(lambda: flows.report_flow(year=year, outbox=outbox, plan_file=plan, as_of=as_of_date))
+    print_report(result)
+
+
+def print_report(result: Any) -> None:
+    """Prints the key figures and where the reports are."""
+    from pipeline.consolidate import figures
+
+    fig = figures(result.consolidated)
+    console.print(
+        f"{fig.departments_submitted} av {fig.departments_total} förvaltningar har lämnat in; "
+        f"{fig.actions} åtgärder, {fig.overdue} har passerat sitt Klart-datum, "
+        f"{fig.goals_without_action} delmål utan åtgärd."
+    )
+    for path in result.paths:
+        console.print(f"  {path}")
+
+
+@app.command()
+def run(
+    year: Annotated[
+        int | None,
+        typer.Option("--year", help="Året som följs upp (standard: innevarande år).", min=2000, max=2100),
+    ] = None,
+    inbox: InboxOption = Path("inbox"),
+    outbox: OutboxOption = Path("outbox"),
+    plan: PlanOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Årlig körning: samla in, skriv rapporterna och nästa års ifyllda mallar.
+
+    Exempel: handlingsplan run --year 2027
+    """
+    as_of_date = _parse_date(as_of)
+    flows = _flows()
+    result = _run(
+        lambda: flows.run_flow(year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of_date)
+    )
+    print_collect(result.collect)
+    print_report(result.report)
+    print_next_templates(result)
+
+
+def print_next_templates(result: Any) -> None:
+    """Prints where next year's pre-filled templates are."""
+    if result.next_templates:
+        folder = result.next_templates[0].parent
+        console.print(
+            f"Nästa års mallar ({len(result.next_templates)} st, med pågående åtgärder ifyllda): {folder}"
+        )
+
+
+DEMO_MARKER = ".handlingsplan-demo"
+
+
+@app.command()
+def demo(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Mappen där demon körs (skapas).", file_okay=False)
+    ] = Path("handlingsplan-demo"),
+    year: Annotated[int, typer.Option("--year", help="Året i exemplet.")] = 2027,
+) -> None:
+    """Kör en hel cykel på exempeldata: mallar, fyra inlämningar, insamling och rapporter.
+
+    Exempel: handlingsplan demo --dir /tmp/demo
+    """
+    from pipeline.demo import prepare_demo
+
+    try:
+        inbox, outbox = prepare_demo(folder, year, DEMO_MARKER)
+    except FileExistsError as exc:
+        err_console.print(f"Fel: {exc}")
+        raise typer.Exit(2) from None
+    flows = _flows()
+    console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {inbox}.")
+    as_of = dt.date(year, 3, 1)
+    result = _run(lambda: flows.run_flow(year=year, inbox=inbox, outbox=outbox, as_of=as_of, quiet_seconds=0))
+    print_collect(result.collect)
+    print_report(result.report)
+    print_next_templates(result)
+    console.print(
+        f"Titta i {outbox / str(year)}: börja med sammanfattning_{year}.html och uppfoljning_{year}.xlsx."
+    )
+
+
+@app.command()
+def serve() -> None:
+    """Kör deployments i prefect.yaml från den här datorn, med det årliga schemat.
+
+    Kräver en Prefect-server: starta den med `prefect server start` och sätt
+    PREFECT_API_URL=http://127.0.0.1:4200/api. Körningar startas sedan från
+    Prefects webbgränssnitt (Deployments > Run) eller enligt schemat.
+
+    Exempel: PREFECT_API_URL=http://127.0.0.1:4200/api handlingsplan serve
+    """
+    configure_prefect()
+    if not os.environ.get("PREFECT_API_URL"):
+        err_console.print(
+            "Fel: serve behöver en Prefect-server för schemat. Starta `prefect server start` och sätt "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (se README, Schemalagd körning)."
+        )
+        raise typer.Exit(2)
+    from prefect import serve as prefect_serve
+
+    from pipeline.deployments import load_specs, to_runner_deployments
+
+    specs = _run(load_specs)
+    for spec in specs:
+        when = (
+            ", ".join(f"{s['cron']} ({s.get('timezone', 'Europe/Stockholm')})" for s in spec.schedules)
+            or "manuellt"
+        )
+        console.print(f"  {spec.name}: {spec.description} Schema: {when}")
+    prefect_serve(*to_runner_deployments(specs), limit=1)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from pipeline.intake import (
 from pipeline.plan import Plan, plan_for_version
 from pipeline.problems import ERROR, WARNING, Problem, count
 from pipeline.read import read_identification, read_workbook
-from pipeline.sniff import sniff_workbook
+from pipeline.sniff import EXTERNAL_LINKS_NOTE, sniff_workbook
 from pipeline.validate import Validated, validate_workbook
 
 State = Literal["accepted", "rejected", "ignored", "waiting", "duplicate", "unchanged"]
@@ -89,6 +89,8 @@ class Checked:
     validated: Validated | None = None
     contact: str = ""
     email: str = ""
+    markable: bool = True
+    """False when the file must not be opened again to mark it up (unsafe, or too large)."""
 
     @property
     def accepted(self) -> bool:
@@ -163,7 +165,7 @@ def _handle(
             accepted=checked.accepted,
             received=received,
             problems=checked.problems,
-            workbook=archived.archived_path,
+            workbook=archived.archived_path if checked.markable else None,
             plan_version=checked.plan_version,
         ),
         settings.feedback_dir(year),
@@ -211,13 +213,25 @@ def _file_problem(name: str, code: str, message: str, hint: str) -> Problem:
     return Problem(name, "", "", None, "", "", ERROR, code, message, hint)
 
 
+def _sniff_note(name: str, note: str) -> Problem:
+    """Returns a sniffer's note on an acceptable file (e.g. links to other files) as a warning."""
+    code = "external_links" if note == EXTERNAL_LINKS_NOTE else "file_note"
+    hint = (
+        "Ta bort länkarna (Data > Redigera länkar > Bryt länk) nästa gång."
+        if code == "external_links"
+        else ""
+    )
+    return Problem(name, "", "", None, "", "", WARNING, code, note, hint)
+
+
 def check_submission(
     path: Path, name: str, plan: Plan, year: int, as_of: dt.date, plans_dir: Path
 ) -> Checked:
     """Returns the submission identified and validated; any failure becomes its problem."""
     sniffed = sniff_workbook(path)
     if not sniffed.ok:
-        return Checked(None, None, None, (_file_problem(name, sniffed.kind, sniffed.message, sniffed.hint),))
+        problem = _file_problem(name, sniffed.kind, sniffed.message, sniffed.hint)
+        return Checked(None, None, None, (problem,), markable=False)
     try:
         identification = read_identification(path)
     except Exception:  # a file that passed sniffing can still be malformed inside
@@ -231,7 +245,7 @@ def check_submission(
         )
     assert code is not None
     version = identification[c.ID_PLAN_VERSION]
-    notes: list[Problem] = []
+    notes: list[Problem] = [_sniff_note(name, note) for note in sniffed.notes]
     answered = plan_for_version(version, plans_dir, plan)
     if answered is None:
         answered = plan
@@ -268,6 +282,7 @@ def check_submission(
         validated,
         raw.contact,
         raw.email,
+        markable=not any(p.code == "too_many_rows" for p in validated.problems),
     )
 
 

@@ -42,6 +42,7 @@ class Settings:
     outbox: Path = field(default_factory=lambda: Path("outbox"))
     plan_file: Path = field(default_factory=default_plan_file)
     quiet_seconds: float = 60.0
+    lock_timeout: float = 600.0
     prepared_rows: int = 300
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -74,11 +75,6 @@ class Settings:
     def plans_dir(self) -> Path:
         """Returns outbox/planer, a copy of every plan version templates were made from."""
         return self.outbox / "planer"
-
-    @property
-    def lock_file(self) -> Path:
-        """Returns the lock that keeps two runs from writing the same outbox."""
-        return self.outbox / ".handlingsplan.lock"
 
 
 PREFECT_DEFAULTS = {

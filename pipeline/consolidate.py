@@ -21,11 +21,12 @@ from pipeline.intake import LedgerRecord, in_force, read_ledger
 from pipeline.plan import Goal, Plan
 from pipeline.problems import ERROR
 
-DEPARTMENT = "Förvaltning"
+DEPARTMENT = c.DEPARTMENT
 AREA = "Målområde"
 NO_FUNDING = "Ej angiven"
 TOTAL = "Totalt"
 BEFORE, NOW = "Status före", "Status nu"
+CONCERNS_SHEET = "Berör oss"
 ACTION_TABLE_COLUMNS = (DEPARTMENT, *c.ACTION_COLUMNS)
 CHANGE_COLUMNS = (c.ACTION_ID, DEPARTMENT, c.GOAL, c.ACTION, BEFORE, NOW)
 
@@ -432,3 +433,20 @@ def _recheck(
     if not path.is_file():
         return None
     return check_submission(path, record.original_name, plan, year, as_of, settings.plans_dir)
+
+
+def read_previous_concerns(path: Path) -> pd.DataFrame | None:
+    """Returns the Berör oss answers kept in an earlier consolidated handlingsplan, or None."""
+    if not path.is_file():
+        return None
+    workbook = CalamineWorkbook.from_path(str(path))
+    try:
+        if CONCERNS_SHEET not in workbook.sheet_names:
+            return None
+        rows = workbook.get_sheet_by_name(CONCERNS_SHEET).to_python()
+    finally:
+        workbook.close()
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows[1:], columns=[str(v) for v in rows[0]], dtype=object).replace("", None)
+    return frame[[DEPARTMENT, c.GOAL_ID, c.CONCERNS_US]]

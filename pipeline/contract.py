@@ -47,6 +47,9 @@ ACTION_COLUMNS = (
 REQUIRED_ACTION_COLUMNS = (GOAL, ACTION, OWNER, STATUS)
 TEXT_ACTION_COLUMNS = (ACTION, OWNER, PARTNERS, INDICATOR, TARGET, OUTCOME, COMMENT)
 
+# The consolidated tables' first column: the förvaltning's code.
+DEPARTMENT = "Förvaltning"
+
 # Delmål sheet columns.
 GOAL_ID = "Delmål"
 GOAL_AREA = "Målområde"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import openpyxl
 
 from pipeline import contract as c
-from pipeline.plan import Plan
+from pipeline.config import default_plan_file
+from pipeline.plan import Plan, load_plan
 from pipeline.template import TemplateOptions, template_filename, write_template
 
 D = dt.datetime
@@ -438,3 +440,22 @@ def write_example_inbox(
         os.utime(target, (stamp, stamp))
         written.append(target)
     return written
+
+
+def prepare_demo(folder: Path, year: int, marker: str) -> tuple[Path, Path]:
+    """Returns (inbox, outbox) of a fresh demo folder with the example submissions in the inbox.
+
+    A folder from an earlier demo (it carries `marker`) is emptied; any other non-empty
+    folder is refused with FileExistsError, so a demo never deletes a user's files.
+    """
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / marker).is_file():
+            raise FileExistsError(
+                f"Mappen {folder} finns redan och är inte en demomapp. Välj en annan med --dir."
+            )
+        shutil.rmtree(folder)
+    inbox, outbox = folder / "inbox", folder / "outbox"
+    inbox.mkdir(parents=True)
+    (folder / marker).write_text("Skapad av handlingsplan demo; töms vid nästa demo.\n", encoding="utf-8")
+    write_example_inbox(load_plan(default_plan_file()), year, inbox, folder / "mallar-exempel")
+    return inbox, outbox

@@ -8,6 +8,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from pipeline.errors import OutboxLockedError
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -17,6 +21,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
     failure it is removed and `target` keeps its previous content.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed mid-write leaves its temporary file; the next write of the same target
+    # (under the outbox lock, so no one else is writing it) clears it away.
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
@@ -48,3 +56,23 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+@contextlib.contextmanager
+def outbox_lock(outbox: Path, timeout: float = 60.0) -> Iterator[None]:
+    """Holds the outbox's lock so that two runs never write the same outbox at once.
+
+    Waits up to `timeout` seconds for a run in progress, then raises OutboxLockedError.
+    """
+    outbox.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(outbox / ".handlingsplan.lock"))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise OutboxLockedError(
+            f"En annan körning skriver redan i {outbox}. Vänta tills den är klar och försök igen."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

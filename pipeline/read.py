@@ -32,6 +32,8 @@ NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 NS_CUSTOM = "{http://schemas.openxmlformats.org/officeDocument/2006/custom-properties}"
 CELL_REF = re.compile(r"^([A-Z]+)(\d+)$")
+FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
+"""A cell formula's start tag, <f> or <x:f ...>; not <formula1> of a data validation."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,10 @@ def read_workbook(path: Path, display_name: str) -> RawWorkbook:
     finally:
         workbook.close()
     date1904 = False
+    tables = {c.SHEET_ACTIONS: actions, c.SHEET_GOALS: goals}
     if actions is not None or goals is not None:
-        formulas, date1904 = _formula_cells(path, {c.SHEET_ACTIONS, c.SHEET_GOALS})
-        problems.extend(
-            _formula_problems(formulas, {c.SHEET_ACTIONS: actions, c.SHEET_GOALS: goals}, display_name)
-        )
+        formulas, date1904 = _formula_cells(path, {name for name, table in tables.items() if table is not None})
+        problems.extend(_formula_problems(formulas, tables, display_name))
     return RawWorkbook(identification, contact, email, actions, goals, tuple(problems), date1904)
 
 
@@ -163,6 +164,7 @@ def _table(
         )
         return None
     rows = sheet.to_python(skip_empty_area=False, nrows=MAX_DATA_ROWS + HEADER_SEARCH_ROWS + 1)
+    _spread_merged(rows, getattr(sheet, "merged_cell_ranges", None) or ())
     header_index = _find_header(rows, columns)
     if header_index is None:
         problems.append(
@@ -192,6 +194,19 @@ def _table(
     frame = pd.DataFrame.from_records(records, columns=[*columns, ROW_COLUMN]).astype(object)
     letters = {name: get_column_letter(pos + 1) for name, pos in positions.items()}
     return RawTable(frame=frame, letters=letters, header_row=header_index + 1)
+
+
+def _spread_merged(rows: list[list[Any]], ranges: Sequence[Any]) -> None:
+    """Gives each empty cell of a merged range its top-left value, as Excel shows it (in place)."""
+    for (top, left), (bottom, right) in ranges:
+        if top >= len(rows) or left >= len(rows[top]):
+            continue
+        value = rows[top][left]
+        for index in range(top, min(bottom, len(rows) - 1) + 1):
+            row = rows[index]
+            for col in range(left, min(right, len(row) - 1) + 1):
+                if row[col] in ("", None):
+                    row[col] = value
 
 
 def _column_positions(
@@ -289,7 +304,7 @@ def _formula_cells(path: Path, sheet_names: set[str]) -> tuple[dict[str, set[str
             if name not in sheet_names or part not in archive.namelist():
                 continue
             data = archive.read(part)
-            if b"<f" not in data and b":f" not in data:
+            if not FORMULA_TAG.search(data):
                 continue  # no formulas at all: the common case, no parsing needed
             found[name] = _unsaved_formula_cells(data)
     return found, date1904

@@ -115,6 +115,9 @@ _ZIP_OTHER_PACKAGES = (
 )
 _CSV_SEPARATORS = (";", ",", "\t")
 
+EXTERNAL_LINKS_NOTE = "Arbetsboken har länkar till andra filer; länkarna används inte."
+"""The note (a warning, not a rejection) for a workbook with links to other files."""
+
 
 def sniff_workbook(path: Path, limits: SniffLimits = SniffLimits()) -> SniffResult:
     """Returns whether `path` is an .xlsx workbook that is safe to open, and if not, why.
@@ -306,11 +309,7 @@ def _sniff_members(archive: zipfile.ZipFile, path: Path, limits: SniffLimits) ->
     )
     if found is not None:
         return found
-    notes = (
-        ("Arbetsboken har länkar till andra filer; länkarna används inte.",)
-        if _has_external_links(names)
-        else ()
-    )
+    notes = (EXTERNAL_LINKS_NOTE,) if _has_external_links(names) else ()
     return SniffResult(True, "xlsx", "Filen är en Excel-arbetsbok (.xlsx).", "", notes)
 
 

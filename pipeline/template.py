@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -534,3 +534,45 @@ def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     return dt.datetime(value.year, value.month, value.day)
+
+
+def carried_over(
+    plan: Plan,
+    year: int,
+    previous_actions: Any,
+    previous_concerns: Any,
+    base: TemplateOptions | None = None,
+) -> dict[str, TemplateOptions]:
+    """Returns template options per förvaltning, pre-filled from last year's handlingsplan.
+
+    Carries each förvaltning's actions that are neither Genomförd nor Avbruten, with their
+    Åtgärds-ID so the follow-up can track them, and its Berör oss answers. Frames are
+    consolidated tables (see pipeline.consolidate); either may be None.
+    """
+    base = base or TemplateOptions(year=year)
+    options = {}
+    for code in plan.department_codes:
+        actions: list[dict[str, Any]] = []
+        if previous_actions is not None and len(previous_actions):
+            mine = previous_actions[previous_actions[c.DEPARTMENT] == code]
+            open_rows = mine[~mine[c.STATUS].isin(c.CLOSED_STATUSES)]
+            actions = [
+                {name: _blank_to_none(row.get(name)) for name in c.ACTION_COLUMNS}
+                for _, row in open_rows.iterrows()
+            ]
+        concerns: dict[str, str] = {}
+        if previous_concerns is not None and len(previous_concerns):
+            mine = previous_concerns[previous_concerns[c.DEPARTMENT] == code]
+            concerns = {
+                str(g): str(a)
+                for g, a in zip(mine[c.GOAL_ID], mine[c.CONCERNS_US], strict=True)
+                if a in (c.YES, c.NO)
+            }
+        options[code] = replace(base, year=year, carried_actions=tuple(actions), concerns=concerns)
+    return options
+
+
+def _blank_to_none(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return None
+    return value

@@ -1,0 +1,341 @@
+"""The summary for Kommunstyrelsen's meeting: one HTML file and one Markdown file per year.
+
+Both are rendered from the same context, in plain Swedish, with the figures written out in
+sentences. The same `Consolidated` always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from pipeline import consolidate as k
+from pipeline import contract as c
+from pipeline.config import jinja_templates_dir
+from pipeline.feedback import _display_time, markdown_escape
+from pipeline.files import write_text_atomic
+from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
+
+HTML_TEMPLATE = "sammanfattning.html.j2"
+MARKDOWN_TEMPLATE = "sammanfattning.md.j2"
+SHORT_TEXT = 90
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+# Status → (singular, plural) as written in a sentence: "1 genomförd", "3 försenade".
+STATUS_WORDS = {
+    c.NOT_STARTED: ("ej påbörjad", "ej påbörjade"),
+    c.IN_PROGRESS: ("pågår", "pågår"),
+    c.COMPLETED: ("genomförd", "genomförda"),
+    c.DELAYED: ("försenad", "försenade"),
+    c.CANCELLED: ("avbruten", "avbrutna"),
+}
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """One action as the summary lists it; every field already formatted as text."""
+
+    department: str
+    action_id: str
+    goal: str
+    action: str
+    done: str
+    status: str
+
+
+@dataclass(frozen=True)
+class GoalRow:
+    """A delmål: its id and its text shortened for a list."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AreaSection:
+    """What the summary says about one målområde."""
+
+    label: str
+    actions: int
+    sentence: str
+    goals_without_action: tuple[GoalRow, ...]
+    overdue: tuple[ActionRow, ...]
+
+
+@dataclass(frozen=True)
+class ChangeList:
+    """One kind of year-over-year change: its heading and the actions it concerns."""
+
+    heading: str
+    rows: tuple[dict[str, str], ...]
+
+
+def write_summary(result: k.Consolidated, year_dir: Path) -> tuple[Path, Path]:
+    """Returns the paths (HTML, Markdown) of the summary written into `year_dir`.
+
+    Writes `sammanfattning_<år>.html`, one self-contained page that also prints well on A4,
+    and `sammanfattning_<år>.md` with the same content in text form; both atomically.
+    """
+    context = summary_context(result)
+    html = write_text_atomic(year_dir / f"sammanfattning_{result.year}.html", _render(HTML_TEMPLATE, context))
+    markdown = write_text_atomic(
+        year_dir / f"sammanfattning_{result.year}.md", _render(MARKDOWN_TEMPLATE, context)
+    )
+    return html, markdown
+
+
+def summary_context(result: k.Consolidated) -> dict[str, object]:
+    """Returns everything the summary templates show, formatted; the charts as safe SVG markup."""
+    plan = result.plan
+    figures = k.figures(result)
+    status_frame = k.status_by_area(result)
+    return {
+        "title": f"Sammanfattning: handlingsplan för integration {result.year}",
+        "year": result.year,
+        "as_of": format_date_long(result.as_of),
+        "municipality": plan.municipality,
+        "plan_name": plan.name,
+        "adopted": plan.adopted,
+        "submitted_sentence": submitted_sentence(figures.departments_submitted, figures.departments_total),
+        "key_sentences": _key_sentences(figures, len(plan.goals)),
+        "key_figures": _key_figures(figures, len(plan.goals)),
+        "status_columns": list(c.STATUSES),
+        "status_rows": _status_rows(status_frame),
+        "status_chart": Markup(status_bars_svg(status_frame)),  # built escaped
+        "areas": _area_sections(result),
+        "missing": _missing(result),
+        "rejections": [_rejection(r, result) for r in result.rejections],
+        "department_codes": list(plan.department_codes),
+        "department_names": [(d.code, d.name) for d in plan.departments],
+        "matrix_chart": Markup(matrix_heatmap_svg(k.responsibility_matrix(result), plan)),
+        "matrix_rows": _matrix_rows(result),
+        "changes": _changes(result.changes),
+    }
+
+
+def submitted_sentence(submitted: int, total: int) -> str:
+    """Returns "3 av 5 förvaltningar har lämnat in", or "Alla 5 förvaltningar har lämnat in"."""
+    if total and submitted >= total:
+        return f"Alla {total} förvaltningar har lämnat in"
+    return f"{submitted} av {total} förvaltningar har lämnat in"
+
+
+def format_kronor(amount: float) -> str:
+    """Returns an amount in whole kronor with spaces between thousands: "1 400 000 kr"."""
+    return f"{round(amount):,} kr".replace(",", " ")
+
+
+def format_percent(share: float) -> str:
+    """Returns a share 0–1 as a whole Swedish percentage: 0.1667 → "17 %"."""
+    return f"{round(share * 100)} %"
+
+
+def format_date_long(day: dt.date) -> str:
+    """Returns a date written out in Swedish: "1 mars 2027"."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def format_date(value: object) -> str:
+    """Returns a date as "2027-02-20", or "" when there is none."""
+    return value.isoformat() if isinstance(value, dt.date) else ""
+
+
+def status_counts_in_words(counts: Iterable[tuple[str, int]]) -> str:
+    """Returns counts per status as a phrase: "3 pågår, 1 genomförd och 1 försenad"."""
+    words = [f"{n} {STATUS_WORDS[s][0 if n == 1 else 1]}" for s, n in counts if n]
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} och {words[-1]}"
+
+
+def _plural(number: int, singular: str, plural: str) -> str:
+    return f"{number} {singular if number == 1 else plural}"
+
+
+def _key_sentences(figures: k.Figures, goals_total: int) -> list[str]:
+    completed = "är genomförd" if figures.completed == 1 else "är genomförda"
+    return [
+        f"{submitted_sentence(figures.departments_submitted, figures.departments_total)}.",
+        f"Tillsammans har de {_plural(figures.actions, 'åtgärd', 'åtgärder')} i handlingsplanen.",
+        f"{_plural(figures.completed, 'åtgärd', 'åtgärder')} ({format_percent(figures.completed_share)}) {completed}.",
+        f"{_plural(figures.overdue, 'åtgärd', 'åtgärder')} har passerat sitt Klart-datum utan att vara "
+        f"{'avslutad' if figures.overdue == 1 else 'avslutade'}.",
+        f"{figures.goals_without_action} av {goals_total} delmål saknar åtgärd.",
+        f"Åtgärderna kostar totalt {format_kronor(figures.total_cost)}.",
+    ]
+
+
+def _key_figures(figures: k.Figures, goals_total: int) -> list[tuple[str, str]]:
+    return [
+        (
+            "Förvaltningar som har lämnat in",
+            f"{figures.departments_submitted} av {figures.departments_total}",
+        ),
+        ("Åtgärder", str(figures.actions)),
+        ("Genomförda åtgärder", f"{figures.completed} ({format_percent(figures.completed_share)})"),
+        ("Åtgärder som passerat Klart-datum", str(figures.overdue)),
+        ("Delmål utan åtgärd", f"{figures.goals_without_action} av {goals_total}"),
+        ("Total kostnad", format_kronor(figures.total_cost)),
+    ]
+
+
+def _status_rows(frame: pd.DataFrame) -> list[tuple[str, list[int], int]]:
+    """Returns (målområde or Totalt, counts in status order, total) per row of the status frame."""
+    return [
+        (str(label), [int(frame.at[label, s]) for s in c.STATUSES], int(frame.at[label, k.TOTAL]))
+        for label in frame.index
+    ]
+
+
+def _area_sections(result: k.Consolidated) -> list[AreaSection]:
+    overdue = k.overdue_actions(result)
+    without = k.goals_without_action(result)
+    sections = []
+    for area in result.plan.goal_areas:
+        actions = result.actions[result.actions[k.AREA] == area.number]
+        counts = [(s, int((actions[c.STATUS] == s).sum())) for s in c.STATUSES]
+        sections.append(
+            AreaSection(
+                label=area.label,
+                actions=len(actions),
+                sentence=_area_sentence(len(actions), counts),
+                goals_without_action=tuple(
+                    GoalRow(g.id, shorten(g.text)) for g in without if g.area == area.number
+                ),
+                overdue=tuple(_action_rows(overdue[overdue[k.AREA] == area.number])),
+            )
+        )
+    return sections
+
+
+def _area_sentence(total: int, counts: list[tuple[str, int]]) -> str:
+    if not total:
+        return "Inga åtgärder är planerade inom målområdet."
+    return f"{_plural(total, 'åtgärd', 'åtgärder')}: {status_counts_in_words(counts)}."
+
+
+def shorten(text: str, limit: int = SHORT_TEXT) -> str:
+    """Returns `text` on one line, cut at a word boundary with "…" when longer than `limit`."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:.")
+    return f"{cut}…"
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _action_rows(frame: pd.DataFrame) -> list[ActionRow]:
+    return [
+        ActionRow(
+            department=_text(row[k.DEPARTMENT]),
+            action_id=_text(row[c.ACTION_ID]),
+            goal=_text(row[c.GOAL]),
+            action=_text(row[c.ACTION]),
+            done=format_date(row[c.DONE]),
+            status=_text(row[c.STATUS]),
+        )
+        for _, row in frame.iterrows()
+    ]
+
+
+def _missing(result: k.Consolidated) -> list[tuple[str, str, str]]:
+    """Returns (name, code, note) per förvaltning without an accepted submission."""
+    rejected = {r.department for r in result.rejections}
+    note = "lämnade in, men filen avvisades"
+    return [(d.name, d.code, note if d.code in rejected else "") for d in k.missing_departments(result)]
+
+
+def _rejection(rejection: k.Rejection, result: k.Consolidated) -> dict[str, object]:
+    names = {d.code: d.name for d in result.plan.departments}
+    code = rejection.department
+    department = f"{names[code]} ({code})" if code in names else (code or "okänd förvaltning")
+    return {
+        "file": rejection.file,
+        "department": department,
+        "received": _display_time(rejection.received),
+        "errors": _plural(rejection.errors, "fel", "fel"),
+        "reasons": list(rejection.reasons),
+    }
+
+
+def _matrix_rows(result: k.Consolidated) -> list[tuple[str, list[str]]]:
+    """Returns per delmål the matrix cells as text: "2", "1 (Ja)", "0 (Ja)" or "–"."""
+    frame = k.responsibility_matrix(result)
+    rows = []
+    for goal_id in frame.index:
+        cells = []
+        for code in frame.columns:
+            answer, actions = frame.at[goal_id, code]
+            marked = " (Ja)" if answer == c.YES else ""
+            cells.append(f"{actions}{marked}" if actions or marked else "–")
+        rows.append((str(goal_id), cells))
+    return rows
+
+
+def _changes(changes: k.Changes | None) -> dict[str, object] | None:
+    if changes is None:
+        return None
+    lists = (
+        ChangeList("Nya åtgärder", tuple(_change_rows(changes.new))),
+        ChangeList("Genomförda sedan förra året", tuple(_change_rows(changes.finished))),
+        ChangeList("Ändrad status", tuple(_change_rows(changes.status_changes))),
+        ChangeList(
+            "Försvunna åtgärder (fanns förra året, ej avslutade)", tuple(_change_rows(changes.disappeared))
+        ),
+    )
+    return {"previous_year": changes.previous_year, "lists": lists}
+
+
+def _change_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
+    return [
+        {
+            "action_id": _text(row[c.ACTION_ID]),
+            "department": _text(row[k.DEPARTMENT]),
+            "goal": _text(row[c.GOAL]),
+            "action": _text(row[c.ACTION]),
+            "before": _text(row[k.BEFORE]) or "–",
+            "now": _text(row[k.NOW]) or "–",
+        }
+        for _, row in frame.iterrows()
+    ]
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(jinja_templates_dir()),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = lambda value: markdown_escape(str(value))
+    return env
+
+
+def _render(template: str, context: dict[str, object]) -> str:
+    """Returns the rendered template; HTML is autoescaped, Markdown escapes with the `md` filter."""
+    return _environment().get_template(template).render(context)

@@ -1,0 +1,929 @@
+"""The year's two workbooks for Kommunstyrelsen, laid out with xlsxwriter.
+
+`write_action_plan` writes the consolidated handlingsplan (the flat Åtgärder table, the
+responsibility matrix and a print-ready plan in the shape of Bilaga 1); `write_follow_up`
+writes the follow-up (key figures with charts, status, förvaltningar, deviations, costs,
+all actions and, with a previous year, the changes). Every figure comes from
+`pipeline.consolidate`; this module only lays it out. User text is always written as a
+string, never as a formula or link, and the same `Consolidated` gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from pipeline import consolidate as k
+from pipeline import contract as c
+from pipeline.consolidate import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
+from pipeline.files import atomic_path
+from pipeline.template import COLUMN_WIDTHS, row_height
+
+LOCAL_TIME = ZoneInfo("Europe/Stockholm")
+WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
+
+SHEET_MATRIX = "Ansvarsmatris"
+SHEET_PLAN = "Handlingsplan"
+SHEET_OVERVIEW = "Översikt"
+SHEET_STATUS = "Status"
+SHEET_DEPARTMENTS = "Förvaltningar"
+SHEET_DEVIATIONS = "Avvikelser"
+SHEET_COSTS = "Ekonomi"
+SHEET_CHANGES = "Förändringar"
+
+
+@dataclass(frozen=True)
+class StatusColour:
+    """How a status is shown: cell fill and font (traffic lights) and a stronger chart colour."""
+
+    fill: str
+    font: str
+    chart: str
+
+
+STATUS_COLOURS = {
+    c.NOT_STARTED: StatusColour("#FFEB9C", "#9C5700", "#FFE699"),
+    c.IN_PROGRESS: StatusColour("#FFEB9C", "#9C5700", "#FFC000"),
+    c.COMPLETED: StatusColour("#C6EFCE", "#006100", "#70AD47"),
+    c.DELAYED: StatusColour("#FFC7CE", "#9C0006", "#E0403A"),
+    c.CANCELLED: StatusColour("#D9D9D9", "#404040", "#A6A6A6"),
+}
+
+ACTION_TABLE_WIDTHS = {DEPARTMENT: 12, **COLUMN_WIDTHS, c.ACTION_ID: 15, c.GOAL: 8, c.COST: 12}
+WRAPPED_ACTION_COLUMNS = frozenset(c.TEXT_ACTION_COLUMNS)
+DATE_COLUMNS = frozenset({c.START, c.DONE})
+STATUS_COLUMNS = frozenset({c.STATUS, k.BEFORE, k.NOW})
+
+
+def action_plan_filename(year: int) -> str:
+    """Returns handlingsplan_<year>.xlsx, the consolidated handlingsplan's file name."""
+    return f"handlingsplan_{year}.xlsx"
+
+
+def follow_up_filename(year: int) -> str:
+    """Returns uppfoljning_<year>.xlsx, the follow-up workbook's file name."""
+    return f"uppfoljning_{year}.xlsx"
+
+
+def write_workbooks(result: Consolidated, year_dir: Path) -> tuple[Path, Path]:
+    """Returns the paths of the handlingsplan and the follow-up, both written to `year_dir`."""
+    return (
+        write_action_plan(result, year_dir / action_plan_filename(result.year)),
+        write_follow_up(result, year_dir / follow_up_filename(result.year)),
+    )
+
+
+def write_action_plan(result: Consolidated, target: Path) -> Path:
+    """Returns `target`, the consolidated handlingsplan written atomically.
+
+    Sheets: Åtgärder (one Excel table, readable by `read_previous_actions`), Ansvarsmatris,
+    Handlingsplan (print-ready, målområde by målområde) and Berör oss (each förvaltning's
+    answers, read back by `read_previous_concerns` to pre-fill next year's templates).
+    """
+    with atomic_path(target) as tmp:
+        workbook = _new_workbook(tmp, result, f"Handlingsplan {result.year}")
+        try:
+            fmt = _Formats(workbook)
+            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), fmt, result)
+            _matrix_sheet(workbook.add_worksheet(SHEET_MATRIX), fmt, result)
+            _plan_sheet(workbook.add_worksheet(SHEET_PLAN), fmt, result)
+            _concerns_sheet(workbook.add_worksheet(k.CONCERNS_SHEET), fmt, result)
+        finally:
+            workbook.close()
+    return target
+
+
+def write_follow_up(result: Consolidated, target: Path) -> Path:
+    """Returns `target`, the follow-up workbook written atomically.
+
+    Sheets: Översikt (key figures and charts), Status, Förvaltningar, Avvikelser, Ekonomi,
+    Åtgärder and, when the result has a previous year to compare with, Förändringar.
+    """
+    with atomic_path(target) as tmp:
+        workbook = _new_workbook(tmp, result, f"Uppföljning av handlingsplanen {result.year}")
+        try:
+            fmt = _Formats(workbook)
+            overview = workbook.add_worksheet(SHEET_OVERVIEW)
+            status = workbook.add_worksheet(SHEET_STATUS)
+            ranges = _status_sheet(status, fmt, result)
+            _overview_sheet(overview, workbook, fmt, result, ranges)
+            _departments_sheet(workbook.add_worksheet(SHEET_DEPARTMENTS), fmt, result)
+            _deviations_sheet(workbook.add_worksheet(SHEET_DEVIATIONS), fmt, result)
+            _costs_sheet(workbook.add_worksheet(SHEET_COSTS), fmt, result)
+            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), fmt, result)
+            if result.changes is not None:
+                _changes_sheet(workbook.add_worksheet(SHEET_CHANGES), fmt, result, result.changes)
+        finally:
+            workbook.close()
+    return target
+
+
+# Workbook, formats and small helpers.
+
+
+def _new_workbook(path: Path, result: Consolidated, title: str) -> Workbook:
+    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    workbook.set_properties(
+        {
+            "title": f"{title} – {result.plan.municipality}".rstrip(" –"),
+            "subject": result.plan.name,
+            "author": "Kommunstyrelsen",
+            "company": result.plan.municipality,
+            # Fixed per as_of: the same result gives byte-identical files.
+            "created": dt.datetime.combine(result.as_of, dt.time()),
+        }
+    )
+    return workbook
+
+
+class _Formats:
+    """The workbook's cell formats, made once per workbook."""
+
+    def __init__(self, wb: Workbook) -> None:
+        base = {"font_name": "Calibri", "font_size": 11, "valign": "top"}
+        cell = {**base, "border": 1, "border_color": "#BFBFBF"}
+        self.title = wb.add_format({**base, "bold": True, "font_size": 16, "font_color": "#1F3864"})
+        self.subtitle = wb.add_format({**base, "italic": True, "font_color": "#404040"})
+        self.subtitle_wrap = wb.add_format(
+            {**base, "italic": True, "font_color": "#404040", "text_wrap": True}
+        )
+        self.heading = wb.add_format({**base, "bold": True, "font_size": 13, "font_color": "#1F3864"})
+        self.area = wb.add_format(
+            {**base, "bold": True, "font_size": 12, "font_color": "#1F3864", "bg_color": "#DDEBF7"}
+        )
+        self.area_row = wb.add_format({**cell, "bold": True, "bg_color": "#DDEBF7", "text_wrap": True})
+        self.goal = wb.add_format(
+            {**base, "bold": True, "italic": True, "text_wrap": True, "valign": "bottom"}
+        )
+        self.note = wb.add_format({**base, "italic": True, "font_color": "#7F7F7F", "text_wrap": True})
+        self.header = wb.add_format(
+            {**cell, "bold": True, "text_wrap": True, "bg_color": "#1F3864", "font_color": "#FFFFFF"}
+        )
+        self.text = wb.add_format(cell)
+        self.wrap = wb.add_format({**cell, "text_wrap": True})
+        self.label = wb.add_format({**cell, "bold": True, "text_wrap": True})
+        self.date = wb.add_format({**cell, "num_format": "yyyy-mm-dd", "align": "left"})
+        self.money = wb.add_format({**cell, "num_format": "#,##0"})
+        self.money_total = wb.add_format({**cell, "num_format": "#,##0", "bold": True, "bg_color": "#F2F2F2"})
+        self.integer = wb.add_format({**cell, "num_format": "0"})
+        self.integer_total = wb.add_format({**cell, "num_format": "0", "bold": True, "bg_color": "#F2F2F2"})
+        self.total_label = wb.add_format({**cell, "bold": True, "bg_color": "#F2F2F2"})
+        self.percent = wb.add_format({**cell, "num_format": "0%"})
+        self.center = wb.add_format({**cell, "align": "center"})
+        self.has_actions = wb.add_format({**cell, "align": "center", "bg_color": "#C6EFCE"})
+        self.marked_only = wb.add_format({**cell, "align": "center", "bg_color": "#FFEB9C"})
+        self.status = {
+            s: wb.add_format({**cell, "bg_color": v.fill, "font_color": v.font})
+            for s, v in STATUS_COLOURS.items()
+        }
+        self.status_header = {
+            s: wb.add_format(
+                {**cell, "bold": True, "text_wrap": True, "bg_color": v.fill, "font_color": v.font}
+            )
+            for s, v in STATUS_COLOURS.items()
+        }
+
+    def for_status(self, status: Any) -> Format:
+        """Returns the traffic-light cell format of a status, plain text for anything else."""
+        return self.status.get(status, self.text)
+
+    def for_status_header(self, status: Any) -> Format:
+        """Returns the header format of a status column (traffic-light), else the plain header."""
+        return self.status_header.get(status, self.header)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT or value == ""
+
+
+def _text(value: Any) -> str:
+    """Returns a value as the text a user sees: "" for empty, else str()."""
+    if _is_empty(value):
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+def _as_datetime(value: dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return dt.datetime(value.year, value.month, value.day)
+
+
+def _write_text(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
+    """Writes user text as a plain string (never a formula or link); blank when empty."""
+    text = _text(value)
+    if text:
+        ws.write_string(row, col, text, style)
+    else:
+        ws.write_blank(row, col, None, style)
+
+
+def _write_date(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
+    if isinstance(value, dt.date) and not _is_empty(value):
+        ws.write_datetime(row, col, _as_datetime(value), style)
+    else:
+        _write_text(ws, row, col, value, style)
+
+
+def _write_number(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and not _is_empty(value):
+        ws.write_number(row, col, float(value), style)
+    else:
+        _write_text(ws, row, col, value, style)
+
+
+def _local_time(received: str | None) -> str:
+    """Returns an ISO 8601 UTC time as Swedish local time "2026-11-15 10:00"; "" when absent."""
+    if not received:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(received)
+    except ValueError:
+        return received
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _header_text(text: str) -> str:
+    """Returns text safe for an Excel page header or footer (a literal & is written &&)."""
+    return text.replace("&", "&&")
+
+
+def _print_setup(ws: Worksheet, result: Consolidated, repeat_row: int | None = None) -> None:
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
+    ws.fit_to_pages(1, 0)
+    place = _header_text(result.plan.municipality or result.plan.name)
+    ws.set_header(f'&L&"Calibri,Bold"&A&R{place} – handlingsplan {result.year}')
+    ws.set_footer(f"&LLäget per {result.as_of.isoformat()}&RSida &P av &N")
+    if repeat_row is not None:
+        ws.repeat_rows(repeat_row)
+
+
+def _set_widths(ws: Worksheet, widths: Sequence[float]) -> None:
+    for col, width in enumerate(widths):
+        ws.set_column(col, col, width)
+
+
+def _merged_text(ws: Worksheet, row: int, first: int, last: int, text: str, style: Format) -> None:
+    """Writes text across columns first..last as a plain string (merge_range would guess the type)."""
+    if last > first:
+        ws.merge_range(row, first, row, last, "", style)
+    _write_text(ws, row, first, text, style)
+
+
+def _status_counts(result: Consolidated) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return k.status_by_area(result), k.status_by_department(result)
+
+
+# The Åtgärder table: the same in both workbooks, and read back next year.
+
+
+def _actions_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    columns = ACTION_TABLE_COLUMNS
+    widths = [ACTION_TABLE_WIDTHS[name] for name in columns]
+    _set_widths(ws, widths)
+    actions = result.actions
+    last_row = max(len(actions), 1)
+    ws.add_table(
+        0,
+        0,
+        last_row,
+        len(columns) - 1,
+        {
+            "name": "Atgarder",
+            "style": "Table Style Medium 2",
+            "autofilter": True,
+            "columns": [{"header": name, "header_format": fmt.header} for name in columns],
+        },
+    )
+    ws.set_row(0, 32)
+    for row, record in enumerate(actions.itertuples(index=False), start=1):
+        values = dict(zip(actions.columns, record, strict=True))
+        for col, name in enumerate(columns):
+            _write_action_cell(ws, fmt, row, col, name, values.get(name))
+        texts = [
+            (_text(values.get(n)), ACTION_TABLE_WIDTHS[n]) for n in columns if n in WRAPPED_ACTION_COLUMNS
+        ]
+        ws.set_row(row, row_height(texts))
+    ws.freeze_panes(1, 2)
+    _print_setup(ws, result, repeat_row=0)
+
+
+def _concerns_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    columns = (k.DEPARTMENT, c.GOAL_ID, c.CONCERNS_US)
+    _set_widths(ws, [14, 10, 12])
+    for col, name in enumerate(columns):
+        ws.write_string(0, col, name, fmt.header)
+    for row, record in enumerate(result.concerns.itertuples(index=False), start=1):
+        for col, value in enumerate(record):
+            _write_text(ws, row, col, value, fmt.text)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(len(result.concerns), 1), len(columns) - 1)
+    _print_setup(ws, result, repeat_row=0)
+
+
+def _write_action_cell(ws: Worksheet, fmt: _Formats, row: int, col: int, name: str, value: Any) -> None:
+    if name in DATE_COLUMNS:
+        _write_date(ws, row, col, value, fmt.date)
+    elif name == c.COST:
+        _write_number(ws, row, col, value, fmt.money)
+    elif name == c.STATUS:
+        _write_text(ws, row, col, value, fmt.for_status(value))
+    elif name in WRAPPED_ACTION_COLUMNS:
+        _write_text(ws, row, col, value, fmt.wrap)
+    else:
+        _write_text(ws, row, col, value, fmt.text)
+
+
+# Ansvarsmatris.
+
+
+def matrix_cell(concerns_us: str | None, actions: int) -> str:
+    """Returns a responsibility matrix cell: "Ja · 2", "Ja · 0", "Nej", "– · 1" or "" for nothing."""
+    if actions == 0 and concerns_us is None:
+        return ""
+    if actions == 0 and concerns_us == c.NO:
+        return c.NO
+    return f"{concerns_us or '–'} · {actions}"
+
+
+MATRIX_LEGEND = (
+    "Ja/Nej = förvaltningens svar i kolumnen Berör oss, – = inget svar; siffran efter · = antal "
+    "åtgärder. Grönt = förvaltningen har åtgärder för delmålet, gult = markerat Ja men ingen åtgärd. "
+    "Tom ruta = inget svar och ingen åtgärd."
+)
+
+
+def _matrix_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    codes = list(result.plan.department_codes)
+    widths = [8, 60, *[10] * len(codes), 9]
+    _set_widths(ws, widths)
+    last_col = len(widths) - 1
+    ws.write_string(0, 0, f"Ansvarsmatris {result.year} – delmål och förvaltningar", fmt.title)
+    ws.set_row(0, 24)
+    ws.set_row(1, row_height([(MATRIX_LEGEND, sum(widths))]))
+    _merged_text(ws, 1, 0, last_col, MATRIX_LEGEND, fmt.subtitle_wrap)
+    header_row = 3
+    for col, name in enumerate([c.GOAL_ID, c.GOAL_TEXT, *codes, TOTAL]):
+        ws.write_string(header_row, col, name, fmt.header)
+    matrix = k.responsibility_matrix(result)
+    row = header_row + 1
+    for area in result.plan.goal_areas:
+        _merged_text(ws, row, 0, last_col, area.label, fmt.area_row)
+        row += 1
+        for goal in area.goals:
+            ws.write_string(row, 0, goal.id, fmt.text)
+            ws.write_string(row, 1, goal.text, fmt.wrap)
+            total = 0
+            for col, code in enumerate(codes, start=2):
+                concerns_us, count = matrix.at[goal.id, code]
+                total += count
+                style = fmt.has_actions if count else fmt.marked_only if concerns_us == c.YES else fmt.center
+                _write_text(ws, row, col, matrix_cell(concerns_us, count), style)
+            ws.write_number(row, last_col, total, fmt.integer_total)
+            ws.set_row(row, row_height([(goal.text, widths[1])]))
+            row += 1
+    ws.write_string(row, 0, TOTAL, fmt.total_label)
+    ws.write_blank(row, 1, None, fmt.total_label)
+    counts = result.actions[DEPARTMENT].value_counts()
+    for col, code in enumerate(codes, start=2):
+        ws.write_number(row, col, int(counts.get(code, 0)), fmt.integer_total)
+    ws.write_number(row, last_col, len(result.actions), fmt.integer_total)
+    ws.freeze_panes(header_row + 1, 2)
+    _print_setup(ws, result, repeat_row=header_row)
+
+
+# Handlingsplan, print-ready in the shape of Bilaga 1.
+
+PLAN_COLUMNS = (
+    (c.ACTION, 46),
+    (DEPARTMENT, 22),
+    (c.OWNER, 20),
+    ("Tidplan", 23),
+    (c.STATUS, 12),
+    (c.ACTION_ID, 15),
+)
+
+
+def schedule(start: Any, done: Any) -> str:
+    """Returns an action's time plan as "2027-01-15 – 2027-12-31" (one side may be missing)."""
+    first, last = _text(start), _text(done)
+    if first and last:
+        return f"{first} – {last}"
+    if first:
+        return f"från {first}"
+    return f"senast {last}" if last else ""
+
+
+def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    widths = [w for _, w in PLAN_COLUMNS]
+    total_width = sum(widths)
+    last_col = len(widths) - 1
+    _set_widths(ws, widths)
+    ws.hide_gridlines(2)
+    place = result.plan.municipality or result.plan.name
+    ws.write_string(0, 0, f"Handlingsplan {result.year} – {place}", fmt.title)
+    ws.set_row(0, 24)
+    intro = (
+        f"Förvaltningarnas åtgärder för {result.plan.name}, sammanställda av Kommunstyrelsen. "
+        f"Läget per {result.as_of.isoformat()}."
+    )
+    _merged_text(ws, 1, 0, last_col, intro, fmt.subtitle_wrap)
+    ws.set_row(1, row_height([(intro, total_width)]))
+    header_row = 3
+    for col, (name, _) in enumerate(PLAN_COLUMNS):
+        ws.write_string(header_row, col, name, fmt.header)
+    names = {d.code: d.name for d in result.plan.departments}
+    by_goal = {goal_id: frame for goal_id, frame in result.actions.groupby(c.GOAL, sort=False)}
+    row = header_row + 1
+    for area in result.plan.goal_areas:
+        row += 1
+        _merged_text(ws, row, 0, last_col, area.label, fmt.area)
+        ws.set_row(row, 20)
+        row += 1
+        for goal in area.goals:
+            text = f"{goal.id} {goal.text}"
+            _merged_text(ws, row, 0, last_col, text, fmt.goal)
+            ws.set_row(row, row_height([(text, total_width)]) + 6)  # a little air above
+            row += 1
+            actions = by_goal.get(goal.id)
+            if actions is None or actions.empty:
+                ws.write_string(row, 0, "Inga åtgärder.", fmt.note)
+                row += 1
+                continue
+            for record in actions.to_dict("records"):
+                _plan_action_row(ws, fmt, row, record, names, widths)
+                row += 1
+    ws.freeze_panes(header_row + 1, 0)
+    _print_setup(ws, result, repeat_row=header_row)
+
+
+def _plan_action_row(
+    ws: Worksheet, fmt: _Formats, row: int, record: dict[str, Any], names: dict[str, str], widths: list[int]
+) -> None:
+    code = _text(record[DEPARTMENT])
+    values = (
+        _text(record[c.ACTION]),
+        names.get(code, code),
+        _text(record[c.OWNER]),
+        schedule(record[c.START], record[c.DONE]),
+        _text(record[c.STATUS]),
+        _text(record[c.ACTION_ID]),
+    )
+    for col, value in enumerate(values):
+        style = fmt.for_status(value) if col == 4 else fmt.wrap
+        _write_text(ws, row, col, value, style)
+    ws.set_row(row, row_height(list(zip(values, widths, strict=True))))
+
+
+# Follow-up: Status, with the ranges the overview's charts draw from.
+
+
+@dataclass(frozen=True)
+class _ChartRanges:
+    """Where the status counts stand on the Status sheet (0-based rows, inclusive)."""
+
+    area_rows: tuple[int, int]
+    department_rows: tuple[int, int]
+    first_status_col: int
+    area_max: int
+    department_max: int
+
+
+def _status_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> _ChartRanges:
+    by_area, by_department = _status_counts(result)
+    _set_widths(ws, [46, *[12] * len(c.STATUSES), 10, 44])
+    ws.write_string(0, 0, f"Åtgärdernas status {result.year}", fmt.title)
+    ws.set_row(0, 24)
+    ws.write_string(1, 0, f"Läget per {result.as_of.isoformat()}", fmt.subtitle)
+    area_rows = _count_table(ws, fmt, 3, "Åtgärder per målområde och status", k.AREA, by_area)
+    names = {d.code: d.name for d in result.plan.departments}
+    start = area_rows[1] + 4
+    department_rows = _count_table(
+        ws, fmt, start, "Åtgärder per förvaltning och status", DEPARTMENT, by_department, names
+    )
+    ws.freeze_panes(0, 1)
+    _print_setup(ws, result)
+    return _ChartRanges(
+        area_rows=(area_rows[0], area_rows[1] - 1),
+        department_rows=(department_rows[0], department_rows[1] - 1),
+        first_status_col=1,
+        area_max=int(by_area[TOTAL].drop(TOTAL).max()) if len(by_area) > 1 else 0,
+        department_max=int(by_department[TOTAL].drop(TOTAL).max()) if len(by_department) > 1 else 0,
+    )
+
+
+def _count_table(
+    ws: Worksheet,
+    fmt: _Formats,
+    row: int,
+    heading: str,
+    first_header: str,
+    counts: pd.DataFrame,
+    names: dict[str, str] | None = None,
+) -> tuple[int, int]:
+    """Writes a count table with totals; returns (first data row, TOTAL row).
+
+    The first column holds the index (short, as the charts' categories); `names`, when
+    given, adds a column with each row's full name after the totals.
+    """
+    ws.write_string(row, 0, heading, fmt.heading)
+    row += 1
+    ws.write_string(row, 0, first_header, fmt.header)
+    for col, name in enumerate(counts.columns, start=1):
+        ws.write_string(row, col, str(name), fmt.for_status_header(name))
+    name_col = len(counts.columns) + 1
+    if names is not None:
+        ws.write_string(row, name_col, "Namn", fmt.header)
+    ws.set_row(row, 30)
+    first = row + 1
+    for offset, (label, values) in enumerate(counts.iterrows()):
+        current = first + offset
+        is_total = label == TOTAL
+        ws.write_string(current, 0, str(label), fmt.total_label if is_total else fmt.text)
+        if names is not None:
+            _write_text(
+                ws, current, name_col, names.get(str(label), ""), fmt.total_label if is_total else fmt.text
+            )
+        for col, name in enumerate(counts.columns, start=1):
+            style = fmt.integer_total if is_total or name == TOTAL else fmt.integer
+            ws.write_number(current, col, int(values[name]), style)
+    return first, first + len(counts) - 1
+
+
+# Follow-up: Översikt.
+
+
+def _overview_sheet(
+    ws: Worksheet, wb: Workbook, fmt: _Formats, result: Consolidated, ranges: _ChartRanges
+) -> None:
+    figures = k.figures(result)
+    _set_widths(ws, [40, 16])
+    ws.hide_gridlines(2)
+    ws.write_string(0, 0, f"Uppföljning av handlingsplanen {result.year}", fmt.title)
+    ws.set_row(0, 24)
+    ws.write_string(1, 0, f"Läget per {result.as_of.isoformat()}", fmt.subtitle)
+    ws.write_string(3, 0, "Nyckeltal", fmt.header)
+    ws.write_string(3, 1, "Värde", fmt.header)
+    rows: list[tuple[str, Any, Format]] = [
+        (
+            "Förvaltningar som lämnat in",
+            f"{figures.departments_submitted} av {figures.departments_total}",
+            fmt.text,
+        ),
+        ("Åtgärder", figures.actions, fmt.integer),
+        ("Andel genomförda", figures.completed_share, fmt.percent),
+        ("Försenade åtgärder (Klart passerat)", figures.overdue, fmt.integer),
+        ("Delmål utan åtgärd", figures.goals_without_action, fmt.integer),
+        ("Total kostnad (kr)", figures.total_cost, fmt.money),
+    ]
+    for row, (label, value, style) in enumerate(rows, start=4):
+        ws.write_string(row, 0, label, fmt.label)
+        if isinstance(value, str):
+            ws.write_string(row, 1, value, style)
+        else:
+            ws.write_number(row, 1, value, style)
+    note = "Detaljer i bladen Status, Förvaltningar, Avvikelser och Ekonomi."
+    ws.write_string(4 + len(rows) + 1, 0, note, fmt.subtitle)
+    chart_row = 4 + len(rows) + 3
+    area_chart = _status_chart(
+        wb,
+        "Åtgärder per målområde och status",
+        "Målområde",
+        ranges.area_rows,
+        ranges.area_max,
+    )
+    department_chart = _status_chart(
+        wb,
+        "Åtgärder per förvaltning och status",
+        "Förvaltning",
+        ranges.department_rows,
+        ranges.department_max,
+    )
+    ws.insert_chart(chart_row, 0, area_chart, {"x_offset": 5, "y_offset": 5})
+    second_row = chart_row + 22
+    ws.insert_chart(second_row, 0, department_chart, {"x_offset": 5, "y_offset": 5})
+    ws.set_h_pagebreaks([second_row])
+    _print_setup(ws, result)
+
+
+def _status_chart(wb: Workbook, title: str, axis: str, rows: tuple[int, int], highest: int) -> Any:
+    chart = wb.add_chart({"type": "column", "subtype": "stacked"})
+    first, last = rows
+    for offset, status in enumerate(c.STATUSES):
+        col = 1 + offset
+        colour = STATUS_COLOURS[status]
+        chart.add_series(
+            {
+                "name": [SHEET_STATUS, first - 1, col],
+                "categories": [SHEET_STATUS, first, 0, last, 0],
+                "values": [SHEET_STATUS, first, col, last, col],
+                "fill": {"color": colour.chart},
+                "border": {"color": "#FFFFFF", "width": 0.75},
+                "gap": 60,
+            }
+        )
+    chart.set_title({"name": title, "name_font": {"size": 13, "bold": True}})
+    chart.set_x_axis({"name": axis, "num_font": {"size": 9}})
+    chart.set_y_axis(
+        {
+            "name": "Antal åtgärder",
+            "min": 0,
+            "major_unit": max(1, math.ceil(highest / 8)),
+            "num_format": "0",
+            "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+        }
+    )
+    chart.set_legend({"position": "bottom"})
+    chart.set_size({"width": 900, "height": 400})
+    return chart
+
+
+# Follow-up: Förvaltningar.
+
+
+def _departments_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    headers = [
+        "Kod",
+        DEPARTMENT,
+        "Inlämnad",
+        "Fil",
+        "Mottagen",
+        "Kontrollsumma",
+        c.CONTACT_LABEL,
+        c.EMAIL_LABEL,
+        "Åtgärder",
+        *c.STATUSES,
+        "Planversion",
+    ]
+    widths = [6, 26, 9, 24, 16, 14, 16, 24, 9, *[11] * len(c.STATUSES), 13]
+    _set_widths(ws, widths)
+    for col, name in enumerate(headers):
+        ws.write_string(0, col, name, fmt.for_status_header(name))
+    ws.set_row(0, 30)
+    _, by_department = _status_counts(result)
+    for row, department in enumerate(result.departments, start=1):
+        texts = [
+            department.code,
+            department.name,
+            c.YES if department.submitted else c.NO,
+            department.file,
+            _local_time(department.received),
+            (department.digest or "")[:12],
+            department.contact,
+            department.email,
+        ]
+        for col, value in enumerate(texts):
+            style = fmt.wrap if col in (1, 3) else fmt.text
+            if col == 2 and not department.submitted:
+                style = fmt.status[c.DELAYED]
+            _write_text(ws, row, col, value, style)
+        known = department.code in by_department.index
+        counts = by_department.loc[department.code] if known else pd.Series(0, index=by_department.columns)
+        for col, name in enumerate((TOTAL, *c.STATUSES), start=8):
+            ws.write_number(row, col, int(counts[name]), fmt.integer)
+        _write_text(ws, row, len(headers) - 1, department.plan_version, fmt.text)
+        ws.set_row(row, row_height([(department.name, widths[1]), (department.file or "", widths[3])]))
+    ws.freeze_panes(1, 2)
+    ws.autofilter(0, 0, max(len(result.departments), 1), len(headers) - 1)
+    _print_setup(ws, result, repeat_row=0)
+
+
+# Sections of small tables (Avvikelser, Förändringar).
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A section table column: header, how many sheet columns it spans, and its kind."""
+
+    header: str
+    span: int = 1
+    kind: str = "text"  # text, wrap, date, int, status
+
+
+def _section(
+    ws: Worksheet,
+    fmt: _Formats,
+    row: int,
+    heading: str,
+    columns: Sequence[_Column],
+    rows: Sequence[Sequence[Any]],
+    widths: Sequence[float],
+) -> int:
+    """Writes a heading and a table (or "Inga."); returns the row after it, plus a gap."""
+    ws.write_string(row, 0, heading, fmt.heading)
+    ws.set_row(row, 20)
+    row += 1
+    if not rows:
+        ws.write_string(row, 0, "Inga.", fmt.note)
+        return row + 2
+    starts = _column_starts(columns)
+    for column, first in zip(columns, starts, strict=True):
+        _merged_text(ws, row, first, first + column.span - 1, column.header, fmt.header)
+    row += 1
+    for values in rows:
+        texts = []
+        for column, first, value in zip(columns, starts, values, strict=True):
+            last = first + column.span - 1
+            _section_cell(ws, fmt, row, first, last, column.kind, value)
+            texts.append((_text(value), sum(widths[first : last + 1])))
+        ws.set_row(row, row_height(texts))
+        row += 1
+    return row + 1
+
+
+def _column_starts(columns: Sequence[_Column]) -> list[int]:
+    starts, col = [], 0
+    for column in columns:
+        starts.append(col)
+        col += column.span
+    return starts
+
+
+def _section_cell(
+    ws: Worksheet, fmt: _Formats, row: int, first: int, last: int, kind: str, value: Any
+) -> None:
+    if kind == "date" and isinstance(value, dt.date):
+        style = fmt.date
+    elif kind == "int":
+        style = fmt.integer
+    elif kind == "status":
+        style = fmt.for_status(value)
+    else:
+        style = fmt.wrap
+    if last > first:
+        ws.merge_range(row, first, row, last, "", style)
+    if kind == "date":
+        _write_date(ws, row, first, value, style)
+    elif kind == "int":
+        _write_number(ws, row, first, value, style)
+    else:
+        _write_text(ws, row, first, value, style)
+
+
+# Follow-up: Avvikelser.
+
+DEVIATION_WIDTHS = (14, 16, 12, 17, 9, 34, 20, 12, 13)
+
+
+def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    widths = DEVIATION_WIDTHS
+    _set_widths(ws, widths)
+    ws.hide_gridlines(2)
+    ws.write_string(0, 0, f"Avvikelser {result.year}", fmt.title)
+    ws.set_row(0, 24)
+    ws.write_string(1, 0, f"Läget per {result.as_of.isoformat()}", fmt.subtitle)
+    goals = {g.id: g for g in result.plan.goals}
+    row = 3
+    overdue = k.overdue_actions(result)
+    row = _section(
+        ws,
+        fmt,
+        row,
+        "Försenade åtgärder",
+        [
+            _Column(DEPARTMENT),
+            _Column(c.ACTION_ID),
+            _Column(c.GOAL),
+            _Column(c.ACTION, 3),
+            _Column(c.OWNER),
+            _Column(c.DONE, kind="date"),
+            _Column(c.STATUS, kind="status"),
+        ],
+        overdue[[DEPARTMENT, c.ACTION_ID, c.GOAL, c.ACTION, c.OWNER, c.DONE, c.STATUS]].values.tolist(),
+        widths,
+    )
+    areas = {a.number: a.label for a in result.plan.goal_areas}
+    row = _section(
+        ws,
+        fmt,
+        row,
+        "Delmål utan åtgärd",
+        [_Column(c.GOAL_ID), _Column(k.AREA, 2), _Column(c.GOAL_TEXT, 6)],
+        [(g.id, areas.get(g.area, ""), g.text) for g in k.goals_without_action(result)],
+        widths,
+    )
+    marked = k.marked_without_action(result)
+    row = _section(
+        ws,
+        fmt,
+        row,
+        "Delmål markerade Berör oss utan åtgärd",
+        [_Column(DEPARTMENT), _Column(c.GOAL_ID), _Column(c.GOAL_TEXT, 7)],
+        [
+            (code, goal_id, goals[goal_id].text if goal_id in goals else "")
+            for code, goal_id in zip(marked[DEPARTMENT], marked[c.GOAL_ID], strict=True)
+        ],
+        widths,
+    )
+    without = k.actions_without_indicator(result)
+    row = _section(
+        ws,
+        fmt,
+        row,
+        "Åtgärder utan indikator",
+        [_Column(DEPARTMENT), _Column(c.ACTION_ID), _Column(c.ACTION, 7)],
+        without[[DEPARTMENT, c.ACTION_ID, c.ACTION]].values.tolist(),
+        widths,
+    )
+    row = _section(
+        ws,
+        fmt,
+        row,
+        "Förvaltningar som inte lämnat in",
+        [_Column("Kod"), _Column(DEPARTMENT, 4)],
+        [(d.code, d.name) for d in k.missing_departments(result)],
+        widths,
+    )
+    _section(
+        ws,
+        fmt,
+        row,
+        "Avvisade inlämningar",
+        [
+            _Column("Fil", 2),
+            _Column(DEPARTMENT),
+            _Column("Mottagen"),
+            _Column("Antal fel", kind="int"),
+            _Column("Skäl", 4),
+        ],
+        [
+            (
+                r.file,
+                r.department or "",
+                _local_time(r.received),
+                r.errors,
+                "\n".join(r.reasons),
+            )
+            for r in result.rejections
+        ],
+        widths,
+    )
+    _print_setup(ws, result)
+
+
+# Follow-up: Ekonomi.
+
+
+def _costs_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+    costs = k.cost_by_area_and_funding(result)
+    widths = [46, *[15] * len(costs.columns)]
+    _set_widths(ws, widths)
+    ws.write_string(0, 0, f"Kostnad per målområde och finansiering {result.year} (kr)", fmt.title)
+    ws.set_row(0, 24)
+    note = "Summan av förvaltningarnas angivna kostnader; åtgärder utan kostnad räknas inte med."
+    ws.write_string(1, 0, note, fmt.subtitle)
+    header_row = 3
+    ws.write_string(header_row, 0, k.AREA, fmt.header)
+    for col, name in enumerate(costs.columns, start=1):
+        ws.write_string(header_row, col, str(name), fmt.header)
+    ws.set_row(header_row, 32)
+    for row, (label, values) in enumerate(costs.iterrows(), start=header_row + 1):
+        is_total = label == TOTAL
+        ws.write_string(row, 0, str(label), fmt.total_label if is_total else fmt.text)
+        for col, name in enumerate(costs.columns, start=1):
+            style = fmt.money_total if is_total or name == TOTAL else fmt.money
+            ws.write_number(row, col, float(values[name]), style)
+    ws.freeze_panes(header_row + 1, 1)
+    _print_setup(ws, result, repeat_row=header_row)
+
+
+# Follow-up: Förändringar.
+
+CHANGE_WIDTHS = (16, 12, 8, 54, 13, 13)
+
+
+def _changes_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, changes: k.Changes) -> None:
+    _set_widths(ws, CHANGE_WIDTHS)
+    ws.hide_gridlines(2)
+    ws.write_string(0, 0, f"Förändringar jämfört med handlingsplanen {changes.previous_year}", fmt.title)
+    ws.set_row(0, 24)
+    ws.write_string(1, 0, "Jämförelsen görs på Åtgärds-ID.", fmt.subtitle)
+    columns = [_Column(name, kind="status" if name in STATUS_COLUMNS else "text") for name in CHANGE_COLUMNS]
+    row = 3
+    for heading, frame in (
+        ("Nya åtgärder i år", changes.new),
+        ("Genomförda sedan förra året", changes.finished),
+        ("Ändrad status", changes.status_changes),
+        ("Försvunna utan att vara genomförda", changes.disappeared),
+    ):
+        row = _section(
+            ws, fmt, row, heading, columns, frame[list(CHANGE_COLUMNS)].values.tolist(), CHANGE_WIDTHS
+        )
+    _print_setup(ws, result)

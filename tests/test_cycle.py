@@ -1,0 +1,229 @@
+"""The annual cycle end to end: demo, run, determinism, carry-over, deployments, locking."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import contract as c
+from pipeline.cli import DEMO_MARKER, app
+from pipeline.collect import collect
+from pipeline.config import Settings
+from pipeline.consolidate import consolidate_year, figures, read_previous_actions, read_previous_concerns
+from pipeline.demo import example_submissions, prepare_demo
+from pipeline.deployments import load_specs
+from pipeline.errors import OutboxLockedError
+from pipeline.files import outbox_lock
+from pipeline.plan import Plan
+from pipeline.report.summary import write_summary
+from pipeline.report.workbooks import write_workbooks
+from pipeline.template import carried_over, write_templates
+from tests.workbooks import fill_workbook
+
+YEAR = 2027
+AS_OF = dt.date(YEAR, 3, 1)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_outbox(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A demo year collected (without Prefect): the example submissions in an outbox."""
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    inbox, outbox = prepare_demo(folder, YEAR, DEMO_MARKER)
+    settings = Settings(inbox=inbox, outbox=outbox, quiet_seconds=0)
+    collect(settings, plan, YEAR, as_of=AS_OF)
+    return settings
+
+
+def _report(settings: Settings, plan: Plan, year: int = YEAR, as_of: dt.date = AS_OF):
+    result = consolidate_year(settings, plan, year, as_of)
+    return result, (
+        *write_workbooks(result, settings.year_dir(year)),
+        *write_summary(result, settings.year_dir(year)),
+    )
+
+
+def test_report_is_byte_identical_for_same_submissions_and_date(demo_outbox: Settings, plan: Plan) -> None:
+    _report(demo_outbox, plan)
+    first = _digests(demo_outbox.year_dir(YEAR))
+    _report(demo_outbox, plan)
+    assert _digests(demo_outbox.year_dir(YEAR)) == first
+    assert {
+        "handlingsplan_2027.xlsx",
+        "uppfoljning_2027.xlsx",
+        "sammanfattning_2027.html",
+        "sammanfattning_2027.md",
+    } <= set(first)
+
+
+def test_figures_match_the_example_submissions(demo_outbox: Settings, plan: Plan) -> None:
+    examples = example_submissions(YEAR)
+    accepted = ["SOC", "UTB", "FoK"]  # KS's example has mistakes; SBF has not answered
+    result, _ = _report(demo_outbox, plan)
+    fig = figures(result)
+    assert (fig.departments_submitted, fig.departments_total) == (3, 5)
+    assert fig.actions == sum(len(examples[k]["actions"]) for k in accepted)
+    assert fig.completed == sum(a[c.STATUS] == c.COMPLETED for k in accepted for a in examples[k]["actions"])
+    assert sorted(result.actions[c.ACTION_ID])[:3] == ["FoK-2027-001", "FoK-2027-002", "FoK-2027-003"]
+
+
+def test_carry_over_round_trip_into_next_year(demo_outbox: Settings, plan: Plan, tmp_path: Path) -> None:
+    _report(demo_outbox, plan)
+    previous = demo_outbox.year_dir(YEAR) / f"handlingsplan_{YEAR}.xlsx"
+    options = carried_over(plan, YEAR + 1, read_previous_actions(previous), read_previous_concerns(previous))
+    paths = write_templates(plan, options, tmp_path / "mallar")
+    soc = openpyxl.load_workbook(next(p for p in paths if p.name.endswith("_SOC.xlsx")))
+    ids = [row[0].value for row in soc[c.SHEET_ACTIONS].iter_rows(min_row=2) if row[0].value]
+    open_examples = [
+        a for a in example_submissions(YEAR)["SOC"]["actions"] if a[c.STATUS] not in c.CLOSED_STATUSES
+    ]
+    assert len(ids) == len(open_examples) and ids[0] == "SOC-2027-001"
+    assert soc[c.SHEET_GOALS]["D4"].value == "Ja"  # 1.3 was marked Ja last year
+    # The förvaltning updates a carried action and adds a new one; year 2028 is collected.
+    ws = soc[c.SHEET_ACTIONS]
+    status_col = [cell.value for cell in ws[1]].index(c.STATUS) + 1
+    ws.cell(2, status_col).value = c.COMPLETED
+    filled = tmp_path / "soc2028.xlsx"
+    soc.save(filled)
+    new_action = {
+        c.GOAL: "1.3",
+        c.ACTION: "Ny åtgärd",
+        c.OWNER: "Chef",
+        c.STATUS: c.NOT_STARTED,
+        c.INDICATOR: "x",
+    }
+    fill_workbook(filled, demo_outbox.inbox / "soc2028.xlsx", actions=[new_action], first_row=2 + len(ids))
+    os.utime(demo_outbox.inbox / "soc2028.xlsx", (1_790_000_000, 1_790_000_000))
+    collected = collect(demo_outbox, plan, YEAR + 1, as_of=dt.date(YEAR + 1, 3, 1))
+    assert [f.state for f in collected.files if f.name == "soc2028.xlsx"] == ["accepted"]
+    result, paths = _report(demo_outbox, plan, YEAR + 1, dt.date(YEAR + 1, 3, 1))
+    assert result.changes is not None
+    changed = result.changes.status_changes
+    assert list(zip(changed[c.ACTION_ID], changed["Status före"], changed["Status nu"], strict=True)) == [
+        ("SOC-2027-001", "Pågår", "Genomförd")
+    ]
+    assert list(result.changes.new[c.ACTION_ID]) == ["SOC-2028-001"]
+    follow_up = openpyxl.load_workbook(paths[1])
+    assert "Förändringar" in follow_up.sheetnames
+    texts = [cell.value for row in follow_up["Förändringar"].iter_rows() for cell in row]
+    assert "SOC-2027-001" in texts
+
+
+def test_deployments_load_from_prefect_yaml() -> None:
+    specs = {spec.name: spec for spec in load_specs()}
+    assert set(specs) == {"arlig-korning", "mallar", "insamling", "rapport"}
+    annual = specs["arlig-korning"]
+    assert annual.schedules == ({"cron": "0 6 15 9 *", "timezone": "Europe/Stockholm", "active": True},)
+    assert annual.concurrency_limit == 1 and all(s.concurrency_limit == 1 for s in specs.values())
+    assert annual.parameters == {"inbox": "inbox", "outbox": "outbox"}
+    for spec in specs.values():
+        flow = spec.flow()
+        assert set(spec.parameters) <= set(flow.parameters.properties), spec.name
+
+
+def test_deployments_become_runner_deployments_with_the_schedule() -> None:
+    from pipeline.deployments import to_runner_deployments
+
+    deployments = {d.name: d for d in to_runner_deployments(load_specs())}
+    (schedule,) = deployments["arlig-korning"].schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 6 15 9 *", "Europe/Stockholm")
+    assert deployments["arlig-korning"].concurrency_limit == 1
+
+
+def test_second_run_waits_then_refuses_with_a_clear_message(tmp_path: Path) -> None:
+    with (
+        outbox_lock(tmp_path, timeout=1),
+        pytest.raises(OutboxLockedError, match="En annan körning skriver redan"),
+        outbox_lock(tmp_path, timeout=0.2),
+    ):
+        pass
+    released = threading.Event()
+
+    def hold() -> None:
+        with outbox_lock(tmp_path, timeout=1):
+            released.wait(0.5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    with outbox_lock(tmp_path, timeout=5):  # waits for the first run, then proceeds
+        pass
+    thread.join()
+
+
+KILL_SCRIPT = """
+import datetime as dt, sys
+from pathlib import Path
+from pipeline.config import Settings, default_plan_file
+from pipeline.plan import load_plan
+from pipeline.consolidate import consolidate_year
+from pipeline.report.workbooks import write_workbooks
+from pipeline.report.summary import write_summary
+settings = Settings(inbox=Path(sys.argv[1]), outbox=Path(sys.argv[2]))
+plan = load_plan(default_plan_file())
+while True:
+    result = consolidate_year(settings, plan, 2027, dt.date(2027, 3, 1))
+    write_workbooks(result, settings.year_dir(2027))
+    write_summary(result, settings.year_dir(2027))
+    print("round", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_report_killed_half_way_leaves_no_half_written_output(demo_outbox: Settings, plan: Plan) -> None:
+    _report(demo_outbox, plan)
+    expected = _digests(demo_outbox.year_dir(YEAR))
+    for delay in (0.3, 0.7, 1.1, 1.6):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILL_SCRIPT, str(demo_outbox.inbox), str(demo_outbox.outbox)],
+            stdout=subprocess.PIPE,
+        )
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=3 + delay)
+        proc.kill()
+        proc.wait()
+        # Every output is either the complete old file or the complete new one: identical bytes.
+        assert {k: v for k, v in _digests(demo_outbox.year_dir(YEAR)).items() if k in expected} == expected
+    # The next run completes, gives the same result and clears what the killed runs left.
+    _report(demo_outbox, plan)
+    assert _digests(demo_outbox.year_dir(YEAR)) == expected
+    assert [p.name for p in demo_outbox.year_dir(YEAR).glob("*.tmp")] == []
+
+
+@pytest.mark.flow
+def test_demo_command_runs_the_whole_cycle_with_artifacts(tmp_path: Path, prefect_harness: None) -> None:
+    from prefect.artifacts import Artifact
+
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "4 nya inlämningar: 3 godkända, 1 avvisade." in result.output
+    assert "3 av 5 förvaltningar har lämnat in" in result.output
+    year_dir = tmp_path / "demo" / "outbox" / "2027"
+    assert (year_dir / "uppfoljning_2027.xlsx").is_file() and (
+        year_dir / "sammanfattning_2027.html"
+    ).is_file()
+    assert len(list((tmp_path / "demo" / "outbox" / "2028" / "mallar").glob("*.xlsx"))) == 5
+    summary = Artifact.get("sammanfattning-2027")
+    assert summary is not None and "3 av 5 förvaltningar har lämnat in" in summary.data
+    table = Artifact.get("insamling-2027")
+    assert table is not None and "KS handlingsplan 2027.xlsx" in str(table.data)
+    again = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
+    assert again.exit_code == 0, again.output
+    (tmp_path / "annat").mkdir()
+    (tmp_path / "annat" / "viktig.txt").write_text("x")
+    refused = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "annat")])
+    assert refused.exit_code == 2 and (tmp_path / "annat" / "viktig.txt").exists()

@@ -1,0 +1,364 @@
+"""The consolidated handlingsplan and follow-up workbooks, read back with openpyxl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipeline import contract as c
+from pipeline.collect import collect
+from pipeline.config import Settings
+from pipeline.consolidate import (
+    ACTION_TABLE_COLUMNS,
+    Consolidated,
+    DepartmentStatus,
+    combine,
+    consolidate_year,
+    read_previous_actions,
+)
+from pipeline.demo import example_submissions, write_example_inbox
+from pipeline.plan import Plan
+from pipeline.report.workbooks import (
+    matrix_cell,
+    schedule,
+    write_action_plan,
+    write_follow_up,
+    write_workbooks,
+)
+
+YEAR = 2027
+AS_OF = dt.date(2027, 3, 1)
+ACCEPTED = ("SOC", "UTB", "FoK")
+FOLLOW_UP_SHEETS = ["Översikt", "Status", "Förvaltningar", "Avvikelser", "Ekonomi", "Åtgärder"]
+EVIL = ("=SUM(A1)", "+1", "@x", "<script>alert(1)</script>", "http://evil.example")
+
+
+# Expected figures, straight from the example answers (not from pipeline.consolidate).
+
+
+def _expected_actions() -> list[tuple[str, str, dict[str, Any]]]:
+    """Returns (code, Åtgärds-ID, example action) for every accepted example action."""
+    examples = example_submissions(YEAR)
+    return [
+        (code, f"{code}-{YEAR}-{n:03d}", action)
+        for code in ACCEPTED
+        for n, action in enumerate(examples[code]["actions"], start=1)
+    ]
+
+
+def _cost(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, str):
+        return float(re.sub(r"\D", "", value))
+    return float(value)
+
+
+def _expected_overdue() -> set[str]:
+    return {
+        action_id
+        for _, action_id, a in _expected_actions()
+        if a[c.DONE].date() < AS_OF and a[c.STATUS] not in (c.COMPLETED, c.CANCELLED)
+    }
+
+
+@pytest.fixture(scope="module")
+def result(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Consolidated:
+    root = tmp_path_factory.mktemp("cycle")
+    settings = Settings(inbox=root / "inbox", outbox=root / "outbox")
+    write_example_inbox(plan, YEAR, settings.inbox, root / "mallar")
+    collect(settings, plan, YEAR, as_of=AS_OF)
+    return consolidate_year(settings, plan, YEAR, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def files(result: Consolidated, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_workbooks(result, tmp_path_factory.mktemp("ut") / str(YEAR))
+
+
+@pytest.fixture(scope="module")
+def action_plan(files: tuple[Path, Path]) -> Any:
+    return openpyxl.load_workbook(files[0])
+
+
+@pytest.fixture(scope="module")
+def follow_up(files: tuple[Path, Path]) -> Any:
+    return openpyxl.load_workbook(files[1])
+
+
+def _rows(ws: Any) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in ws.iter_rows(values_only=True)]
+
+
+def _label_values(ws: Any) -> dict[Any, Any]:
+    return {r[0]: r[1] for r in _rows(ws) if r and r[0] is not None and len(r) > 1}
+
+
+def _all_values(ws: Any) -> list[Any]:
+    return [v for r in _rows(ws) for v in r if v is not None]
+
+
+# The files.
+
+
+def test_file_names_and_sheet_order(files: tuple[Path, Path], action_plan: Any, follow_up: Any) -> None:
+    assert [p.name for p in files] == [f"handlingsplan_{YEAR}.xlsx", f"uppfoljning_{YEAR}.xlsx"]
+    assert action_plan.sheetnames == ["Åtgärder", "Ansvarsmatris", "Handlingsplan", "Berör oss"]
+    assert follow_up.sheetnames == FOLLOW_UP_SHEETS
+    assert not [p for p in files[0].parent.iterdir() if p.name.startswith(".")]  # no leftover tmp files
+
+
+def test_action_table_has_every_accepted_action(action_plan: Any, follow_up: Any) -> None:
+    expected = _expected_actions()
+    for wb in (action_plan, follow_up):
+        ws = wb["Åtgärder"]
+        rows = _rows(ws)
+        assert rows[0] == ACTION_TABLE_COLUMNS
+        assert len(rows) - 1 == len(expected) == 18
+        assert "Atgarder" in ws.tables
+        assert ws.freeze_panes == "C2"
+    by_id = {
+        r[1]: dict(zip(ACTION_TABLE_COLUMNS, r, strict=True)) for r in _rows(action_plan["Åtgärder"])[1:]
+    }
+    assert set(by_id) == {action_id for _, action_id, _ in expected}
+    for code, action_id, action in expected:
+        row = by_id[action_id]
+        assert row["Förvaltning"] == code
+        assert row[c.STATUS] == action[c.STATUS]
+        assert row[c.ACTION] == action[c.ACTION]
+        assert row[c.DONE] == action[c.DONE]  # a real date
+        assert row[c.COST] == (_cost(action[c.COST]) if action[c.COST] is not None else None)
+    assert by_id["UTB-2027-003"][c.GOAL] == "3.3"  # typed as a number in the example, shown as the id
+
+
+def test_action_table_reads_back_as_previous_year(files: tuple[Path, Path], result: Consolidated) -> None:
+    previous = read_previous_actions(files[0])
+    assert previous is not None
+    assert list(previous.columns) == list(ACTION_TABLE_COLUMNS)
+    assert list(previous[c.ACTION_ID]) == list(result.actions[c.ACTION_ID])
+    assert list(previous[c.STATUS]) == list(result.actions[c.STATUS])
+    assert list(previous[c.START]) == list(result.actions[c.START])
+    assert list(previous[c.DONE]) == list(result.actions[c.DONE])
+
+
+# Handlingsplan.
+
+
+def test_matrix_shows_answers_and_actions(action_plan: Any) -> None:
+    rows = {r[0]: r for r in _rows(action_plan["Ansvarsmatris"]) if r[0]}
+    header = next(r for r in _rows(action_plan["Ansvarsmatris"]) if r[0] == "Delmål")
+    col = {name: i for i, name in enumerate(header)}
+    assert rows["1.1"][col["SOC"]] == "Ja · 1"
+    assert rows["5.1"][col["UTB"]] == "Ja · 0"
+    assert rows["4.4"][col["SOC"]] == "Nej"
+    assert rows["1.1"][col["SBF"]] is None
+    assert rows["Totalt"][col["Totalt"]] == 18
+    assert rows["Totalt"][col["SOC"]] == 7
+
+
+def test_matrix_cell_notation() -> None:
+    assert matrix_cell("Ja", 2) == "Ja · 2"
+    assert matrix_cell("Ja", 0) == "Ja · 0"
+    assert matrix_cell("Nej", 0) == "Nej"
+    assert matrix_cell(None, 1) == "– · 1"
+    assert matrix_cell(None, 0) == ""
+
+
+def test_print_plan_lists_goals_and_actions(action_plan: Any, plan: Plan) -> None:
+    ws = action_plan["Handlingsplan"]
+    values = _all_values(ws)
+    assert f"Handlingsplan {YEAR} – {plan.municipality}" in values
+    assert plan.goal_areas[0].label in values
+    assert f"{plan.goals[0].id} {plan.goals[0].text}" in values
+    assert "2027-01-15 – 2027-12-31" in values
+    assert values.count("Inga åtgärder.") == len(plan.goals) - len(
+        {a[c.GOAL] for _, _, a in _expected_actions()}
+    )
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.print_title_rows.replace("$", "") == "4:4"
+
+
+def test_schedule_text() -> None:
+    assert schedule(dt.date(2027, 1, 15), dt.date(2027, 12, 31)) == "2027-01-15 – 2027-12-31"
+    assert schedule(None, dt.date(2027, 12, 31)) == "senast 2027-12-31"
+    assert schedule(None, None) == ""
+
+
+# Uppföljning.
+
+
+def test_overview_figures(follow_up: Any) -> None:
+    expected = _expected_actions()
+    figures = _label_values(follow_up["Översikt"])
+    assert figures["Förvaltningar som lämnat in"] == "3 av 5"
+    assert figures["Åtgärder"] == len(expected) == 18
+    completed = sum(1 for _, _, a in expected if a[c.STATUS] == c.COMPLETED)
+    assert figures["Andel genomförda"] == pytest.approx(completed / len(expected))
+    assert figures["Försenade åtgärder (Klart passerat)"] == len(_expected_overdue()) == 2
+    assert figures["Total kostnad (kr)"] == sum(_cost(a[c.COST]) for _, _, a in expected) == 1_400_000
+    assert follow_up["Översikt"]["B10"].number_format == "#,##0"
+
+
+def test_overview_has_charts(follow_up: Any) -> None:
+    assert len(follow_up["Översikt"]._charts) >= 2
+
+
+def test_status_totals(follow_up: Any) -> None:
+    rows = _rows(follow_up["Status"])
+    header = next(r for r in rows if r[0] == "Målområde")
+    totals = [r for r in rows if r[0] == "Totalt"]
+    assert len(totals) == 2  # per målområde and per förvaltning
+    counts = Counter(a[c.STATUS] for _, _, a in _expected_actions())
+    for total in totals:
+        by_status = dict(zip(header[1:], total[1:], strict=False))
+        assert {s: by_status[s] for s in c.STATUSES} == {s: counts.get(s, 0) for s in c.STATUSES}
+        assert by_status["Totalt"] == 18
+    soc = next(r for r in rows if r[0] == "SOC")
+    assert soc[header.index("Totalt")] == 7
+
+
+def test_departments_sheet(follow_up: Any, plan: Plan) -> None:
+    rows = _rows(follow_up["Förvaltningar"])
+    header = rows[0]
+    by_code = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+    assert list(by_code) == list(plan.department_codes)
+    assert by_code["SBF"]["Inlämnad"] == "Nej" and by_code["KS"]["Inlämnad"] == "Nej"
+    soc = by_code["SOC"]
+    assert soc["Inlämnad"] == "Ja"
+    assert soc["Mottagen"] == "2026-11-15 10:00"  # 09:00 UTC in Swedish winter time
+    assert len(soc["Kontrollsumma"]) == 12
+    assert soc["E-post"] == "maria.lindqvist@kalix.se"
+    assert soc["Åtgärder"] == 7 and soc[c.DELAYED] == 1
+
+
+def test_deviations_sheet(follow_up: Any) -> None:
+    values = _all_values(follow_up["Avvikelser"])
+    for heading in (
+        "Försenade åtgärder",
+        "Delmål utan åtgärd",
+        "Delmål markerade Berör oss utan åtgärd",
+        "Åtgärder utan indikator",
+        "Förvaltningar som inte lämnat in",
+        "Avvisade inlämningar",
+    ):
+        assert heading in values
+    assert _expected_overdue() == {"SOC-2027-002", "UTB-2027-006"}
+    assert _expected_overdue() <= set(values)
+    assert "KS handlingsplan 2027.xlsx" in values
+    assert any(isinstance(v, str) and "ca 50000 kr" in v for v in values)
+
+
+def test_costs_grand_total_is_a_number(follow_up: Any) -> None:
+    ws = follow_up["Ekonomi"]
+    rows = list(ws.iter_rows())
+    total_row = next(r for r in rows if r[0].value == "Totalt")
+    grand = total_row[-1]
+    assert grand.data_type == "n" and grand.value == 1_400_000
+    assert grand.number_format == "#,##0"
+
+
+def test_no_changes_sheet_without_previous_year(follow_up: Any) -> None:
+    assert "Förändringar" not in follow_up.sheetnames
+
+
+# Hand-made results: injection and year over year.
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{name: row.get(name) for name in c.ACTION_COLUMNS} for row in rows], dtype=object)
+
+
+def _combine(
+    plan: Plan, actions: list[dict[str, Any]], previous: pd.DataFrame | None = None, year: int = YEAR
+) -> Consolidated:
+    goals = pd.DataFrame({c.GOAL_ID: [g.id for g in plan.goals], c.CONCERNS_US: [None] * len(plan.goals)})
+    code = plan.department_codes[0]
+    status = DepartmentStatus(code, plan.department(code).name, True, "fil.xlsx", "2027-02-01T08:00:00+00:00")
+    as_of = AS_OF.replace(year=year)
+    return combine(plan, year, as_of, {code: (_frame(actions), goals)}, [status], previous=previous)
+
+
+def test_user_text_is_never_a_formula_or_link(plan: Plan, tmp_path: Path) -> None:
+    actions = [
+        {
+            c.GOAL: "1.1",
+            c.ACTION: text,
+            c.OWNER: text,
+            c.PARTNERS: text,
+            c.INDICATOR: text,
+            c.COMMENT: text,
+            c.STATUS: c.IN_PROGRESS,
+            c.START: dt.date(2027, 1, 1),
+            c.DONE: dt.date(2027, 2, 1),
+        }
+        for text in EVIL
+    ]
+    result = _combine(plan, actions)
+    plan_file = write_action_plan(result, tmp_path / "h.xlsx")
+    follow_file = write_follow_up(result, tmp_path / "u.xlsx")
+    seen = Counter()
+    for path in (plan_file, follow_file):
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    if cell.value in EVIL:
+                        assert cell.data_type == "s", (ws.title, cell.coordinate)
+                        seen[cell.value] += 1
+            assert not ws._hyperlinks
+    assert set(seen) == set(EVIL)
+    table = _rows(openpyxl.load_workbook(plan_file)["Åtgärder"])
+    assert [r[ACTION_TABLE_COLUMNS.index(c.ACTION)] for r in table[1:]] == list(EVIL)
+
+
+def test_same_result_gives_identical_bytes(result: Consolidated, tmp_path: Path) -> None:
+    first = write_workbooks(result, tmp_path / "a")
+    second = write_workbooks(result, tmp_path / "b")
+    for one, two in zip(first, second, strict=True):
+        assert one.read_bytes() == two.read_bytes()
+
+
+def test_changes_sheet_with_previous_year(plan: Plan, tmp_path: Path) -> None:
+    code = plan.department_codes[0]
+    base = {c.GOAL: "1.1", c.OWNER: "Chef", c.START: dt.date(2026, 1, 1), c.DONE: dt.date(2027, 12, 31)}
+    last_year = _combine(
+        plan,
+        [
+            {**base, c.ACTION: "Fortsätter", c.STATUS: c.IN_PROGRESS},
+            {**base, c.ACTION: "Blir klar", c.STATUS: c.IN_PROGRESS},
+            {**base, c.ACTION: "Försvinner", c.STATUS: c.NOT_STARTED},
+        ],
+        year=YEAR - 1,
+    )
+    old = write_action_plan(last_year, tmp_path / "2026" / "handlingsplan_2026.xlsx")
+    previous = read_previous_actions(old)
+    ids = list(last_year.actions[c.ACTION_ID])
+    result = _combine(
+        plan,
+        [
+            {**base, c.ACTION_ID: ids[0], c.ACTION: "Fortsätter", c.STATUS: c.IN_PROGRESS},
+            {**base, c.ACTION_ID: ids[1], c.ACTION: "Blir klar", c.STATUS: c.COMPLETED},
+            {**base, c.ACTION: "Ny", c.STATUS: c.NOT_STARTED},
+        ],
+        previous=previous,
+    )
+    wb = openpyxl.load_workbook(write_follow_up(result, tmp_path / "u.xlsx"))
+    assert wb.sheetnames == [*FOLLOW_UP_SHEETS, "Förändringar"]
+    values = _all_values(wb["Förändringar"])
+    assert any(isinstance(v, str) and str(YEAR - 1) in v for v in values[:2])
+    for heading in (
+        "Nya åtgärder i år",
+        "Genomförda sedan förra året",
+        "Ändrad status",
+        "Försvunna utan att vara genomförda",
+    ):
+        assert heading in values
+    assert "Försvinner" in values and "Ny" in values and ids[1] in values
+    assert code in values

@@ -1,0 +1,201 @@
+"""The summary for KS: figures in words, escaping, self-containment and determinism."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import consolidate as k
+from pipeline import contract as c
+from pipeline.collect import collect
+from pipeline.config import Settings
+from pipeline.demo import example_submissions, write_example_inbox
+from pipeline.plan import Plan
+from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
+from pipeline.report.summary import (
+    format_kronor,
+    format_percent,
+    status_counts_in_words,
+    submitted_sentence,
+    write_summary,
+)
+
+YEAR = 2027
+AS_OF = dt.date(2027, 3, 1)
+SCRIPT = "<script>alert(1)</script>"
+LINK = "[klicka](http://evil.example) | x"
+
+
+@pytest.fixture(scope="module")
+def example(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> k.Consolidated:
+    """The consolidated plan of the demo examples: SOC, UTB, FoK accepted, KS rejected, SBF missing."""
+    root = tmp_path_factory.mktemp("summary")
+    settings = Settings(inbox=root / "inbox", outbox=root / "outbox")
+    write_example_inbox(plan, YEAR, settings.inbox, root / "mallar")
+    collect(settings, plan, YEAR, as_of=AS_OF)
+    return k.consolidate_year(settings, plan, YEAR, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def written(example: k.Consolidated, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    html, markdown = write_summary(example, tmp_path_factory.mktemp("out"))
+    assert html.name == f"sammanfattning_{YEAR}.html" and markdown.name == f"sammanfattning_{YEAR}.md"
+    return html.read_text(encoding="utf-8"), markdown.read_text(encoding="utf-8")
+
+
+def _expected_counts(plan: Plan) -> tuple[int, int]:
+    examples = example_submissions(YEAR)
+    rejected = {"KS"}  # the example with typical mistakes
+    accepted = [code for code in plan.department_codes if code in examples and code not in rejected]
+    return len(accepted), len(plan.department_codes)
+
+
+def test_submitted_sentence_in_both(written: tuple[str, str], plan: Plan) -> None:
+    submitted, total = _expected_counts(plan)
+    assert (submitted, total) == (3, 5)
+    for text in written:
+        assert f"{submitted} av {total} förvaltningar har lämnat in" in text
+
+
+def test_key_facts_in_both(written: tuple[str, str], example: k.Consolidated) -> None:
+    rejection = example.rejections[0]
+    for text in written:
+        assert "Sammanfattning: handlingsplan för integration 2027" in text
+        assert "Läget per 1 mars 2027" in text
+        assert "1 400 000 kr" in text
+        assert "17 %" in text
+        for overdue_id in ("SOC-2027-002", "UTB-2027-006"):
+            assert overdue_id in text
+        missing = text.split("Förvaltningar som inte har lämnat in", 1)[1].split("Avvisade inlämningar", 1)[0]
+        assert "Samhällsbyggnadsförvaltningen" in missing and "Kommunstyrelsen" in missing
+        rejected = text.split("Avvisade inlämningar", 1)[1]
+        assert "KS handlingsplan 2027.xlsx" in rejected
+        assert "Förändringar sedan" not in text
+    html, markdown = written
+    assert rejection.reasons[0].replace('"', "&#34;") in html
+    assert rejection.reasons[0] in markdown
+
+
+def test_html_is_self_contained(written: tuple[str, str]) -> None:
+    html, _ = written
+    assert '<html lang="sv">' in html and '<meta charset="utf-8">' in html
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert "@import" not in html and "url(http" not in html
+    assert html.count("<svg") == 2
+    assert "@media print" in html
+
+
+def test_user_text_is_escaped(plan: Plan, tmp_path: Path) -> None:
+    result = _handmade(plan, previous=None)
+    html_path, md_path = write_summary(result, tmp_path)
+    html, markdown = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
+    assert "&lt;script&gt;" in html and "<script" not in html
+    assert "[klicka](http://evil.example) | x" in html  # plain text in HTML, never a link
+    assert "<a " not in html and "&lt;img src=x&gt;" in html and "<img" not in html
+    assert "\\<script\\>" in markdown and "<script>" not in markdown
+    assert not re.search(r"(?<!\\)\]\(http", markdown)  # every "](" of a link is escaped
+    assert "\\[klicka\\](http://evil.example) \\| x" in markdown
+    assert "\\<img src=x\\>" in markdown and not re.search(r"(?<!\\)<img", markdown)
+
+
+def test_same_input_same_bytes(example: k.Consolidated, tmp_path: Path) -> None:
+    first = [p.read_bytes() for p in write_summary(example, tmp_path / "a")]
+    second = [p.read_bytes() for p in write_summary(example, tmp_path / "a")]
+    third = [p.read_bytes() for p in write_summary(example, tmp_path / "b")]
+    assert first == second == third
+    assert not list((tmp_path / "a").glob(".*.tmp"))
+
+
+def test_changes_only_with_previous_year(plan: Plan, tmp_path: Path) -> None:
+    previous = pd.DataFrame(
+        [
+            _row("SOC-2026-001", "1.1", "Fortsätter", c.IN_PROGRESS, dept="SOC"),
+            _row("SOC-2026-002", "1.2", "Avslutas i år", c.IN_PROGRESS, dept="SOC"),
+            _row("SOC-2026-009", "1.3", "Försvann", c.IN_PROGRESS, dept="SOC"),
+        ],
+        columns=list(k.ACTION_TABLE_COLUMNS),
+        dtype=object,
+    )
+    with_changes = _handmade(plan, previous=previous)
+    assert with_changes.changes is not None
+    html, markdown = (p.read_text(encoding="utf-8") for p in write_summary(with_changes, tmp_path / "ny"))
+    for text in (html, markdown):
+        assert "Förändringar sedan 2026" in text
+        assert "SOC-2026-009" in text and "SOC-2026-002" in text
+    without = _handmade(plan, previous=None)
+    for path in write_summary(without, tmp_path / "utan"):
+        assert "Förändringar sedan" not in path.read_text(encoding="utf-8")
+
+
+def test_all_submitted_wording() -> None:
+    assert submitted_sentence(5, 5) == "Alla 5 förvaltningar har lämnat in"
+    assert submitted_sentence(4, 5) == "4 av 5 förvaltningar har lämnat in"
+
+
+def test_number_formats() -> None:
+    assert format_kronor(1_400_000.0) == "1 400 000 kr"
+    assert format_kronor(0.0) == "0 kr"
+    assert format_percent(1 / 6) == "17 %"
+    counts = [(c.IN_PROGRESS, 3), (c.COMPLETED, 1), (c.DELAYED, 0), (c.CANCELLED, 2)]
+    assert status_counts_in_words(counts) == "3 pågår, 1 genomförd och 2 avbrutna"
+
+
+def test_charts_escape_labels_and_are_accessible(example: k.Consolidated) -> None:
+    frame = k.status_by_area(example).rename(index={"4 Boende": '4 <Boende> & "x"'})
+    bars = status_bars_svg(frame)
+    assert "&lt;Boende&gt; &amp; &quot;x&quot;" in bars and "<Boende>" not in bars
+    heat = matrix_heatmap_svg(k.responsibility_matrix(example), example.plan)
+    for svg in (bars, heat):
+        assert svg.startswith("<svg") and 'role="img"' in svg and "<title>" in svg and "viewBox=" in svg
+    assert status_bars_svg(frame) == bars  # deterministic
+
+
+# Hand-made consolidated plans.
+
+
+def _row(
+    action_id: str | None, goal: str, text: str, status: str, dept: str | None = None, **extra: object
+) -> dict:
+    row: dict[str, object] = dict.fromkeys(c.ACTION_COLUMNS)
+    row.update(
+        {
+            c.ACTION_ID: action_id,
+            c.GOAL: goal,
+            c.ACTION: text,
+            c.OWNER: "Chef",
+            c.START: dt.date(2027, 1, 1),
+            c.DONE: dt.date(2027, 2, 1),
+            c.COST: 1000.0,
+            c.STATUS: status,
+        }
+    )
+    if dept is not None:
+        row[k.DEPARTMENT] = dept
+    row.update(extra)
+    return row
+
+
+def _handmade(plan: Plan, previous: pd.DataFrame | None) -> k.Consolidated:
+    actions = pd.DataFrame(
+        [
+            _row("SOC-2026-001", "1.1", SCRIPT, c.IN_PROGRESS),
+            _row("SOC-2026-002", "1.2", LINK, c.COMPLETED),
+            _row(None, "1.3", "Ny åtgärd", c.NOT_STARTED),
+        ],
+        columns=list(c.ACTION_COLUMNS),
+        dtype=object,
+    )
+    goals = pd.DataFrame({c.GOAL_ID: ["1.1", "1.2"], c.CONCERNS_US: [c.YES, c.YES]}, dtype=object)
+    departments = [
+        k.DepartmentStatus(
+            d.code, d.name, submitted=d.code == "SOC", file="a|b.xlsx" if d.code == "SOC" else None
+        )
+        for d in plan.departments
+    ]
+    rejection = k.Rejection("<img src=x>[x](http://y).xlsx", "KS", "2027-02-01T10:00:00+00:00", 1, (LINK,))
+    return k.combine(plan, YEAR, AS_OF, {"SOC": (actions, goals)}, departments, [rejection], previous)
