@@ -109,7 +109,9 @@ def read_workbook(path: Path, display_name: str) -> RawWorkbook:
     date1904 = False
     tables = {c.SHEET_ACTIONS: actions, c.SHEET_GOALS: goals}
     if actions is not None or goals is not None:
-        formulas, date1904 = _formula_cells(path, {name for name, table in tables.items() if table is not None})
+        formulas, date1904 = _formula_cells(
+            path, {name for name, table in tables.items() if table is not None}
+        )
         problems.extend(_formula_problems(formulas, tables, display_name))
     return RawWorkbook(identification, contact, email, actions, goals, tuple(problems), date1904)
 

@@ -227,3 +227,37 @@ def test_demo_command_runs_the_whole_cycle_with_artifacts(tmp_path: Path, prefec
     (tmp_path / "annat" / "viktig.txt").write_text("x")
     refused = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "annat")])
     assert refused.exit_code == 2 and (tmp_path / "annat" / "viktig.txt").exists()
+
+
+CONCURRENT_SCRIPT = """
+import datetime as dt, sys
+from pathlib import Path
+from pipeline.config import Settings, default_plan_file
+from pipeline.plan import load_plan
+from pipeline.collect import collect
+from pipeline.consolidate import consolidate_year
+from pipeline.files import outbox_lock
+from pipeline.report.workbooks import write_workbooks
+from pipeline.report.summary import write_summary
+settings = Settings(inbox=Path(sys.argv[1]), outbox=Path(sys.argv[2]), quiet_seconds=0)
+plan = load_plan(default_plan_file())
+with outbox_lock(settings.outbox, timeout=120):
+    collect(settings, plan, 2027, as_of=dt.date(2027, 3, 1))
+    result = consolidate_year(settings, plan, 2027, dt.date(2027, 3, 1))
+    write_workbooks(result, settings.year_dir(2027))
+    write_summary(result, settings.year_dir(2027))
+"""
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_leave_consistent_outputs(plan: Plan, tmp_path: Path) -> None:
+    inbox, _ = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
+    alone, shared = tmp_path / "alone", tmp_path / "shared"
+    subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT, str(inbox), str(alone)], check=True)
+    runs = [
+        subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(inbox), str(shared)]) for _ in range(2)
+    ]
+    assert [p.wait(timeout=120) for p in runs] == [0, 0]
+    assert _digests(shared / "2027") == _digests(alone / "2027")
+    ledger = (shared / "inlamningar.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(ledger) == 4  # each submission recorded once, though two runs saw it
