@@ -41,6 +41,13 @@ AsOfOption = Annotated[
     str | None,
     typer.Option("--as-of", help="Dagens datum för bedömningen (standard: i dag).", metavar="ÅÅÅÅ-MM-DD"),
 ]
+WorkersOption = Annotated[
+    int,
+    typer.Option("--workers", help="Antal processer som kontrollerar inlämningar parallellt.", min=1, max=64),
+]
+DaskOption = Annotated[
+    bool, typer.Option("--dask", help="Kör kontrollen på ett Dask-kluster (kräver tillägget dask).")
+]
 OutboxOption = Annotated[Path, typer.Option("--outbox", help="Mappen där allt skrivs.", file_okay=False)]
 YearOption = Annotated[
     int, typer.Option("--year", help="Året handlingsplanen gäller, t.ex. 2027.", min=2000, max=2100)
@@ -120,21 +127,25 @@ def collect(
         float | None,
         typer.Option("--quiet-seconds", help="Filer ändrade senare än så här många sekunder sedan väntar."),
     ] = None,
+    workers: WorkersOption = 1,
+    dask: DaskOption = False,
 ) -> None:
     """Samla in ifyllda mallar från inkorgen, kontrollera dem och ge återkoppling.
 
-    Exempel: handlingsplan collect --year 2027
+    Exempel: handlingsplan collect --year 2027 --workers 2
     """
     as_of_date = _parse_date(as_of)
     flows = _flows()
+    flow = flows.collect_flow.with_options(task_runner=flows.task_runner(workers, dask))
     result = _run(
-        lambda: flows.collect_flow(
+        lambda: flow(
             year=year,
             inbox=inbox,
             outbox=outbox,
             plan_file=plan,
             as_of=as_of_date,
             quiet_seconds=quiet_seconds,
+            workers=1 if dask else workers,
         )
     )
     print_collect(result)
@@ -210,6 +221,8 @@ def run(
     outbox: OutboxOption = Path("outbox"),
     plan: PlanOption = None,
     as_of: AsOfOption = None,
+    workers: WorkersOption = 1,
+    dask: DaskOption = False,
 ) -> None:
     """Årlig körning: samla in, skriv rapporterna och nästa års ifyllda mallar.
 
@@ -217,8 +230,16 @@ def run(
     """
     as_of_date = _parse_date(as_of)
     flows = _flows()
+    flow = flows.run_flow.with_options(task_runner=flows.task_runner(workers, dask))
     result = _run(
-        lambda: flows.run_flow(year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of_date)
+        lambda: flow(
+            year=year,
+            inbox=inbox,
+            outbox=outbox,
+            plan_file=plan,
+            as_of=as_of_date,
+            workers=1 if dask else workers,
+        )
     )
     print_collect(result.collect)
     print_report(result.report)

@@ -8,20 +8,26 @@ file never stops the run: whatever goes wrong with a file becomes its rejection.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import pandas as pd
 
 from pipeline import contract as c
 from pipeline.config import READABLE_TEMPLATE_VERSIONS, Settings, check_safe_xml
 from pipeline.errors import MissingInputError
 from pipeline.feedback import FeedbackInput, write_feedback
+from pipeline.files import write_text_atomic
 from pipeline.intake import (
     FileChangedDuringCopyError,
     InboxEntry,
     LedgerRecord,
-    append_ledger,
+    append_ledger_many,
     archive_submission,
     in_force,
     read_ledger,
@@ -30,9 +36,9 @@ from pipeline.intake import (
 )
 from pipeline.plan import Plan, plan_for_version
 from pipeline.problems import ERROR, WARNING, Problem, count
-from pipeline.read import read_identification, read_workbook
+from pipeline.read import RawWorkbook, read_identification, read_workbook
 from pipeline.sniff import EXTERNAL_LINKS_NOTE, sniff_workbook
-from pipeline.validate import Validated, validate_workbook
+from pipeline.validate import Submission, Validated, validate_workbook, validate_workbooks
 
 State = Literal["accepted", "rejected", "ignored", "waiting", "duplicate", "unchanged"]
 
@@ -98,35 +104,110 @@ class Checked:
         return self.validated is not None and count(self.problems, ERROR) == 0
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A new submission, archived, waiting to be checked."""
+
+    name: str
+    digest: str
+    archived: Path
+    size: int
+    received: str
+
+
+@dataclass(frozen=True)
+class Processed:
+    """A checked submission: its ledger record and what the run reports about it."""
+
+    record: LedgerRecord
+    outcome: FileOutcome
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The inbox after the intake pass: final outcomes, and new submissions to check."""
+
+    outcomes: tuple[FileOutcome, ...]
+    pending: tuple[Pending, ...]
+
+
+DEFAULT_BATCH_SIZE = 50
+
+
 def collect(
-    settings: Settings, plan: Plan, year: int, *, now: float | None = None, as_of: dt.date | None = None
+    settings: Settings,
+    plan: Plan,
+    year: int,
+    *,
+    now: float | None = None,
+    as_of: dt.date | None = None,
+    workers: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> CollectResult:
-    """Handles every file in the inbox for `year` and returns what happened to each."""
+    """Handles every file in the inbox for `year` and returns what happened to each.
+
+    Intake (scan and archive) runs here; new submissions are checked in batches, on
+    `workers` processes when more than one; the ledger is written as batches finish.
+    """
+    intake = take_in(settings, year, now=now)
+    as_of = as_of or dt.date.today()
+    batches = make_batches(intake.pending, batch_size)
+    processed: list[Processed] = []
+    if workers > 1 and len(batches) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(process_batch, batch, plan, year, as_of, settings) for batch in batches]
+            for future in futures:
+                processed.extend(record_batch(settings, future.result()))
+    else:
+        for batch in batches:
+            processed.extend(record_batch(settings, process_batch(batch, plan, year, as_of, settings)))
+    return finish(settings, year, intake, processed)
+
+
+def take_in(settings: Settings, year: int, *, now: float | None = None) -> Intake:
+    """Returns the inbox sorted: ignored, waiting, duplicate and known files, and new ones archived."""
     check_safe_xml()
     now = time.time() if now is None else now
-    as_of = as_of or dt.date.today()
     if not settings.inbox.is_dir():
         raise MissingInputError(f"Inkorgen {settings.inbox} finns inte. Skapa mappen eller ange --inbox.")
-    ledger = read_ledger(settings.ledger_file)
-    known = {r.digest for r in ledger if r.year == year}
+    known = {r.digest for r in read_ledger(settings.ledger_file) if r.year == year}
     outcomes: list[FileOutcome] = []
+    pending: list[Pending] = []
     seen: dict[str, str] = {}
     for entry in scan_inbox(settings.inbox, now=now, quiet_seconds=settings.quiet_seconds):
-        outcomes.append(_handle(entry, settings, plan, year, as_of, known, seen))
+        item = _take(entry, settings, known, seen)
+        if isinstance(item, Pending):
+            pending.append(item)
+        else:
+            outcomes.append(item)
+    return Intake(tuple(outcomes), tuple(pending))
+
+
+def make_batches(pending: Sequence[Pending], batch_size: int = DEFAULT_BATCH_SIZE) -> list[list[Pending]]:
+    """Returns the pending submissions in batches of at most `batch_size`, in inbox order."""
+    size = max(1, batch_size)
+    return [list(pending[i : i + size]) for i in range(0, len(pending), size)]
+
+
+def record_batch(settings: Settings, processed: Sequence[Processed]) -> Sequence[Processed]:
+    """Appends a batch's records to the ledger (one write, synced); returns the batch."""
+    append_ledger_many(settings.ledger_file, [p.record for p in processed])
+    return processed
+
+
+def finish(
+    settings: Settings, year: int, intake: Intake, processed: Sequence[Processed] = ()
+) -> CollectResult:
+    """Returns the run's result: every file's outcome in inbox order and what is in force."""
+    outcomes = sorted([*intake.outcomes, *(p.outcome for p in processed)], key=lambda o: o.name)
     return CollectResult(
         year=year, files=tuple(outcomes), in_force=in_force(read_ledger(settings.ledger_file), year)
     )
 
 
-def _handle(
-    entry: InboxEntry,
-    settings: Settings,
-    plan: Plan,
-    year: int,
-    as_of: dt.date,
-    known: set[str],
-    seen: dict[str, str],
-) -> FileOutcome:
+def _take(
+    entry: InboxEntry, settings: Settings, known: set[str], seen: dict[str, str]
+) -> FileOutcome | Pending:
     if entry.state != "candidate":
         return FileOutcome(entry.relative, entry.state, message=entry.reason)
     try:
@@ -153,53 +234,67 @@ def _handle(
         return FileOutcome(
             entry.relative, "unchanged", digest=digest, message="Redan behandlad vid en tidigare körning."
         )
-    checked = check_submission(archived.archived_path, entry.relative, plan, year, as_of, settings.plans_dir)
-    received = utc_iso(archived.mtime)
+    return Pending(entry.relative, digest, archived.archived_path, archived.size, utc_iso(archived.mtime))
+
+
+def process_batch(
+    batch: Sequence[Pending], plan: Plan, year: int, as_of: dt.date, settings: Settings
+) -> list[Processed]:
+    """Returns each submission of the batch checked, with its feedback and clean data written.
+
+    A plain function over paths (picklable arguments), so a batch can run in another
+    process or on a Dask worker.
+    """
+    checked = check_submissions([(p.archived, p.name) for p in batch], plan, year, as_of, settings.plans_dir)
+    return [_conclude(item, result, year, settings) for item, result in zip(batch, checked, strict=True)]
+
+
+def _conclude(item: Pending, checked: Checked, year: int, settings: Settings) -> Processed:
     paths = write_feedback(
         FeedbackInput(
-            display_name=entry.relative,
-            digest=digest,
+            display_name=item.name,
+            digest=item.digest,
             department_code=checked.department,
             department_name=checked.department_name,
             year=year,
             accepted=checked.accepted,
-            received=received,
+            received=item.received,
             problems=checked.problems,
-            workbook=archived.archived_path if checked.markable else None,
+            workbook=item.archived if checked.markable else None,
             plan_version=checked.plan_version,
         ),
         settings.feedback_dir(year),
     )
+    if checked.accepted and checked.validated is not None:
+        write_clean_data(settings.clean_data_file(year, item.digest), checked)
     errors, warnings = count(checked.problems, ERROR), count(checked.problems, WARNING)
-    append_ledger(
-        settings.ledger_file,
-        LedgerRecord(
-            digest=digest,
-            original_name=entry.relative,
-            size=archived.size,
-            received=received,
-            processed=utc_iso(time.time()),
-            department=checked.department,
-            year=year,
-            outcome="accepted" if checked.accepted else "rejected",
-            errors=errors,
-            warnings=warnings,
-            plan_version=checked.plan_version,
-            feedback=_relative(paths.html, settings.outbox),
-            archived=_relative(archived.archived_path, settings.outbox),
-        ),
+    record = LedgerRecord(
+        digest=item.digest,
+        original_name=item.name,
+        size=item.size,
+        received=item.received,
+        processed=utc_iso(time.time()),
+        department=checked.department,
+        year=year,
+        outcome="accepted" if checked.accepted else "rejected",
+        errors=errors,
+        warnings=warnings,
+        plan_version=checked.plan_version,
+        feedback=_relative(paths.html, settings.outbox),
+        archived=_relative(item.archived, settings.outbox),
     )
     first_error = next((p.text for p in checked.problems if p.kind == ERROR), "")
-    return FileOutcome(
-        entry.relative,
-        "accepted" if checked.accepted else "rejected",
+    outcome = FileOutcome(
+        item.name,
+        record.outcome,
         department=checked.department,
-        digest=digest,
+        digest=item.digest,
         errors=errors,
         warnings=warnings,
         feedback=paths.html,
         message=first_error,
     )
+    return Processed(record, outcome)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -228,6 +323,77 @@ def check_submission(
     path: Path, name: str, plan: Plan, year: int, as_of: dt.date, plans_dir: Path
 ) -> Checked:
     """Returns the submission identified and validated; any failure becomes its problem."""
+    return check_submissions([(path, name)], plan, year, as_of, plans_dir)[0]
+
+
+@dataclass(frozen=True)
+class _Readable:
+    """A submission identified and read, waiting for the batch's validation."""
+
+    code: str
+    version: str
+    notes: tuple[Problem, ...]
+    raw: RawWorkbook
+    plan: Plan
+
+
+def check_submissions(
+    files: Sequence[tuple[Path, str]], plan: Plan, year: int, as_of: dt.date, plans_dir: Path
+) -> list[Checked]:
+    """Returns each (path, display name) identified and validated, in order.
+
+    Sniffing, identification and reading are per file; validation runs once for the batch.
+    """
+    early: list[Checked | _Readable] = [
+        _identify_and_read(path, name, plan, year, plans_dir) for path, name in files
+    ]
+    readable = [(i, item) for i, item in enumerate(early) if isinstance(item, _Readable)]
+    try:
+        validated = validate_workbooks(
+            [Submission(r.raw, r.plan, r.code, files[i][1]) for i, r in readable], as_of
+        )
+    except Exception:  # one odd workbook must not stop the batch: validate one by one
+        validated = [_validate_alone(r, files[i][1], as_of) for i, r in readable]
+    results = list(early)
+    for (position, item), outcome in zip(readable, validated, strict=True):
+        results[position] = _checked(item, outcome, plan, files[position][1])
+    return [r for r in results if isinstance(r, Checked)]
+
+
+def _validate_alone(item: _Readable, name: str, as_of: dt.date) -> Validated | None:
+    try:
+        return validate_workbook(item.raw, item.plan, item.code, name, as_of)
+    except Exception:
+        return None
+
+
+def _checked(item: _Readable, validated: Validated | None, plan: Plan, name: str) -> Checked:
+    if validated is None:
+        return Checked(
+            item.code, _department_name(plan, item.code), item.version, (*item.notes, _unreadable(name))
+        )
+    return Checked(
+        item.code,
+        _department_name(plan, item.code),
+        item.version,
+        (*item.notes, *validated.problems),
+        validated,
+        item.raw.contact,
+        item.raw.email,
+        markable=not any(p.code == "too_many_rows" for p in validated.problems),
+    )
+
+
+def _unreadable(name: str) -> Problem:
+    return _file_problem(
+        name,
+        "unreadable",
+        "Filen kunde inte läsas.",
+        "Öppna filen i Excel, spara den som .xlsx och lämna in den igen.",
+    )
+
+
+def _identify_and_read(path: Path, name: str, plan: Plan, year: int, plans_dir: Path) -> Checked | _Readable:
     sniffed = sniff_workbook(path)
     if not sniffed.ok:
         problem = _file_problem(name, sniffed.kind, sniffed.message, sniffed.hint)
@@ -238,12 +404,10 @@ def check_submission(
         identification = {}
     rejection = _identification_problem(identification, name, plan, year)
     code = identification.get(c.ID_DEPARTMENT)
-    if rejection:
+    if rejection or code is None:
         known = code if code in plan.department_codes else None
-        return Checked(
-            known, _department_name(plan, known), identification.get(c.ID_PLAN_VERSION), (rejection,)
-        )
-    assert code is not None
+        problems = (rejection,) if rejection else ()
+        return Checked(known, _department_name(plan, known), identification.get(c.ID_PLAN_VERSION), problems)
     version = identification[c.ID_PLAN_VERSION]
     notes: list[Problem] = [_sniff_note(name, note) for note in sniffed.notes]
     answered = plan_for_version(version, plans_dir, plan)
@@ -265,25 +429,9 @@ def check_submission(
         )
     try:
         raw = read_workbook(path, name)
-        validated = validate_workbook(raw, answered, code, name, as_of)
-    except Exception as exc:  # never let one file stop the run
-        problem = _file_problem(
-            name,
-            "unreadable",
-            f"Filen kunde inte läsas ({type(exc).__name__}).",
-            "Öppna filen i Excel, spara den som .xlsx och lämna in den igen.",
-        )
-        return Checked(code, _department_name(plan, code), version, (*notes, problem))
-    return Checked(
-        code,
-        _department_name(plan, code),
-        version,
-        (*notes, *validated.problems),
-        validated,
-        raw.contact,
-        raw.email,
-        markable=not any(p.code == "too_many_rows" for p in validated.problems),
-    )
+    except Exception:  # never let one file stop the run
+        return Checked(code, _department_name(plan, code), version, (*notes, _unreadable(name)))
+    return _Readable(code, version, tuple(notes), raw, answered)
 
 
 def _department_name(plan: Plan, code: str | None) -> str | None:
@@ -325,3 +473,59 @@ def _identification_problem(
             "Kontakta Kommunstyrelsen för att få rätt mall.",
         )
     return None
+
+
+# Accepted submissions' clean tables, kept so the report need not read every workbook again.
+
+
+def write_clean_data(target: Path, checked: Checked) -> Path:
+    """Writes an accepted submission's clean tables and contact as JSON (atomically)."""
+    assert checked.validated is not None
+    actions = checked.validated.actions
+    data = {
+        "contact": checked.contact,
+        "email": checked.email,
+        "warnings": count(checked.problems, WARNING),
+        "actions": [
+            {name: _json_value(value) for name, value in zip(actions.columns, row, strict=True)}
+            for row in actions.itertuples(index=False)
+        ],
+        "rows": [int(r) for r in actions.index],
+        "goals": [
+            [g, a]
+            for g, a in zip(
+                checked.validated.goals[c.GOAL_ID], checked.validated.goals[c.CONCERNS_US], strict=True
+            )
+        ],
+    }
+    # Not synced one by one: if lost (power cut), the report reads the archived workbook again.
+    return write_text_atomic(target, json.dumps(data, ensure_ascii=False, sort_keys=True), durable=False)
+
+
+def read_clean_data(path: Path) -> dict[str, Any] | None:
+    """Returns the clean tables written by write_clean_data, or None when absent or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    actions = pd.DataFrame(data["actions"], columns=list(c.ACTION_COLUMNS), dtype=object)
+    for name in (c.START, c.DONE):
+        actions[name] = [dt.date.fromisoformat(v) if isinstance(v, str) else None for v in actions[name]]
+    actions[c.COST] = pd.to_numeric(actions[c.COST], errors="coerce").astype(float)
+    actions.index = pd.Index(data["rows"], name="_row")
+    goals = pd.DataFrame(data["goals"], columns=[c.GOAL_ID, c.CONCERNS_US], dtype=object)
+    return {
+        "contact": data["contact"],
+        "email": data["email"],
+        "warnings": data["warnings"],
+        "actions": actions,
+        "goals": goals,
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

@@ -61,6 +61,10 @@ class Settings:
         """Returns outbox/<year>/aterkoppling, the feedback per submission."""
         return self.year_dir(year) / "aterkoppling"
 
+    def clean_data_file(self, year: int, digest: str) -> Path:
+        """Returns outbox/<year>/data/<digest>.json: an accepted submission's clean tables."""
+        return self.year_dir(year) / "data" / f"{digest}.json"
+
     @property
     def archive_dir(self) -> Path:
         """Returns outbox/arkiv, the untouched copies of every submission."""

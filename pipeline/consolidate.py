@@ -10,12 +10,13 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline import contract as c
-from pipeline.collect import Checked, check_submission
+from pipeline.collect import Checked, check_submission, read_clean_data
 from pipeline.config import Settings
 from pipeline.intake import LedgerRecord, in_force, read_ledger
 from pipeline.plan import Goal, Plan
@@ -395,11 +396,11 @@ def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
     statuses = []
     for department in plan.departments:
         record = records.get(department.code)
-        checked = _recheck(record, settings, plan, year, as_of) if record else None
-        if record is None or checked is None or not checked.accepted or checked.validated is None:
+        accepted = _accepted_data(record, settings, plan, year, as_of) if record else None
+        if record is None or accepted is None:
             statuses.append(DepartmentStatus(department.code, department.name, submitted=False))
             continue
-        per_department[department.code] = (checked.validated.actions, checked.validated.goals)
+        per_department[department.code] = (accepted["actions"], accepted["goals"])
         statuses.append(
             DepartmentStatus(
                 code=department.code,
@@ -408,11 +409,11 @@ def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
                 file=record.original_name,
                 received=record.received,
                 digest=record.digest,
-                contact=checked.contact,
-                email=checked.email,
+                contact=accepted["contact"],
+                email=accepted["email"],
                 plan_version=record.plan_version,
-                actions=len(checked.validated.actions),
-                warnings=sum(1 for p in checked.problems if p.kind != ERROR),
+                actions=len(accepted["actions"]),
+                warnings=accepted["warnings"],
             )
         )
     rejections = []
@@ -424,6 +425,25 @@ def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
         )
     previous = read_previous_actions(previous_plan_path(settings.outbox, year))
     return combine(plan, year, as_of, per_department, statuses, rejections, previous)
+
+
+def _accepted_data(
+    record: LedgerRecord, settings: Settings, plan: Plan, year: int, as_of: dt.date
+) -> dict[str, Any] | None:
+    """Returns an accepted submission's clean tables: kept by collect, else read again."""
+    kept = read_clean_data(settings.clean_data_file(year, record.digest))
+    if kept is not None:
+        return kept
+    checked = _recheck(record, settings, plan, year, as_of)
+    if checked is None or not checked.accepted or checked.validated is None:
+        return None
+    return {
+        "contact": checked.contact,
+        "email": checked.email,
+        "warnings": sum(1 for p in checked.problems if p.kind != ERROR),
+        "actions": checked.validated.actions,
+        "goals": checked.validated.goals,
+    }
 
 
 def _recheck(

@@ -120,8 +120,10 @@ def write_feedback(submission: FeedbackInput, folder: Path) -> FeedbackPaths:
     base = feedback_basename(submission.department_code, submission.digest)
     annotated = _write_annotated_copy(submission, folder / f"{base}_markerad.xlsx")
     context = _context(submission, base, annotated)
-    html = write_text_atomic(folder / f"{base}.html", _render("aterkoppling.html.j2", context))
-    markdown = write_text_atomic(folder / f"{base}.md", _render("aterkoppling.md.j2", context))
+    # Not synced one by one (milliseconds a file): safe if the process is killed; a power cut
+    # may lose the newest feedback, while the archive and the ledger are synced.
+    html = write_text_atomic(folder / f"{base}.html", _render("aterkoppling.html.j2", context), durable=False)
+    markdown = write_text_atomic(folder / f"{base}.md", _render("aterkoppling.md.j2", context), durable=False)
     return FeedbackPaths(html=html, markdown=markdown, annotated=annotated)
 
 

@@ -14,11 +14,13 @@ from pipeline.errors import OutboxLockedError
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     """Yields a temporary path beside `target`; on success it replaces `target` in one step.
 
     The temporary file lives in the same folder so that the final rename is atomic; on
-    failure it is removed and `target` keeps its previous content.
+    failure it is removed and `target` keeps its previous content. `durable` also syncs
+    the bytes to disk before the rename (survives a power cut, not only a killed process);
+    per-submission files that a rerun can rebuild skip it, it costs milliseconds a file.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     # A run killed mid-write leaves its temporary file; the next write of the same target
@@ -31,16 +33,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are shared files
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_text_atomic(target: Path, text: str) -> Path:
+def write_text_atomic(target: Path, text: str, *, durable: bool = True) -> Path:
     """Writes `text` (UTF-8, LF) to `target` atomically and returns `target`."""
-    with atomic_path(target) as tmp:
+    with atomic_path(target, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
     return target
 

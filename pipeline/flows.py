@@ -7,14 +7,30 @@ never one per file. Each flow holds the outbox's lock while it writes.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline import template as template_stage
-from pipeline.collect import STATE_LABEL, CollectResult, collect
+from pipeline.collect import (
+    DEFAULT_BATCH_SIZE,
+    STATE_LABEL,
+    CollectResult,
+    Intake,
+    Pending,
+    Processed,
+    finish,
+    make_batches,
+    process_batch,
+    record_batch,
+    take_in,
+)
 from pipeline.config import RETURN_TO_DEFAULT, Settings
 from pipeline.consolidate import (
     Consolidated,
@@ -69,10 +85,73 @@ def write_templates_task(
     return template_stage.write_templates(plan, options, folder)
 
 
-@task(name="Samla in")
-def collect_task(settings: Settings, plan: Plan, year: int, as_of: dt.date | None) -> CollectResult:
-    """Sorts every file in the inbox: archived, checked, fed back and recorded."""
-    return collect(settings, plan, year, as_of=as_of)
+@task(name="Ta emot filer")
+def take_in_task(settings: Settings, year: int) -> Intake:
+    """Sorts the inbox and archives every new file untouched."""
+    return take_in(settings, year)
+
+
+@task(name="Kontrollera inlämningar")
+def process_batch_task(
+    batch: list[Pending], plan: Plan, year: int, as_of: dt.date, settings: Settings
+) -> list[Processed]:
+    """Checks one batch of submissions and writes their feedback."""
+    return process_batch(batch, plan, year, as_of, settings)
+
+
+@task(name="Kontrollera inlämningar parallellt")
+def process_batches_in_parallel_task(
+    batches: list[list[Pending]], plan: Plan, year: int, as_of: dt.date, settings: Settings, workers: int
+) -> list[Processed]:
+    """Checks the batches on `workers` local processes and records each as it finishes."""
+    processed: list[Processed] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(process_batch, batch, plan, year, as_of, settings) for batch in batches]
+        for future in futures:
+            processed.extend(record_batch(settings, future.result()))
+    return processed
+
+
+def _collect(
+    settings: Settings, plan: Plan, year: int, as_of: dt.date, batch_size: int, workers: int = 1
+) -> CollectResult:
+    """Intake, then the batches, then the ledger.
+
+    With `workers` > 1 the batches run on a local process pool inside one task (the
+    processes need no Prefect); otherwise each batch is a task for the flow's task runner,
+    which is what a Dask task runner spreads over a cluster.
+    """
+    intake = take_in_task(settings, year)
+    batches = make_batches(intake.pending, batch_size)
+    processed: list[Processed] = []
+    if workers > 1 and len(batches) > 1:
+        processed = process_batches_in_parallel_task(batches, plan, year, as_of, settings, workers)
+    else:
+        futures = [process_batch_task.submit(batch, plan, year, as_of, settings) for batch in batches]
+        for future in futures:
+            processed.extend(record_batch(settings, future.result()))
+    result = finish(settings, year, intake, processed)
+    _publish_collect(result)
+    return result
+
+
+def task_runner(workers: int = 1, dask: bool = False) -> Any:
+    """Returns the task runner for collect's batch tasks: one thread, or Dask.
+
+    With `dask=True` each batch task runs on a local Dask cluster of `workers` processes
+    (needs the optional extra: pip install -e ".[dask]"), or on the cluster at
+    DASK_SCHEDULER_ADDRESS. Without Dask, parallel work uses the flows' `workers` parameter.
+    """
+    if dask:
+        from prefect_dask import DaskTaskRunner
+
+        address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": max(1, workers), "threads_per_worker": 1, "processes": True}
+        )
+    return ThreadPoolTaskRunner(max_workers=1)
 
 
 @task(name="Sammanställ")
@@ -130,14 +209,14 @@ def collect_flow(
     plan_file: Path | None = None,
     as_of: dt.date | None = None,
     quiet_seconds: float | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = 1,
 ) -> CollectResult:
     """Takes in the förvaltningar's workbooks for `year` and gives each feedback."""
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
         plan = load_plan_task(settings.plan_file, settings.plans_dir)
-        result = collect_task(settings, plan, year, as_of)
-    _publish_collect(result)
-    return result
+        return _collect(settings, plan, year, as_of or dt.date.today(), batch_size, workers)
 
 
 @flow(name="rapport", log_prints=False)
@@ -171,6 +250,8 @@ def run_flow(
     plan_file: Path | None = None,
     as_of: dt.date | None = None,
     quiet_seconds: float | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = 1,
 ) -> RunResult:
     """The annual run: collect the year's submissions, write the reports and next year's templates.
 
@@ -181,8 +262,7 @@ def run_flow(
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
         plan = load_plan_task(settings.plan_file, settings.plans_dir)
-        collected = collect_task(settings, plan, year, as_of)
-        _publish_collect(collected)
+        collected = _collect(settings, plan, year, as_of, batch_size, workers)
         report = _report(settings, plan, year, as_of)
         consolidated = report.consolidated
         options = template_stage.carried_over(plan, year + 1, consolidated.actions, consolidated.concerns)

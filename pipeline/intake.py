@@ -371,12 +371,19 @@ def read_ledger(path: Path) -> list[LedgerRecord]:
 
 
 def append_ledger(path: Path, record: LedgerRecord) -> None:
-    """Appends one record as one complete JSON line, flushed and synced to disk.
+    """Appends one record as one complete JSON line, flushed and synced to disk."""
+    append_ledger_many(path, [record])
+
+
+def append_ledger_many(path: Path, records: Iterable[LedgerRecord]) -> None:
+    """Appends records as complete JSON lines in one write, flushed and synced to disk.
 
     A torn last line left by an earlier crash is closed off first, so that it cannot
-    swallow this record. Creates the ledger and its folder when missing.
+    swallow these records. Creates the ledger and its folder when missing.
     """
-    line = json.dumps(asdict(record), ensure_ascii=False).encode("utf-8") + b"\n"
+    data = b"".join(json.dumps(asdict(r), ensure_ascii=False).encode("utf-8") + b"\n" for r in records)
+    if not data:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     with path.open("a+b") as handle:
@@ -384,8 +391,8 @@ def append_ledger(path: Path, record: LedgerRecord) -> None:
         if end > 0:
             handle.seek(end - 1)
             if handle.read(1) != b"\n":
-                line = b"\n" + line
-        handle.write(line)
+                data = b"\n" + data
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     if created:

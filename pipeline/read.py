@@ -100,7 +100,8 @@ def read_workbook(path: Path, display_name: str) -> RawWorkbook:
     identification = read_identification(path)
     workbook = CalamineWorkbook.from_path(str(path))
     try:
-        sheets = {name: workbook.get_sheet_by_name(name) for name in workbook.sheet_names}
+        wanted = (c.SHEET_INSTRUCTIONS, c.SHEET_ACTIONS, c.SHEET_GOALS)  # parse only these sheets
+        sheets = {name: workbook.get_sheet_by_name(name) for name in workbook.sheet_names if name in wanted}
         contact, email = _contact(sheets.get(c.SHEET_INSTRUCTIONS))
         actions = _table(sheets, c.SHEET_ACTIONS, c.ACTION_COLUMNS, display_name, problems)
         goals = _table(sheets, c.SHEET_GOALS, c.GOAL_COLUMNS, display_name, problems)

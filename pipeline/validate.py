@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from pipeline.plan import Plan
 from pipeline.problems import ERROR, WARNING, Problem, display_value, sort_key
 from pipeline.read import ROW_COLUMN, RawTable, RawWorkbook
 from schemas import action_schema, goal_schema
+from schemas.actions import DEPARTMENT_CODE, SUBMISSION
 
 STATUS_LIST = "Ej påbörjad, Pågår, Genomförd, Försenad eller Avbruten"
 FUNDING_LIST = "Ordinarie budget, Statlig ersättning, Integrationsfond, Externa projektmedel eller Annan"
@@ -64,15 +65,64 @@ class _Context:
         return frozenset(g.id for g in self.plan.goals)
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One workbook to validate: its raw tables, the plan it answers and its förvaltning."""
+
+    raw: RawWorkbook
+    plan: Plan
+    department: str
+    file: str
+
+
+@dataclass
+class _State:
+    """One submission while a batch is validated: parsed frames and problems so far."""
+
+    raw: RawWorkbook
+    ctx: _Context
+    problems: list[Problem]
+    blocked: set[tuple[str, str]]
+    actions: pd.DataFrame
+    goals: pd.DataFrame
+
+    def finish(self) -> Validated:
+        self.problems.extend(_warnings(self.actions, self.goals, self.raw.actions, self.raw.goals, self.ctx))
+        return Validated(self.actions, self.goals, tuple(sorted(self.problems, key=sort_key)))
+
+
 def validate_workbook(raw: RawWorkbook, plan: Plan, department: str, file: str, as_of: dt.date) -> Validated:
     """Returns the parsed, checked tables of one submission and every problem found."""
-    ctx = _Context(file, plan, department, as_of, raw.date1904)
+    return validate_workbooks([Submission(raw, plan, department, file)], as_of)[0]
+
+
+def validate_workbooks(submissions: Sequence[Submission], as_of: dt.date) -> list[Validated]:
+    """Returns each submission's parsed, checked tables and problems, in the same order.
+
+    Parsing is per workbook; the schemas run once per plan version over the whole batch.
+    """
+    states = [_parse(s, as_of) for s in submissions]
+    by_plan: dict[str, list[int]] = {}
+    for position, submission in enumerate(submissions):
+        by_plan.setdefault(submission.plan.version, []).append(position)
+    for positions in by_plan.values():
+        goal_ids = [g.id for g in submissions[positions[0]].plan.goals]
+        group = [states[p] for p in positions]
+        _check_batch(action_schema(goal_ids), group, "actions", c.SHEET_ACTIONS)
+        _check_batch(goal_schema(goal_ids), group, "goals", c.SHEET_GOALS)
+    return [state.finish() for state in states]
+
+
+def _parse(submission: Submission, as_of: dt.date) -> _State:
+    raw = submission.raw
+    ctx = _Context(submission.file, submission.plan, submission.department, as_of, raw.date1904)
     problems = list(raw.problems)
     blocked = {(p.sheet, p.cell) for p in problems if p.cell}
-    actions = _validate_actions(raw.actions, ctx, blocked, problems)
-    goals = _validate_goals(raw.goals, ctx, blocked, problems)
-    problems.extend(_warnings(actions, goals, raw.actions, raw.goals, ctx))
-    return Validated(actions=actions, goals=goals, problems=tuple(sorted(problems, key=sort_key)))
+    actions = (
+        _parse_actions(raw.actions, ctx, blocked, problems) if raw.actions is not None else _empty_actions()
+    )
+    goals = _parse_goals(raw.goals, ctx, blocked, problems)
+    return _State(raw, ctx, problems, blocked, actions, goals)
 
 
 # Parsing: what a person typed → a normal value, or a problem.
@@ -283,17 +333,6 @@ def _parse_actions(
     return frame
 
 
-def _validate_actions(
-    table: RawTable | None, ctx: _Context, blocked: set[tuple[str, str]], problems: list[Problem]
-) -> pd.DataFrame:
-    if table is None:
-        return _empty_actions()
-    frame = _parse_actions(table, ctx, blocked, problems)
-    schema = action_schema([g.id for g in ctx.plan.goals], ctx.department)
-    problems.extend(_schema_problems(schema, frame, table, c.SHEET_ACTIONS, ctx, blocked))
-    return frame
-
-
 def _empty_actions() -> pd.DataFrame:
     frame = pd.DataFrame({name: pd.Series(dtype=object) for name in c.ACTION_COLUMNS})
     frame[c.COST] = frame[c.COST].astype(float)
@@ -301,7 +340,7 @@ def _empty_actions() -> pd.DataFrame:
     return frame
 
 
-def _validate_goals(
+def _parse_goals(
     table: RawTable | None, ctx: _Context, blocked: set[tuple[str, str]], problems: list[Problem]
 ) -> pd.DataFrame:
     if table is None:
@@ -337,49 +376,64 @@ def _validate_goals(
     )
     frame = pd.DataFrame({c.GOAL_ID: ids, c.CONCERNS_US: answers}, dtype=object)
     frame.index = pd.Index(table.frame[ROW_COLUMN].astype(int), name=ROW_COLUMN)
-    frame = frame[frame[c.GOAL_ID].notna() | frame[c.CONCERNS_US].notna()]
-    problems.extend(
-        _schema_problems(goal_schema([g.id for g in ctx.plan.goals]), frame, table, sheet, ctx, blocked)
-    )
-    return frame
+    return frame[frame[c.GOAL_ID].notna() | frame[c.CONCERNS_US].notna()]
 
 
 # Schema failures → problems.
 
 
-def _schema_problems(
-    schema: Any,
-    frame: pd.DataFrame,
-    table: RawTable,
-    sheet: str,
-    ctx: _Context,
-    blocked: set[tuple[str, str]],
-) -> list[Problem]:
+CHECK_COLUMN = {
+    "done_not_before_start": c.DONE,
+    "action_id_format": c.ACTION_ID,
+    "action_id_duplicate": c.ACTION_ID,
+}
+
+
+def _check_batch(schema: Any, states: Sequence[_State], table_name: str, sheet: str) -> None:
+    """Runs `schema` once over one table of every submission; failures become their problems."""
+    frames, owners, rows = [], [], []
+    for position, state in enumerate(states):
+        frame: pd.DataFrame = getattr(state, table_name)
+        if getattr(state.raw, table_name) is None or frame.empty:
+            continue
+        frames.append(frame.assign(**{SUBMISSION: position, DEPARTMENT_CODE: state.ctx.department}))
+        owners.extend([position] * len(frame))
+        rows.extend(int(r) for r in frame.index)
+    if not frames:
+        return
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(pd.concat(frames, ignore_index=True), lazy=True)
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
-        return []
-    problems = []
+        return
     for case in cases.itertuples(index=False):
         if case.index is None or pd.isna(case.index):
             continue
-        row = int(case.index)
-        column = c.DONE if case.check == "done_not_before_start" else case.column
-        letter = table.letters.get(str(column))
-        if letter is None:
-            continue  # the column is missing; that is already a problem of its own
-        cell = f"{letter}{row}"
-        if (sheet, cell) in blocked:
-            continue
-        blocked.add((sheet, cell))
-        code, message, hint = _schema_message(str(column), str(case.check), frame, row, ctx)
-        value = frame.at[row, column] if column in frame.columns else case.failure_case
-        problems.append(
-            Problem(ctx.file, sheet, cell, row, str(column), display_value(value), ERROR, code, message, hint)
+        state = states[owners[int(case.index)]]
+        column = CHECK_COLUMN.get(str(case.check), case.column)
+        problem = _schema_problem(
+            state, table_name, sheet, rows[int(case.index)], str(column), str(case.check)
         )
-    return problems
+        if problem is not None:
+            state.problems.append(problem)
+
+
+def _schema_problem(
+    state: _State, table_name: str, sheet: str, row: int, column: str, check: str
+) -> Problem | None:
+    frame: pd.DataFrame = getattr(state, table_name)
+    table: RawTable = getattr(state.raw, table_name)
+    letter = table.letters.get(column)
+    if letter is None:
+        return None  # the column is missing; that is already a problem of its own
+    cell = f"{letter}{row}"
+    if (sheet, cell) in state.blocked:
+        return None
+    state.blocked.add((sheet, cell))
+    code, message, hint = _schema_message(column, check, frame, row, state.ctx)
+    value = frame.at[row, column] if column in frame.columns else None
+    return Problem(state.ctx.file, sheet, cell, row, column, display_value(value), ERROR, code, message, hint)
 
 
 def _schema_message(
@@ -402,7 +456,7 @@ def _schema_message(
             f'"{value}" är inget giltigt Åtgärds-ID för {ctx.department}. Ett ID ser ut som {example}; lämna cellen tom för nya åtgärder.',
             "Lämna Åtgärds-ID tomt för nya åtgärder.",
         )
-    if check == "field_uniqueness":
+    if check == "action_id_duplicate":
         return (
             "action_id_duplicate",
             f'Åtgärds-ID "{value}" förekommer på flera rader. Varje åtgärd ska ha ett eget ID; lämna cellen tom för nya åtgärder.',
@@ -462,9 +516,10 @@ def _warnings(
     if raw_actions is None:
         return problems
     letters = raw_actions.letters
-    for row, action in actions.iterrows():
-        goal, status, done = action[c.GOAL], action[c.STATUS], action[c.DONE]
-        known_goal = goal in ctx.plan_goal_ids
+    plan_goal_ids = ctx.plan_goal_ids
+    columns = [actions[name] for name in (c.GOAL, c.STATUS, c.DONE, c.INDICATOR, c.ACTION)]
+    for row, goal, status, done, indicator, action_text in zip(actions.index, *columns, strict=True):
+        known_goal = goal in plan_goal_ids
         if known_goal and raw_goals is not None and goal not in marked and c.GOAL in letters:
             problems.append(
                 Problem(
@@ -501,7 +556,7 @@ def _warnings(
                     "Uppdatera status (Genomförd, Försenad …) eller sätt ett nytt datum.",
                 )
             )
-        if not action[c.INDICATOR] and action[c.ACTION] and c.INDICATOR in letters:
+        if not indicator and action_text and c.INDICATOR in letters:
             problems.append(
                 Problem(
                     ctx.file,

@@ -37,15 +37,16 @@ def templates(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Callable[
 
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Checked]]:
-    """Records what check_submission returned for each file collect checked, by inbox name."""
+    """Records what check_submissions returned for each file collect checked, by inbox name."""
     found: dict[str, Checked] = {}
-    original = pipeline.collect.check_submission
+    original = pipeline.collect.check_submissions
 
-    def recording(path: Path, name: str, *args: object) -> Checked:
-        found[name] = original(path, name, *args)  # type: ignore[arg-type]
-        return found[name]
+    def recording(files: list[tuple[Path, str]], *args: object) -> list[Checked]:
+        results = original(files, *args)  # type: ignore[arg-type]
+        found.update({name: checked for (_, name), checked in zip(files, results, strict=True)})
+        return results
 
-    monkeypatch.setattr(pipeline.collect, "check_submission", recording)
+    monkeypatch.setattr(pipeline.collect, "check_submissions", recording)
     yield found
 
 

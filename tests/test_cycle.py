@@ -261,3 +261,46 @@ def test_two_concurrent_runs_leave_consistent_outputs(plan: Plan, tmp_path: Path
     assert _digests(shared / "2027") == _digests(alone / "2027")
     ledger = (shared / "inlamningar.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(ledger) == 4  # each submission recorded once, though two runs saw it
+
+
+def test_parallel_collect_gives_the_same_outcomes(plan: Plan, tmp_path: Path) -> None:
+    inbox, _ = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
+    one = collect(Settings(inbox=inbox, outbox=tmp_path / "one", quiet_seconds=0), plan, YEAR, as_of=AS_OF)
+    two = collect(
+        Settings(inbox=inbox, outbox=tmp_path / "two", quiet_seconds=0),
+        plan,
+        YEAR,
+        as_of=AS_OF,
+        workers=2,
+        batch_size=1,
+    )
+    assert [(f.name, f.state, f.errors, f.warnings) for f in two.files] == [
+        (f.name, f.state, f.errors, f.warnings) for f in one.files
+    ]
+    assert len((tmp_path / "two" / "inlamningar.jsonl").read_text(encoding="utf-8").splitlines()) == 4
+
+
+@pytest.mark.flow
+@pytest.mark.slow
+def test_collect_runs_on_a_local_dask_cluster(tmp_path: Path, prefect_harness: None) -> None:
+    pytest.importorskip("prefect_dask")
+    inbox, _ = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
+    result = CliRunner().invoke(
+        app,
+        [
+            "collect",
+            "--year",
+            "2027",
+            "--inbox",
+            str(inbox),
+            "--outbox",
+            str(tmp_path / "out"),
+            "--dask",
+            "--workers",
+            "2",
+            "--as-of",
+            "2027-03-01",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 nya inlämningar: 3 godkända, 1 avvisade." in result.output
