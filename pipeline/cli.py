@@ -264,6 +264,7 @@ def demo(
         Path, typer.Option("--dir", help="Mappen där demon körs (skapas).", file_okay=False)
     ] = Path("handlingsplan-demo"),
     year: Annotated[int, typer.Option("--year", help="Året i exemplet.")] = 2027,
+    plan: PlanOption = None,
 ) -> None:
     """Kör en hel cykel på exempeldata: mallar, fyra inlämningar, insamling och rapporter.
 
@@ -272,14 +273,18 @@ def demo(
     from pipeline.demo import prepare_demo
 
     try:
-        inbox, outbox = prepare_demo(folder, year, DEMO_MARKER)
+        inbox, outbox = _run(lambda: prepare_demo(folder, year, DEMO_MARKER, plan))
     except FileExistsError as exc:
         err_console.print(f"Fel: {exc}")
         raise typer.Exit(2) from None
     flows = _flows()
     console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {inbox}.")
     as_of = dt.date(year, 3, 1)
-    result = _run(lambda: flows.run_flow(year=year, inbox=inbox, outbox=outbox, as_of=as_of, quiet_seconds=0))
+    result = _run(
+        lambda: flows.run_flow(
+            year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of, quiet_seconds=0
+        )
+    )
     print_collect(result.collect)
     print_report(result.report)
     print_next_templates(result)

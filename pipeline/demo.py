@@ -442,7 +442,7 @@ def write_example_inbox(
     return written
 
 
-def prepare_demo(folder: Path, year: int, marker: str) -> tuple[Path, Path]:
+def prepare_demo(folder: Path, year: int, marker: str, plan_file: Path | None = None) -> tuple[Path, Path]:
     """Returns (inbox, outbox) of a fresh demo folder with the example submissions in the inbox.
 
     A folder from an earlier demo (it carries `marker`) is emptied; any other non-empty
@@ -457,5 +457,5 @@ def prepare_demo(folder: Path, year: int, marker: str) -> tuple[Path, Path]:
     inbox, outbox = folder / "inbox", folder / "outbox"
     inbox.mkdir(parents=True)
     (folder / marker).write_text("Skapad av handlingsplan demo; töms vid nästa demo.\n", encoding="utf-8")
-    write_example_inbox(load_plan(default_plan_file()), year, inbox, folder / "mallar-exempel")
+    write_example_inbox(load_plan(plan_file or default_plan_file()), year, inbox, folder / "mallar-exempel")
     return inbox, outbox

@@ -365,7 +365,9 @@ def _add_feedback_sheet(wb: Workbook, problems: Iterable[Problem]) -> None:
             problem.hint,
         )
         for column, value in enumerate(values, start=1):
-            ws.cell(row, column, value).alignment = Alignment(wrap_text=True, vertical="top")
+            cell = ws.cell(row, column, value)
+            cell.data_type = "s"  # text from a submission is never a formula, even with a leading "="
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.cell(row, 3).fill = _fill(problem.kind)
     ws.freeze_panes = ws.cell(FEEDBACK_HEADER_ROW + 1, 1)
     for sheet in wb.worksheets:

@@ -65,7 +65,9 @@ def action_schema(goal_ids: Iterable[str]) -> pa.DataFrameSchema:
             c.OWNER: pa.Column(**required_text),
             c.START: pa.Column(**text),
             c.DONE: pa.Column(**text),
-            c.COST: pa.Column(float, nullable=True, checks=named_check("cost_not_negative", lambda s: s >= 0)),
+            c.COST: pa.Column(
+                float, nullable=True, checks=named_check("cost_not_negative", lambda s: s >= 0)
+            ),
             c.FUNDING: pa.Column(**text, checks=in_list("funding_in_list", c.FUNDING_SOURCES)),
             c.PARTNERS: pa.Column(**text),
             c.INDICATOR: pa.Column(**text),

@@ -325,3 +325,35 @@ def test_unreadable_file_without_workbook_still_reports(tmp_path: Path) -> None:
     paths = write_feedback(_submission(None, problems=(MISSING_COLUMN,)), tmp_path)
     assert paths.annotated is None
     assert paths.html.exists() and paths.markdown.exists()
+
+
+def test_feedback_sheet_keeps_formula_like_text_as_text(plan, tmp_path) -> None:
+    import openpyxl
+
+    from pipeline.feedback import FeedbackInput, write_feedback
+    from pipeline.problems import ERROR, Problem
+    from tests.workbooks import fill_workbook, make_template
+
+    workbook = fill_workbook(make_template(plan, "SOC", 2027, tmp_path), tmp_path / "in.xlsx", actions=[])
+    problem = Problem(
+        "in.xlsx", '=HYPERLINK("http://x")', "", None, "", "", ERROR, "missing_sheet", "=1+1", "@x"
+    )
+    paths = write_feedback(
+        FeedbackInput(
+            "in.xlsx",
+            "ab" * 32,
+            "SOC",
+            "Socialförvaltningen",
+            2027,
+            False,
+            "2027-01-01T00:00:00+00:00",
+            (problem,),
+            workbook,
+            None,
+        ),
+        tmp_path / "fb",
+    )
+    sheet = openpyxl.load_workbook(paths.annotated)["Återkoppling"]
+    cells = [cell for row in sheet.iter_rows(min_row=5) for cell in row if cell.value]
+    assert {cell.data_type for cell in cells} == {"s"}
+    assert "=1+1" in [cell.value for cell in cells]
