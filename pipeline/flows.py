@@ -39,6 +39,7 @@ from pipeline.consolidate import (
     read_previous_actions,
     read_previous_concerns,
 )
+from pipeline.errors import HandlingsplanError
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
 from pipeline.report.summary import write_summary
@@ -69,6 +70,22 @@ def _settings(**overrides: object) -> Settings:
     )
 
 
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may pass by itself: file-system errors such as a locked share."""
+    try:
+        state.result()
+    except HandlingsplanError:
+        return False
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn": _transient}
+
+
 @task(name="Läs planen")
 def load_plan_task(plan_file: Path, plans_dir: Path) -> Plan:
     """Loads and checks the plan, and keeps a copy of its version in the outbox."""
@@ -77,7 +94,7 @@ def load_plan_task(plan_file: Path, plans_dir: Path) -> Plan:
     return plan
 
 
-@task(name="Skriv mallar")
+@task(name="Skriv mallar", **RETRIES)
 def write_templates_task(
     plan: Plan, options: dict[str, template_stage.TemplateOptions], folder: Path
 ) -> list[Path]:
@@ -85,13 +102,13 @@ def write_templates_task(
     return template_stage.write_templates(plan, options, folder)
 
 
-@task(name="Ta emot filer")
+@task(name="Ta emot filer", **RETRIES)
 def take_in_task(settings: Settings, year: int) -> Intake:
     """Sorts the inbox and archives every new file untouched."""
     return take_in(settings, year)
 
 
-@task(name="Kontrollera inlämningar")
+@task(name="Kontrollera inlämningar", **RETRIES)
 def process_batch_task(
     batch: list[Pending], plan: Plan, year: int, as_of: dt.date, settings: Settings
 ) -> list[Processed]:
@@ -154,13 +171,13 @@ def task_runner(workers: int = 1, dask: bool = False) -> Any:
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@task(name="Sammanställ")
+@task(name="Sammanställ", **RETRIES)
 def consolidate_task(settings: Settings, plan: Plan, year: int, as_of: dt.date) -> Consolidated:
     """Merges the submissions in force into one handlingsplan with its figures."""
     return consolidate_year(settings, plan, year, as_of)
 
 
-@task(name="Skriv rapporter")
+@task(name="Skriv rapporter", **RETRIES)
 def write_reports_task(result: Consolidated, year_dir: Path) -> tuple[Path, ...]:
     """Writes the handlingsplan and follow-up workbooks and the summary."""
     return (*write_workbooks(result, year_dir), *write_summary(result, year_dir))

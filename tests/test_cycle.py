@@ -304,3 +304,44 @@ def test_collect_runs_on_a_local_dask_cluster(tmp_path: Path, prefect_harness: N
     )
     assert result.exit_code == 0, result.output
     assert "4 nya inlämningar: 3 godkända, 1 avvisade." in result.output
+
+
+def test_only_file_system_errors_are_retried() -> None:
+    from prefect.states import Completed, Failed
+
+    from pipeline.errors import PlanError
+    from pipeline.flows import _transient
+
+    assert _transient(None, None, Failed(data=OSError("nätverksenheten svarar inte")))
+    assert not _transient(None, None, Failed(data=PlanError("trasig plan")))
+    assert not _transient(None, None, Failed(data=ValueError("bugg")))
+    assert not _transient(None, None, Completed(data=1))
+
+
+def test_submission_on_an_older_plan_is_read_against_its_own_plan(plan: Plan, tmp_path: Path) -> None:
+    import yaml
+
+    from pipeline.config import default_plan_file
+    from pipeline.plan import archive_plan, parse_plan
+    from tests.workbooks import make_template
+
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", quiet_seconds=0)
+    archive_plan(plan, settings.plans_dir)  # the templates stage keeps every plan version it used
+    old_template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
+    action = {
+        c.GOAL: "1.8",
+        c.ACTION: "Företagsrådgivning på flera språk",
+        c.OWNER: "Näringslivschef",
+        c.STATUS: c.IN_PROGRESS,
+        c.INDICATOR: "Antal",
+    }
+    fill_workbook(old_template, settings.inbox / "soc.xlsx", actions=[action], concerns={"1.8": "Ja"})
+    os.utime(settings.inbox / "soc.xlsx", (1_790_000_000, 1_790_000_000))
+    data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
+    data["malomraden"][0]["delmal"].pop()  # KS revises the plan: delmål 1.8 is gone
+    revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
+    result = collect(settings, revised, YEAR, as_of=AS_OF)
+    assert [f.state for f in result.files] == ["accepted"]
+    assert result.in_force["SOC"].plan_version == plan.version != revised.version
+    consolidated = consolidate_year(settings, revised, YEAR, AS_OF)
+    assert [d.plan_version for d in consolidated.departments if d.code == "SOC"] == [plan.version]
