@@ -99,6 +99,7 @@ def templates(
     return_to: Annotated[
         str, typer.Option("--return-to", help="Vem mallen lämnas till (står i instruktionerna).")
     ] = RETURN_TO_DEFAULT,
+    workers: WorkersOption = 1,
 ) -> None:
     """Skriv en mall per förvaltning till outbox/<år>/mallar.
 
@@ -108,7 +109,12 @@ def templates(
     flows = _flows()
     paths = _run(
         lambda: flows.templates_flow(
-            year=year, deadline=deadline_date, plan_file=plan, outbox=outbox, return_to=return_to
+            year=year,
+            deadline=deadline_date,
+            plan_file=plan,
+            outbox=outbox,
+            return_to=return_to,
+            workers=workers,
         )
     )
     for path in paths:

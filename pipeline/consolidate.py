@@ -298,34 +298,46 @@ def responsibility_matrix(result: Consolidated) -> pd.DataFrame:
 
 def status_by_area(result: Consolidated) -> pd.DataFrame:
     """Returns målområde label × status counts (all five statuses) with TOTAL row and column."""
-    labels = [a.label for a in result.plan.goal_areas]
-    by_number = {a.number: a.label for a in result.plan.goal_areas}
-    frame = pd.DataFrame(0, index=labels, columns=list(c.STATUSES), dtype=int)
-    for area, status in zip(result.actions[AREA], result.actions[c.STATUS], strict=True):
-        if area in by_number and status in frame.columns:
-            frame.at[by_number[area], status] += 1
-    return _with_totals(frame)
+    labels = {a.number: a.label for a in result.plan.goal_areas}
+    counts = _count_table(
+        result.actions[AREA].map(labels), result.actions[c.STATUS], list(labels.values()), c.STATUSES
+    )
+    return _with_totals(counts)
 
 
 def status_by_department(result: Consolidated) -> pd.DataFrame:
     """Returns förvaltning code × status counts with TOTAL row and column."""
-    frame = pd.DataFrame(0, index=list(result.plan.department_codes), columns=list(c.STATUSES), dtype=int)
-    for code, status in zip(result.actions[DEPARTMENT], result.actions[c.STATUS], strict=True):
-        if code in frame.index and status in frame.columns:
-            frame.at[code, status] += 1
-    return _with_totals(frame)
+    codes = list(result.plan.department_codes)
+    return _with_totals(_count_table(result.actions[DEPARTMENT], result.actions[c.STATUS], codes, c.STATUSES))
+
+
+def _count_table(
+    rows: pd.Series, columns: pd.Series, row_labels: list[str], column_labels: Iterable[str]
+) -> pd.DataFrame:
+    """Returns counts of (row, column) pairs laid out on exactly the given labels, zeros filled."""
+    pairs = pd.DataFrame({"row": rows.to_numpy(dtype=object), "column": columns.to_numpy(dtype=object)})
+    counts = pairs.groupby(["row", "column"]).size()
+    table = counts.unstack(fill_value=0) if len(counts) else pd.DataFrame()
+    return table.reindex(index=row_labels, columns=list(column_labels), fill_value=0).fillna(0).astype(int)
 
 
 def cost_by_area_and_funding(result: Consolidated) -> pd.DataFrame:
     """Returns målområde label × financing (plus NO_FUNDING) sums of Kostnad (kr), with totals."""
-    labels = [a.label for a in result.plan.goal_areas]
-    by_number = {a.number: a.label for a in result.plan.goal_areas}
-    frame = pd.DataFrame(0.0, index=labels, columns=[*c.FUNDING_SOURCES, NO_FUNDING], dtype=float)
-    for area, funding, cost in zip(
-        result.actions[AREA], result.actions[c.FUNDING], result.actions[c.COST], strict=True
-    ):
-        if area in by_number and cost == cost:
-            frame.at[by_number[area], funding if funding in frame.columns else NO_FUNDING] += float(cost)
+    labels = {a.number: a.label for a in result.plan.goal_areas}
+    columns = [*c.FUNDING_SOURCES, NO_FUNDING]
+    funding = result.actions[c.FUNDING].where(result.actions[c.FUNDING].isin(c.FUNDING_SOURCES), NO_FUNDING)
+    costs = pd.DataFrame(
+        {
+            "row": result.actions[AREA].map(labels).to_numpy(dtype=object),
+            "column": funding.to_numpy(dtype=object),
+            "cost": result.actions[c.COST].to_numpy(dtype=float),
+        }
+    ).dropna(subset=["row", "cost"])
+    sums = costs.groupby(["row", "column"])["cost"].sum()
+    table = sums.unstack(fill_value=0.0) if len(sums) else pd.DataFrame()
+    frame = (
+        table.reindex(index=list(labels.values()), columns=columns, fill_value=0.0).fillna(0.0).astype(float)
+    )
     return _with_totals(frame)
 
 

@@ -96,10 +96,10 @@ def load_plan_task(plan_file: Path, plans_dir: Path) -> Plan:
 
 @task(name="Skriv mallar", **RETRIES)
 def write_templates_task(
-    plan: Plan, options: dict[str, template_stage.TemplateOptions], folder: Path
+    plan: Plan, options: dict[str, template_stage.TemplateOptions], folder: Path, workers: int = 1
 ) -> list[Path]:
-    """Writes one template per förvaltning."""
-    return template_stage.write_templates(plan, options, folder)
+    """Writes one template per förvaltning (on `workers` processes when there are many)."""
+    return template_stage.write_templates(plan, options, folder, workers)
 
 
 @task(name="Ta emot filer", **RETRIES)
@@ -190,6 +190,7 @@ def templates_flow(
     plan_file: Path | None = None,
     outbox: Path = Path("outbox"),
     return_to: str = RETURN_TO_DEFAULT,
+    workers: int = 1,
 ) -> list[Path]:
     """Writes the year's templates, one per förvaltning in the plan, to outbox/<år>/mallar.
 
@@ -207,13 +208,17 @@ def templates_flow(
         options = template_stage.carried_over(
             plan, year, read_previous_actions(previous), read_previous_concerns(previous), base
         )
-        return _write_templates(settings, plan, year, options)
+        return _write_templates(settings, plan, year, options, workers)
 
 
 def _write_templates(
-    settings: Settings, plan: Plan, year: int, options: dict[str, template_stage.TemplateOptions]
+    settings: Settings,
+    plan: Plan,
+    year: int,
+    options: dict[str, template_stage.TemplateOptions],
+    workers: int = 1,
 ) -> list[Path]:
-    paths = write_templates_task(plan, options, settings.templates_dir(year))
+    paths = write_templates_task(plan, options, settings.templates_dir(year), workers)
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(year))
     return paths
 
@@ -283,7 +288,7 @@ def run_flow(
         report = _report(settings, plan, year, as_of)
         consolidated = report.consolidated
         options = template_stage.carried_over(plan, year + 1, consolidated.actions, consolidated.concerns)
-        next_templates = _write_templates(settings, plan, year + 1, options)
+        next_templates = _write_templates(settings, plan, year + 1, options, workers)
     return RunResult(collect=collected, report=report, next_templates=tuple(next_templates))
 
 
