@@ -378,7 +378,15 @@ def fresh(path: Path) -> Path:
 
 
 def run_size(
-    n: int, m: int, workdir: Path, env: dict[str, str], seed: int, jobs: int, variants: int, trivial_s: float
+    n: int,
+    m: int,
+    workdir: Path,
+    env: dict[str, str],
+    seed: int,
+    jobs: int,
+    variants: int,
+    trivial_s: float,
+    workers: int = 1,
 ) -> dict[str, Any]:
     cli = str(Path(sys.executable).with_name("handlingsplan"))
     print(f"\n== {n}x{m}: generating {n} submissions with {m} actions each …", flush=True)
@@ -393,7 +401,18 @@ def run_size(
     logs = folder / "logs"
     year, plan = str(YEAR), str(plan_file)
     commands = {
-        "templates": [cli, "templates", "--year", year, "--plan", plan, "--outbox", str(o1)],
+        "templates": [
+            cli,
+            "templates",
+            "--year",
+            year,
+            "--plan",
+            plan,
+            "--outbox",
+            str(o1),
+            "--workers",
+            str(workers),
+        ],
         "collect": [
             cli,
             "collect",
@@ -409,8 +428,23 @@ def run_size(
             AS_OF,
             "--quiet-seconds",
             "0",
+            "--workers",
+            str(workers),
         ],
-        "report": [cli, "report", "--year", year, "--plan", plan, "--outbox", str(o2), "--as-of", AS_OF],
+        "report": [
+            cli,
+            "report",
+            "--year",
+            year,
+            "--plan",
+            plan,
+            "--outbox",
+            str(o2),
+            "--as-of",
+            AS_OF,
+            "--workers",
+            str(workers),
+        ],
         "run": [
             cli,
             "run",
@@ -424,6 +458,8 @@ def run_size(
             str(o3),
             "--as-of",
             AS_OF,
+            "--workers",
+            str(workers),
         ],
         "naive": [sys.executable, "-c", NAIVE_SCRIPT, str(inbox)],
         "calamine": [sys.executable, "-c", CALAMINE_SCRIPT, str(inbox)],
@@ -617,6 +653,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_VARIANTS,
         help="distinct filled workbooks per size; the others are copies re-identified per förvaltning",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="--workers passed to templates, collect and run",
+    )
     parser.add_argument("--trivial-repeats", type=int, default=3, help="runs of the trivial flow (median)")
     args = parser.parse_args(argv)
     if args.sizes and args.quick:
@@ -645,7 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     by_size: dict[str, dict[str, Any]] = {}
     for n, m in sizes:
         by_size[f"{n}x{m}"] = run_size(
-            n, m, workdir, env, args.seed, max(1, args.jobs), args.variants, trivial_s
+            n, m, workdir, env, args.seed, max(1, args.jobs), args.variants, trivial_s, max(1, args.workers)
         )
     print_machine(info)
     print(f"Trivial Prefect flow: {trivial_s:.2f} s (median of {runs}), peak RSS {trivial_rss:.0f} MiB")
@@ -657,6 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": info,
+        "workers": args.workers,
         "year": YEAR,
         "as_of": AS_OF,
         "seed": args.seed,

@@ -79,6 +79,14 @@ def _run(call: Callable[[], T]) -> T:
         raise typer.Exit(exc.exit_code) from None
 
 
+def _scaled(flows: Any, flow: Any, workers: int, dask: bool) -> tuple[Any, int]:
+    """Returns the flow with its task runner, and the local process count it should use.
+
+    With Dask the batches are spread by the Dask task runner, so no local pool is added.
+    """
+    return flow.with_options(task_runner=flows.task_runner(workers, dask)), 1 if dask else workers
+
+
 def _flows() -> Any:
     # Prefect reads its settings on import, so the project's defaults go in first.
     configure_prefect()
@@ -142,7 +150,7 @@ def collect(
     """
     as_of_date = _parse_date(as_of)
     flows = _flows()
-    flow = flows.collect_flow.with_options(task_runner=flows.task_runner(workers, dask))
+    flow, local_workers = _scaled(flows, flows.collect_flow, workers, dask)
     result = _run(
         lambda: flow(
             year=year,
@@ -151,7 +159,7 @@ def collect(
             plan_file=plan,
             as_of=as_of_date,
             quiet_seconds=quiet_seconds,
-            workers=1 if dask else workers,
+            workers=local_workers,
         )
     )
     print_collect(result)
@@ -192,6 +200,7 @@ def report(
     outbox: OutboxOption = Path("outbox"),
     plan: PlanOption = None,
     as_of: AsOfOption = None,
+    workers: WorkersOption = 1,
 ) -> None:
     """Skriv kommunens handlingsplan, KS uppföljning och sammanfattningen.
 
@@ -199,7 +208,9 @@ def report(
     """
     as_of_date = _parse_date(as_of)
     flows = _flows()
-    result = _run(lambda: flows.report_flow(year=year, outbox=outbox, plan_file=plan, as_of=as_of_date))
+    result = _run(
+        lambda: flows.report_flow(year=year, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers)
+    )
     print_report(result)
 
 
@@ -236,15 +247,10 @@ def run(
     """
     as_of_date = _parse_date(as_of)
     flows = _flows()
-    flow = flows.run_flow.with_options(task_runner=flows.task_runner(workers, dask))
+    flow, local_workers = _scaled(flows, flows.run_flow, workers, dask)
     result = _run(
         lambda: flow(
-            year=year,
-            inbox=inbox,
-            outbox=outbox,
-            plan_file=plan,
-            as_of=as_of_date,
-            workers=1 if dask else workers,
+            year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=local_workers
         )
     )
     print_collect(result.collect)

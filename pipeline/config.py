@@ -43,7 +43,7 @@ class Settings:
     plan_file: Path = field(default_factory=default_plan_file)
     quiet_seconds: float = 60.0
     lock_timeout: float = 600.0
-    prepared_rows: int = 300
+    prepared_rows: int = 200
 
     def with_overrides(self, **changes: object) -> Settings:
         """Returns a copy with the given non-None fields replaced."""

@@ -42,8 +42,7 @@ from pipeline.consolidate import (
 from pipeline.errors import HandlingsplanError
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
-from pipeline.report.summary import write_summary
-from pipeline.report.workbooks import write_workbooks
+from pipeline.report import write_reports
 
 
 @dataclass(frozen=True)
@@ -178,9 +177,9 @@ def consolidate_task(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
 
 
 @task(name="Skriv rapporter", **RETRIES)
-def write_reports_task(result: Consolidated, year_dir: Path) -> tuple[Path, ...]:
+def write_reports_task(result: Consolidated, year_dir: Path, workers: int = 1) -> tuple[Path, ...]:
     """Writes the handlingsplan and follow-up workbooks and the summary."""
-    return (*write_workbooks(result, year_dir), *write_summary(result, year_dir))
+    return write_reports(result, year_dir, workers)
 
 
 @flow(name="mallar", log_prints=False)
@@ -247,18 +246,19 @@ def report_flow(
     outbox: Path = Path("outbox"),
     plan_file: Path | None = None,
     as_of: dt.date | None = None,
+    workers: int = 1,
 ) -> ReportResult:
     """Writes the consolidated handlingsplan, the follow-up and the summary for `year`."""
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
         plan = load_plan_task(settings.plan_file, settings.plans_dir)
-        result = _report(settings, plan, year, as_of or dt.date.today())
+        result = _report(settings, plan, year, as_of or dt.date.today(), workers)
     return result
 
 
-def _report(settings: Settings, plan: Plan, year: int, as_of: dt.date) -> ReportResult:
+def _report(settings: Settings, plan: Plan, year: int, as_of: dt.date, workers: int = 1) -> ReportResult:
     consolidated = consolidate_task(settings, plan, year, as_of)
-    paths = write_reports_task(consolidated, settings.year_dir(year))
+    paths = write_reports_task(consolidated, settings.year_dir(year), workers)
     result = ReportResult(year=year, paths=paths, consolidated=consolidated)
     _publish_report(result)
     return result
@@ -285,7 +285,7 @@ def run_flow(
     with outbox_lock(settings.outbox, settings.lock_timeout):
         plan = load_plan_task(settings.plan_file, settings.plans_dir)
         collected = _collect(settings, plan, year, as_of, batch_size, workers)
-        report = _report(settings, plan, year, as_of)
+        report = _report(settings, plan, year, as_of, workers)
         consolidated = report.consolidated
         options = template_stage.carried_over(plan, year + 1, consolidated.actions, consolidated.concerns)
         next_templates = _write_templates(settings, plan, year + 1, options, workers)

@@ -105,7 +105,8 @@ class TemplateOptions:
     year: int
     deadline: dt.date | None = None
     return_to: str = RETURN_TO_DEFAULT
-    prepared_rows: int = 300
+    prepared_rows: int = 200
+    validated_rows: int = 1000
     carried_actions: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     concerns: Mapping[str, str] = field(default_factory=dict)
 
@@ -517,6 +518,8 @@ def _actions_sheet(
     ws.freeze_panes(1, 1)
     carried = list(options.carried_actions)
     last = max(options.prepared_rows, len(carried) + 50)
+    # Dropdowns and date checks reach further than the prepared cells: a range costs nothing.
+    validated = max(options.validated_rows, last)
     goal_labels = {g.id: goal_label(g) for g in plan.goals}
     for col, name in enumerate(columns):
         style = cell_format.get(name, fmt.input)
@@ -526,11 +529,11 @@ def _actions_sheet(
             if name == c.GOAL and value in goal_labels:
                 value = goal_labels[value]
             _write_value(ws, row, col, value, style)
-        ws.data_validation(1, col, last, col, _column_validation(name, goal_range))
+        ws.data_validation(1, col, validated, col, _column_validation(name, goal_range))
     for row, values in enumerate(carried, start=1):
         texts = [(str(values.get(name) or ""), COLUMN_WIDTHS[name]) for name in columns]
         ws.set_row(row, row_height(texts))
-    ws.autofilter(0, 0, last, len(columns) - 1)
+    ws.autofilter(0, 0, validated, len(columns) - 1)
     _print_setup(ws, (0, 0))
     _protect(ws)
 

@@ -1,1 +1,36 @@
 """Writers of the year's outputs: the handlingsplan and follow-up workbooks and the summary."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from pipeline.consolidate import Consolidated
+
+PARALLEL_FROM_ACTIONS = 5_000
+"""Below this many actions the writers take a second or two: not worth starting processes."""
+
+
+def write_reports(result: Consolidated, year_dir: Path, workers: int = 1) -> tuple[Path, ...]:
+    """Returns the paths of the handlingsplan, follow-up and summary written for the year.
+
+    With `workers` > 1 and a large plan the three writers run on separate processes.
+    """
+    from pipeline.report.summary import write_summary
+    from pipeline.report.workbooks import (
+        action_plan_filename,
+        follow_up_filename,
+        write_action_plan,
+        write_follow_up,
+    )
+
+    jobs = [
+        (write_action_plan, year_dir / action_plan_filename(result.year)),
+        (write_follow_up, year_dir / follow_up_filename(result.year)),
+    ]
+    if workers > 1 and len(result.actions) >= PARALLEL_FROM_ACTIONS:
+        with ProcessPoolExecutor(max_workers=min(workers, 3)) as pool:
+            workbooks = [pool.submit(writer, result, target) for writer, target in jobs]
+            summary = pool.submit(write_summary, result, year_dir)
+            return (*(w.result() for w in workbooks), *summary.result())
+    return (*(writer(result, target) for writer, target in jobs), *write_summary(result, year_dir))
