@@ -16,7 +16,7 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline import contract as c
-from pipeline.collect import Checked, check_submission, read_clean_data
+from pipeline.collect import Checked, check_submission, check_submissions, read_clean_data
 from pipeline.config import Settings
 from pipeline.intake import LedgerRecord, in_force, read_ledger
 from pipeline.plan import Goal, Plan
@@ -428,13 +428,21 @@ def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
                 warnings=accepted["warnings"],
             )
         )
-    rejections = []
-    for record in rejected_records(settings.ledger_file, year, records):
-        checked = _recheck(record, settings, plan, year, as_of)
-        reasons = first_reasons(checked.problems) if checked else ()
-        rejections.append(
-            Rejection(record.original_name, record.department, record.received, record.errors, reasons)
-        )
+    rejected = rejected_records(settings.ledger_file, year, records)
+    present = [r for r in rejected if (settings.outbox / r.archived).is_file()]
+    # The reasons are not in the ledger: read the rejected files again, as one batch.
+    checks = check_submissions(
+        [(settings.outbox / r.archived, r.original_name) for r in present],
+        plan,
+        year,
+        as_of,
+        settings.plans_dir,
+    )
+    reasons = {r.digest: first_reasons(checked.problems) for r, checked in zip(present, checks, strict=True)}
+    rejections = [
+        Rejection(r.original_name, r.department, r.received, r.errors, reasons.get(r.digest, ()))
+        for r in rejected
+    ]
     previous = read_previous_actions(previous_plan_path(settings.outbox, year))
     return combine(plan, year, as_of, per_department, statuses, rejections, previous)
 

@@ -572,26 +572,28 @@ def carried_over(
     consolidated tables (see pipeline.consolidate); either may be None.
     """
     base = base or TemplateOptions(year=year)
-    options = {}
-    for code in plan.department_codes:
-        actions: list[dict[str, Any]] = []
-        if previous_actions is not None and len(previous_actions):
-            mine = previous_actions[previous_actions[c.DEPARTMENT] == code]
-            open_rows = mine[~mine[c.STATUS].isin(c.CLOSED_STATUSES)]
-            actions = [
-                {name: _blank_to_none(row.get(name)) for name in c.ACTION_COLUMNS}
-                for _, row in open_rows.iterrows()
-            ]
-        concerns: dict[str, str] = {}
-        if previous_concerns is not None and len(previous_concerns):
-            mine = previous_concerns[previous_concerns[c.DEPARTMENT] == code]
-            concerns = {
-                str(g): str(a)
-                for g, a in zip(mine[c.GOAL_ID], mine[c.CONCERNS_US], strict=True)
-                if a in (c.YES, c.NO)
-            }
-        options[code] = replace(base, year=year, carried_actions=tuple(actions), concerns=concerns)
-    return options
+    actions_by_code: dict[str, list[dict[str, Any]]] = {}
+    if previous_actions is not None and len(previous_actions):
+        still_open = previous_actions[~previous_actions[c.STATUS].isin(c.CLOSED_STATUSES)]
+        for code, group in still_open.groupby(c.DEPARTMENT, sort=False):
+            rows = group[list(c.ACTION_COLUMNS)].to_dict("records")
+            actions_by_code[str(code)] = [{k: _blank_to_none(v) for k, v in row.items()} for row in rows]
+    concerns_by_code: dict[str, dict[str, str]] = {}
+    if previous_concerns is not None and len(previous_concerns):
+        answered = previous_concerns[previous_concerns[c.CONCERNS_US].isin((c.YES, c.NO))]
+        for code, goal, answer in zip(
+            answered[c.DEPARTMENT], answered[c.GOAL_ID], answered[c.CONCERNS_US], strict=True
+        ):
+            concerns_by_code.setdefault(str(code), {})[str(goal)] = str(answer)
+    return {
+        code: replace(
+            base,
+            year=year,
+            carried_actions=tuple(actions_by_code.get(code, ())),
+            concerns=concerns_by_code.get(code, {}),
+        )
+        for code in plan.department_codes
+    }
 
 
 def _blank_to_none(value: Any) -> Any:
