@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import xlsxwriter
 from xlsxwriter.workbook import Workbook
@@ -160,21 +163,91 @@ def write_templates(
 ) -> list[Path]:
     """Writes a template for each förvaltning in `options_by_code`; returns their paths.
 
-    With `workers` > 1 and many förvaltningar the workbooks are written on that many
-    processes (each takes tens of milliseconds; a county-wide collection has hundreds).
+    Templates without pre-filled rows differ only in the förvaltning's code and name, so
+    they are stamped from one prototype (`stamp_templates`); the others are built one by
+    one, on `workers` processes when there are many (a county-wide collection has hundreds).
     """
+    plain = {code: o for code, o in options_by_code.items() if _stampable(plan.department(code), o)}
+    paths = dict(stamp_templates(plan, plain, folder)) if len(plain) > 1 else {}
     jobs = [
         (plan, plan.department(code), options, folder / template_filename(options.year, code))
         for code, options in options_by_code.items()
+        if code not in paths
     ]
     if workers > 1 and len(jobs) > 20:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
-    return [_write_job(job) for job in jobs]
+            built = list(pool.map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+    else:
+        built = [_write_job(job) for job in jobs]
+    paths.update({job[1].code: path for job, path in zip(jobs, built, strict=True)})
+    return [paths[code] for code in options_by_code]
 
 
 def _write_job(job: tuple[Plan, Department, TemplateOptions, Path]) -> Path:
     return write_template(*job)
+
+
+# Stamping: one prototype workbook, the förvaltning's code and name written into copies.
+
+_CODE_MARK = "QQKODQQ"
+_NAME_MARK = "QQNAMNQQ"
+_STAMP_NAME_MAX = 80  # longer names may wrap a line of the instructions: build those fully
+
+
+def _stampable(department: Department, options: TemplateOptions) -> bool:
+    return not options.carried_actions and not options.concerns and len(department.name) <= _STAMP_NAME_MAX
+
+
+def stamp_templates(
+    plan: Plan, options_by_code: Mapping[str, TemplateOptions], folder: Path
+) -> list[tuple[str, Path]]:
+    """Writes templates that differ only in förvaltning by stamping one prototype; returns (code, path).
+
+    The prototype is a real template for a placeholder förvaltning; each copy replaces the
+    placeholder code and name in the package's XML parts, member by member, keeping every
+    zip entry's metadata, so a stamped file has the same bytes as one built directly.
+    """
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for code, options in options_by_code.items():
+        key = (
+            options.year,
+            options.deadline,
+            options.return_to,
+            options.prepared_rows,
+            options.validated_rows,
+        )
+        groups.setdefault(key, []).append(code)
+    written = []
+    for codes in groups.values():
+        options = options_by_code[codes[0]]
+        members = _prototype(plan, options)
+        for code in codes:
+            department = plan.department(code)
+            target = folder / template_filename(options.year, code)
+            written.append((code, _stamp(members, department, target)))
+    return written
+
+
+def _prototype(plan: Plan, options: TemplateOptions) -> list[tuple[zipfile.ZipInfo, bytes]]:
+    # Written to a file like any template (not in memory), so zip entry metadata matches.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "prototyp.xlsx"
+        workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+        try:
+            _build(workbook, plan, Department(_CODE_MARK, _NAME_MARK), options)
+        finally:
+            workbook.close()
+        with zipfile.ZipFile(path) as archive:
+            return [(info, archive.read(info)) for info in archive.infolist()]
+
+
+def _stamp(members: list[tuple[zipfile.ZipInfo, bytes]], department: Department, target: Path) -> Path:
+    code = xml_escape(department.code).encode("utf-8")
+    name = xml_escape(department.name).encode("utf-8")
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members:
+            archive.writestr(info, data.replace(_CODE_MARK.encode(), code).replace(_NAME_MARK.encode(), name))
+    return target
 
 
 class _Formats:

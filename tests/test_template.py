@@ -228,3 +228,23 @@ def test_carried_actions_are_prefilled(plan: Plan, tmp_path: Path) -> None:
     ]
     assert ws.cell(2, 3).data_type == "s"  # text stays text, never a formula
     assert wb[c.SHEET_GOALS]["D4"].value == "Ja"
+
+
+def test_stamped_templates_are_byte_identical_to_templates_built_one_by_one(tmp_path: Path) -> None:
+    from pipeline.template import TemplateOptions, template_filename, write_template, write_templates
+
+    data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
+    data["forvaltningar"].append({"kod": "MBN", "namn": "Miljö- & byggnämndens förvaltning <MBN>"})
+    revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
+    options = {
+        code: TemplateOptions(year=YEAR, deadline=dt.date(2027, 3, 31)) for code in revised.department_codes
+    }
+    stamped = write_templates(revised, options, tmp_path / "stamped")
+    assert [p.name for p in stamped] == [template_filename(YEAR, code) for code in revised.department_codes]
+    for code, path in zip(revised.department_codes, stamped, strict=True):
+        built = write_template(
+            revised, revised.department(code), options[code], tmp_path / "built" / path.name
+        )
+        assert path.read_bytes() == built.read_bytes(), code
+    wb = openpyxl.load_workbook(stamped[-1])
+    assert wb.properties.title == "Handlingsplan 2027 – Miljö- & byggnämndens förvaltning <MBN>"
