@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from pipeline.config import RETURN_TO_DEFAULT, configure_prefect
+from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect
 from pipeline.errors import HandlingsplanError
 
 app = typer.Typer(
@@ -329,8 +329,7 @@ def serve() -> None:
     specs = _run(load_specs)
     for spec in specs:
         when = (
-            ", ".join(f"{s['cron']} ({s.get('timezone', 'Europe/Stockholm')})" for s in spec.schedules)
-            or "manuellt"
+            ", ".join(f"{s['cron']} ({s.get('timezone', LOCAL_ZONE)})" for s in spec.schedules) or "manuellt"
         )
         console.print(f"  {spec.name}: {spec.description} Schema: {when}")
     prefect_serve(*to_runner_deployments(specs), limit=1)

@@ -6,10 +6,13 @@ imported, call `configure_prefect()`.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,6 +20,9 @@ TEMPLATE_VERSION = "1"
 """Version of the workbook layout; bumped when a change makes old templates unreadable."""
 
 READABLE_TEMPLATE_VERSIONS = frozenset({"1"})
+
+LOCAL_ZONE = "Europe/Stockholm"
+"""The kommun's time zone: schedules run in it and times are shown in it."""
 
 RETURN_TO_DEFAULT = (
     "Kommunstyrelsen, integrationssamordnaren: spara filen i den gemensamma mappen "
@@ -126,3 +132,22 @@ def check_safe_xml() -> None:
             "openpyxl använder inte defusedxml, så skadliga filer kan inte stoppas. "
             "Installera om programmet: pip install -r requirements.lock -e ."
         )
+
+
+def local_time(received: str | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """Returns an ISO 8601 time (UTC when it has no offset) as Swedish local time; "" if absent.
+
+    Text that is not a time is returned as given; without a time-zone database the time is
+    shown as stored rather than failing.
+    """
+    if not received:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(received)
+    except ValueError:
+        return received
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    with contextlib.suppress(ZoneInfoNotFoundError):
+        moment = moment.astimezone(ZoneInfo(LOCAL_ZONE))
+    return moment.strftime(pattern)

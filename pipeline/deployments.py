@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import LOCAL_ZONE, PROJECT_ROOT
 from pipeline.errors import HandlingsplanError
 
 
@@ -70,7 +70,7 @@ def to_runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
     deployments = []
     for spec in specs:
         schedules = [
-            Cron(s["cron"], timezone=s.get("timezone", "Europe/Stockholm"), active=s.get("active", True))
+            Cron(s["cron"], timezone=s.get("timezone", LOCAL_ZONE), active=s.get("active", True))
             for s in spec.schedules
         ]
         deployments.append(

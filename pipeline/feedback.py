@@ -6,7 +6,6 @@ bytes, so a rerun never looks like new feedback.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import io
@@ -17,7 +16,6 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import openpyxl
@@ -30,7 +28,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.xml.functions import tostring
 
 from pipeline import contract as c
-from pipeline.config import jinja_templates_dir
+from pipeline.config import jinja_templates_dir, local_time
 from pipeline.files import write_bytes_atomic, write_text_atomic
 from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, sort_key
 
@@ -42,7 +40,6 @@ SHEET_ORDER = (c.SHEET_INSTRUCTIONS, c.SHEET_GOALS, c.SHEET_ACTIONS, c.SHEET_LIS
 WHOLE_FILE = "Hela filen"
 FEEDBACK_HEADER_ROW = 4
 FEEDBACK_COLUMNS = (("Blad", 14), ("Cell", 8), ("Typ", 10), ("Problem", 60), ("Så rättar du", 60))
-LOCAL_ZONE = "Europe/Stockholm"
 # Used for the marked copy's dates when `received` cannot be read; zip needs >= 1980.
 FALLBACK_MOMENT = dt.datetime(2015, 2, 9, 0, 0, 0)
 MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
@@ -173,7 +170,7 @@ def _context(submission: FeedbackInput, base: str, annotated: Path | None) -> di
     return {
         "title": f"Återkoppling på handlingsplan{year} – {department}",
         "file_name": submission.display_name,
-        "received": _display_time(submission.received),
+        "received": display_time(submission.received),
         "accepted": submission.accepted,
         "outcome": "Godkänd" if submission.accepted else "Avvisad – rätta felen och lämna in igen",
         "errors": count(problems, ERROR),
@@ -192,16 +189,9 @@ def _tally(problems: Sequence[Problem]) -> str:
     return f"{count(problems, ERROR)} fel och {warnings} {'varning' if warnings == 1 else 'varningar'}"
 
 
-def _display_time(received: str) -> str:
-    """Returns `received` as Swedish local time, "2027-03-15 kl. 11.42"; as given if unreadable."""
-    try:
-        moment = dt.datetime.fromisoformat(received)
-    except ValueError:
-        return received
-    if moment.tzinfo is not None:
-        with contextlib.suppress(ZoneInfoNotFoundError):  # no tz database: show it as given
-            moment = moment.astimezone(ZoneInfo(LOCAL_ZONE))
-    return moment.strftime("%Y-%m-%d kl. %H.%M")
+def display_time(received: str) -> str:
+    """Returns `received` as Swedish local time the way the reports write it: "2027-03-15 kl. 11.42"."""
+    return local_time(received, "%Y-%m-%d kl. %H.%M")
 
 
 def _ordered(problems: Iterable[Problem]) -> list[Problem]:

@@ -28,6 +28,7 @@ from openpyxl.workbook.workbook import Workbook
 from pipeline import contract as c
 from pipeline.plan import Plan
 from pipeline.sniff import OLE2_SIGNATURE
+from tests.workbooks import GOOD_ACTION as GOOD
 from tests.workbooks import fill_workbook
 
 YEAR = 2027
@@ -38,18 +39,6 @@ NOW = OLD + 3600
 """When the corpus runs collect."""
 MIB = 1024 * 1024
 
-GOOD: dict[str, Any] = {
-    c.GOAL: "1.3",
-    c.ACTION: "Språkcafé för kvinnor",
-    c.OWNER: "Enhetschef",
-    c.STATUS: "Pågår",
-    c.START: dt.datetime(2027, 1, 10),
-    c.DONE: dt.datetime(2027, 12, 31),
-    c.COST: 5000,
-    c.INDICATOR: "Antal deltagare",
-    c.FUNDING: "Statlig ersättning",
-}
-"""An action that passes every check without a warning (with Delmål 1.3 marked Ja)."""
 CONCERNS = {"1.3": "Ja"}
 
 _NS = {

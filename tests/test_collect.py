@@ -19,22 +19,12 @@ from pipeline.collect import CollectResult, collect
 from pipeline.config import Settings
 from pipeline.intake import read_ledger
 from pipeline.plan import Plan
+from tests.workbooks import GOOD_ACTION as GOOD
 from tests.workbooks import fill_workbook, make_template
 
 YEAR = 2027
 AS_OF = dt.date(2027, 3, 1)
 OLD = 1_790_000_000  # 2026-09-21: long before the run
-GOOD = {
-    c.GOAL: "1.3",
-    c.ACTION: "Språkcafé för kvinnor",
-    c.OWNER: "Enhetschef",
-    c.STATUS: "Pågår",
-    c.START: dt.datetime(2027, 1, 10),
-    c.DONE: dt.datetime(2027, 12, 31),
-    c.COST: 5000,
-    c.INDICATOR: "Antal deltagare",
-    c.FUNDING: "Statlig ersättning",
-}
 
 
 def _age(path: Path, mtime: float = OLD) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 import time
 import zipfile
 from pathlib import Path
@@ -14,9 +13,8 @@ from hypothesis import strategies as st
 from pipeline import contract as c
 from pipeline.plan import Plan
 from pipeline.sniff import OLE2_SIGNATURE, SniffLimits, has_zip_end_record, sniff_workbook
+from tests.corpus import MIB, members_of, patch_sizes, write_zeros, write_zip
 from tests.workbooks import fill_workbook, make_template
-
-MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -28,31 +26,9 @@ def valid_xlsx(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fill_workbook(template, folder / "SOC 2027.xlsx", actions=[action])
 
 
-def members_of(path: Path) -> dict[str, bytes]:
-    """Returns the members of a zip by name."""
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def write_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    """Writes `members` to a new zip at `path` and returns `path`."""
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
 def with_members(valid: Path, target: Path, changes: dict[str, bytes]) -> Path:
     """Returns a copy of the valid workbook at `target` with members added or replaced."""
     return write_zip(target, {**members_of(valid), **changes})
-
-
-def write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
-    """Streams `size` zero bytes into a new member, a MiB at a time."""
-    block = bytes(MIB)
-    with archive.open(name, "w") as member:
-        for _ in range(size // MIB):
-            member.write(block)
 
 
 # --- valid and empty ---------------------------------------------------------------------
@@ -281,19 +257,6 @@ def test_compression_ratio_beyond_limit(valid_xlsx: Path, tmp_path: Path) -> Non
 def test_total_size_beyond_limit(valid_xlsx: Path, tmp_path: Path) -> None:
     limits = SniffLimits(max_total_bytes=2000)
     assert sniff_workbook(valid_xlsx, limits).kind == "zip_bomb"
-
-
-def patch_sizes(path: Path, name: str, file_size: int) -> None:
-    """Rewrites the uncompressed size of one member in both its local and its directory header."""
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        local = archive.getinfo(name).header_offset
-    struct.pack_into("<L", data, local + 22, file_size)
-    directory = data.find(b"PK\x01\x02")
-    while data[directory + 46 : directory + 46 + len(name)] != name.encode():
-        directory = data.find(b"PK\x01\x02", directory + 4)
-    struct.pack_into("<L", data, directory + 24, file_size)
-    path.write_bytes(bytes(data))
 
 
 def test_headers_that_understate_the_size_are_still_rejected(valid_xlsx: Path, tmp_path: Path) -> None:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline import contract as c
 from pipeline.demo import fill_template
 from pipeline.plan import Plan
 from pipeline.template import TemplateOptions, template_filename, write_template
+
+GOOD_ACTION: dict[str, Any] = {
+    c.GOAL: "1.3",
+    c.ACTION: "Språkcafé för kvinnor",
+    c.OWNER: "Enhetschef",
+    c.STATUS: "Pågår",
+    c.START: dt.datetime(2027, 1, 10),
+    c.DONE: dt.datetime(2027, 12, 31),
+    c.COST: 5000,
+    c.INDICATOR: "Antal deltagare",
+    c.FUNDING: "Statlig ersättning",
+}
+"""An action that passes every check without a warning (with Delmål 1.3 marked Ja)."""
 
 
 def make_template(plan: Plan, code: str, year: int, folder: Path, **options: Any) -> Path:

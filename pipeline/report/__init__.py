@@ -22,6 +22,7 @@ def write_reports(result: Consolidated, year_dir: Path, workers: int = 1) -> tup
         follow_up_filename,
         write_action_plan,
         write_follow_up,
+        write_workbooks,
     )
 
     jobs = [
@@ -33,4 +34,4 @@ def write_reports(result: Consolidated, year_dir: Path, workers: int = 1) -> tup
             workbooks = [pool.submit(writer, result, target) for writer, target in jobs]
             summary = pool.submit(write_summary, result, year_dir)
             return (*(w.result() for w in workbooks), *summary.result())
-    return (*(writer(result, target) for writer, target in jobs), *write_summary(result, year_dir))
+    return (*write_workbooks(result, year_dir), *write_summary(result, year_dir))

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from pipeline import consolidate as k
 from pipeline import contract as c
 from pipeline.config import jinja_templates_dir
-from pipeline.feedback import _display_time, markdown_escape
+from pipeline.feedback import display_time, markdown_escape
 from pipeline.files import write_text_atomic
 from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
 
@@ -274,7 +274,7 @@ def _rejection(rejection: k.Rejection, result: k.Consolidated) -> dict[str, obje
     return {
         "file": rejection.file,
         "department": department,
-        "received": _display_time(rejection.received),
+        "received": display_time(rejection.received),
         "errors": _plural(rejection.errors, "fel", "fel"),
         "reasons": list(rejection.reasons),
     }

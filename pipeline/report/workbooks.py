@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import xlsxwriter
@@ -26,11 +25,11 @@ from xlsxwriter.worksheet import Worksheet
 
 from pipeline import consolidate as k
 from pipeline import contract as c
+from pipeline.config import local_time
 from pipeline.consolidate import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
 from pipeline.files import atomic_path
 from pipeline.template import COLUMN_WIDTHS, row_height
 
-LOCAL_TIME = ZoneInfo("Europe/Stockholm")
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
 
 SHEET_MATRIX = "Ansvarsmatris"
@@ -243,19 +242,6 @@ def _write_number(ws: Worksheet, row: int, col: int, value: Any, style: Format) 
         ws.write_number(row, col, float(value), style)
     else:
         _write_text(ws, row, col, value, style)
-
-
-def _local_time(received: str | None) -> str:
-    """Returns an ISO 8601 UTC time as Swedish local time "2026-11-15 10:00"; "" when absent."""
-    if not received:
-        return ""
-    try:
-        moment = dt.datetime.fromisoformat(received)
-    except ValueError:
-        return received
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 def _header_text(text: str) -> str:
@@ -684,7 +670,7 @@ def _departments_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> No
             department.name,
             c.YES if department.submitted else c.NO,
             department.file,
-            _local_time(department.received),
+            local_time(department.received),
             (department.digest or "")[:12],
             department.contact,
             department.email,
@@ -867,7 +853,7 @@ def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> Non
             (
                 r.file,
                 r.department or "",
-                _local_time(r.received),
+                local_time(r.received),
                 r.errors,
                 "\n".join(r.reasons),
             )
