@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,16 +22,14 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     per-submission files that a rerun can rebuild skip it, it costs milliseconds a file.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A run killed mid-write leaves its temporary file; the next write of the same target
-    # (under the outbox lock, so no one else is writing it) clears it away.
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    # One fixed temporary name per target: a run killed mid-write leaves it behind, and the
+    # next write of the same target (under the outbox lock, so no one else is writing it)
+    # starts it afresh. Fixed rather than random so no folder listing is needed (a listing
+    # per write made writing N feedback files cost O(N²)).
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are shared files
         if durable:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -53,12 +50,6 @@ def write_bytes_atomic(target: Path, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return target
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 @contextlib.contextmanager

@@ -15,7 +15,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from pipeline import template as template_stage
 from pipeline.collect import (
@@ -82,10 +84,13 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn": _transient}
+# Every task writes files, so a cached result would skip work that must happen; not hashing
+# the inputs also saves Prefect walking large ones.
+UNCACHED = {"cache_policy": NO_CACHE}
+RETRIES = {**UNCACHED, "retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn": _transient}
 
 
-@task(name="Läs planen")
+@task(name="Läs planen", **UNCACHED)
 def load_plan_task(plan_file: Path, plans_dir: Path) -> Plan:
     """Loads and checks the plan, and keeps a copy of its version in the outbox."""
     plan = load_plan(plan_file)
@@ -115,7 +120,7 @@ def process_batch_task(
     return process_batch(batch, plan, year, as_of, settings)
 
 
-@task(name="Kontrollera inlämningar parallellt")
+@task(name="Kontrollera inlämningar parallellt", **UNCACHED)
 def process_batches_in_parallel_task(
     batches: list[list[Pending]], plan: Plan, year: int, as_of: dt.date, settings: Settings, workers: int
 ) -> list[Processed]:
@@ -141,7 +146,7 @@ def _collect(
     batches = make_batches(intake.pending, batch_size)
     processed: list[Processed] = []
     if workers > 1 and len(batches) > 1:
-        processed = process_batches_in_parallel_task(batches, plan, year, as_of, settings, workers)
+        processed = process_batches_in_parallel_task(quote(batches), plan, year, as_of, settings, workers)
     else:
         futures = [process_batch_task.submit(batch, plan, year, as_of, settings) for batch in batches]
         for future in futures:
@@ -217,7 +222,7 @@ def _write_templates(
     options: dict[str, template_stage.TemplateOptions],
     workers: int = 1,
 ) -> list[Path]:
-    paths = write_templates_task(plan, options, settings.templates_dir(year), workers)
+    paths = write_templates_task(plan, quote(options), settings.templates_dir(year), workers)
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(year))
     return paths
 
@@ -258,7 +263,7 @@ def report_flow(
 
 def _report(settings: Settings, plan: Plan, year: int, as_of: dt.date, workers: int = 1) -> ReportResult:
     consolidated = consolidate_task(settings, plan, year, as_of)
-    paths = write_reports_task(consolidated, settings.year_dir(year), workers)
+    paths = write_reports_task(quote(consolidated), settings.year_dir(year), workers)
     result = ReportResult(year=year, paths=paths, consolidated=consolidated)
     _publish_report(result)
     return result
