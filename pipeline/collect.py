@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
-
 from pipeline import contract as c
 from pipeline.config import READABLE_TEMPLATE_VERSIONS, Settings, check_safe_xml
 from pipeline.errors import MissingInputError
@@ -35,7 +33,7 @@ from pipeline.intake import (
     utc_iso,
 )
 from pipeline.plan import Plan, plan_for_version
-from pipeline.problems import ERROR, WARNING, Problem, count
+from pipeline.problems import ERROR, WARNING, Problem, count, first_reasons
 from pipeline.read import RawWorkbook, read_identification, read_workbook
 from pipeline.sniff import EXTERNAL_LINKS_NOTE, sniff_workbook
 from pipeline.validate import Submission, Validated, validate_workbook, validate_workbooks
@@ -282,6 +280,7 @@ def _conclude(item: Pending, checked: Checked, year: int, settings: Settings) ->
         plan_version=checked.plan_version,
         feedback=_relative(paths.html, settings.outbox),
         archived=_relative(item.archived, settings.outbox),
+        reasons=() if checked.accepted else first_reasons(checked.problems),
     )
     first_error = next((p.text for p in checked.problems if p.kind == ERROR), "")
     outcome = FileOutcome(
@@ -490,7 +489,6 @@ def write_clean_data(target: Path, checked: Checked) -> Path:
             {name: _json_value(value) for name, value in zip(actions.columns, row, strict=True)}
             for row in actions.itertuples(index=False)
         ],
-        "rows": [int(r) for r in actions.index],
         "goals": [
             [g, a]
             for g, a in zip(
@@ -503,24 +501,27 @@ def write_clean_data(target: Path, checked: Checked) -> Path:
 
 
 def read_clean_data(path: Path) -> dict[str, Any] | None:
-    """Returns the clean tables written by write_clean_data, or None when absent or unreadable."""
+    """Returns what write_clean_data wrote, or None when absent or unreadable.
+
+    Actions are records (column → value) with dates as `datetime.date`; goals are
+    (Delmål, Berör oss) pairs. Plain lists, so a whole year's files make one DataFrame.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        actions = data["actions"]
+        for record in actions:
+            for name in (c.START, c.DONE):
+                value = record.get(name)
+                record[name] = dt.date.fromisoformat(value) if isinstance(value, str) else None
+        return {
+            "contact": str(data["contact"]),
+            "email": str(data["email"]),
+            "warnings": int(data["warnings"]),
+            "actions": actions,
+            "goals": [tuple(pair) for pair in data["goals"]],
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    actions = pd.DataFrame(data["actions"], columns=list(c.ACTION_COLUMNS), dtype=object)
-    for name in (c.START, c.DONE):
-        actions[name] = [dt.date.fromisoformat(v) if isinstance(v, str) else None for v in actions[name]]
-    actions[c.COST] = pd.to_numeric(actions[c.COST], errors="coerce").astype(float)
-    actions.index = pd.Index(data["rows"], name="_row")
-    goals = pd.DataFrame(data["goals"], columns=[c.GOAL_ID, c.CONCERNS_US], dtype=object)
-    return {
-        "contact": data["contact"],
-        "email": data["email"],
-        "warnings": data["warnings"],
-        "actions": actions,
-        "goals": goals,
-    }
 
 
 def _json_value(value: Any) -> Any:

@@ -7,7 +7,7 @@ workbook and summary writers only lay it out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from pipeline.collect import Checked, check_submission, check_submissions, read_
 from pipeline.config import Settings
 from pipeline.intake import LedgerRecord, in_force, read_ledger
 from pipeline.plan import Goal, Plan
-from pipeline.problems import ERROR
+from pipeline.problems import ERROR, first_reasons
 
 DEPARTMENT = c.DEPARTMENT
 AREA = "Målområde"
@@ -108,33 +108,26 @@ class Consolidated:
 # Building the consolidated plan.
 
 
-def assign_action_ids(actions: pd.DataFrame, code: str, year: int) -> pd.Series:
-    """Returns each action's Åtgärds-ID: its own where it has one, else the next free <KOD>-<år>-<nnn>.
+def assign_action_ids(departments: Sequence[str], ids: Sequence[object], year: int) -> list[str]:
+    """Returns each action's Åtgärds-ID: its own where it has one, else its förvaltning's next
+    free <KOD>-<år>-<nnn>.
 
     Numbering follows row order, so the same submission always gets the same ids.
     """
-    prefix = f"{code}-{year}-"
-    taken = [str(v) for v in actions[c.ACTION_ID].dropna()]
-    used = [int(v[len(prefix) :]) for v in taken if v.startswith(prefix) and v[len(prefix) :].isdigit()]
-    next_number = max(used, default=0) + 1
-    ids = []
-    for value in actions[c.ACTION_ID]:
+    next_free: dict[str, int] = {}
+    for code, value in zip(departments, ids, strict=True):
+        prefix = f"{code}-{year}-"
+        if isinstance(value, str) and value.startswith(prefix) and value[len(prefix) :].isdigit():
+            next_free[code] = max(next_free.get(code, 1), int(value[len(prefix) :]) + 1)
+    assigned = []
+    for code, value in zip(departments, ids, strict=True):
         if isinstance(value, str) and value:
-            ids.append(value)
+            assigned.append(value)
         else:
-            ids.append(f"{prefix}{next_number:03d}")
-            next_number += 1
-    return pd.Series(ids, index=actions.index, dtype=object)
-
-
-def department_actions(actions: pd.DataFrame, code: str, year: int, plan: Plan) -> pd.DataFrame:
-    """Returns one förvaltning's clean actions as rows of the consolidated table."""
-    frame = actions.copy()
-    frame[c.ACTION_ID] = assign_action_ids(frame, code, year)
-    frame.insert(0, DEPARTMENT, code)
-    area_of = {g.id: g.area for g in plan.goals}
-    frame[AREA] = [area_of.get(g, 0) for g in frame[c.GOAL]]
-    return frame.reset_index(drop=True)
+            number = next_free.get(code, 1)
+            assigned.append(f"{code}-{year}-{number:03d}")
+            next_free[code] = number + 1
+    return assigned
 
 
 def combine(
@@ -148,27 +141,60 @@ def combine(
 ) -> Consolidated:
     """Returns the consolidated plan from each förvaltning's clean (actions, goals) frames."""
     order = {code: i for i, code in enumerate(plan.department_codes)}
-    action_frames, concern_frames = [], []
-    for code in sorted(per_department, key=lambda k: order.get(k, len(order))):
-        actions, goals = per_department[code]
-        action_frames.append(department_actions(actions, code, year, plan))
-        concern = goals[[c.GOAL_ID, c.CONCERNS_US]].copy().reset_index(drop=True)
-        concern.insert(0, DEPARTMENT, code)
-        concern_frames.append(concern)
-    all_actions = _concat(action_frames, [*ACTION_TABLE_COLUMNS, AREA])
-    all_actions[c.COST] = pd.to_numeric(all_actions[c.COST], errors="coerce").astype(float)
-    concerns = _concat(concern_frames, [DEPARTMENT, c.GOAL_ID, c.CONCERNS_US])
-    changes = compare_years(previous, all_actions, year - 1) if previous is not None else None
-    return Consolidated(
-        plan, year, as_of, all_actions, concerns, tuple(departments), tuple(rejections), changes
+    tables = {
+        code: (
+            _as_records(actions),
+            _goal_answers(goals),
+        )
+        for code, (actions, goals) in sorted(
+            per_department.items(), key=lambda kv: order.get(kv[0], len(order))
+        )
+    }
+    return _combine_records(plan, year, as_of, tables, departments, rejections, previous)
+
+
+Records = list[dict[str, Any]]
+GoalAnswers = list[tuple[Any, Any]]
+
+
+def _as_records(actions: pd.DataFrame) -> Records:
+    """Returns a clean action frame as records, empty cells as None."""
+    return actions.astype(object).where(actions.notna(), None).to_dict("records")
+
+
+def _goal_answers(goals: pd.DataFrame) -> GoalAnswers:
+    return list(zip(goals[c.GOAL_ID], goals[c.CONCERNS_US], strict=True))
+
+
+def _combine_records(
+    plan: Plan,
+    year: int,
+    as_of: dt.date,
+    tables: dict[str, tuple[Records, GoalAnswers]],
+    departments: Iterable[DepartmentStatus],
+    rejections: Iterable[Rejection] = (),
+    previous: pd.DataFrame | None = None,
+) -> Consolidated:
+    """Returns the consolidated plan from each förvaltning's actions (records) and Berör oss
+    answers, in the order given: one DataFrame for the year, not one per förvaltning."""
+    codes = [code for code, (actions, _) in tables.items() for _ in actions]
+    records = [record for actions, _ in tables.values() for record in actions]
+    actions = pd.DataFrame.from_records(records, columns=list(c.ACTION_COLUMNS)).astype(object)
+    actions = actions.where(actions.notna(), None)
+    actions.insert(0, DEPARTMENT, pd.Series(codes, dtype=object))
+    actions[c.ACTION_ID] = assign_action_ids(codes, list(actions[c.ACTION_ID]), year)
+    area_of = {g.id: g.area for g in plan.goals}
+    actions[AREA] = [area_of.get(g, 0) for g in actions[c.GOAL]]
+    actions = actions[[*ACTION_TABLE_COLUMNS, AREA]]
+    actions[c.COST] = pd.to_numeric(actions[c.COST], errors="coerce").astype(float)
+    actions[AREA] = actions[AREA].astype("int64")
+    concerns = pd.DataFrame(
+        [(code, goal, answer) for code, (_, goals) in tables.items() for goal, answer in goals],
+        columns=[DEPARTMENT, c.GOAL_ID, c.CONCERNS_US],
+        dtype=object,
     )
-
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
-    frame = pd.concat(frames, ignore_index=True)[columns]
-    return frame.astype({name: object for name in columns if name not in (c.COST, AREA)})
+    changes = compare_years(previous, actions, year - 1) if previous is not None else None
+    return Consolidated(plan, year, as_of, actions, concerns, tuple(departments), tuple(rejections), changes)
 
 
 # Year over year.
@@ -386,13 +412,6 @@ def rejected_records(
     return sorted(latest.values(), key=lambda r: (r.received, r.digest))
 
 
-def first_reasons(problems: Iterable[object], limit: int = 3) -> tuple[str, ...]:
-    """Returns the first `limit` error texts of a submission, for the deviations list."""
-    texts = [p.text for p in problems if getattr(p, "kind", None) == ERROR]  # type: ignore[attr-defined]
-    more = len(texts) - limit
-    return tuple(texts[:limit]) + ((f"… och {more} fel till",) if more > 0 else ())
-
-
 # The I/O edge: from the ledger and the archive to a Consolidated.
 
 
@@ -402,9 +421,9 @@ def previous_plan_path(outbox: Path, year: int) -> Path:
 
 
 def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) -> Consolidated:
-    """Returns the consolidated plan from the submissions in force, re-read from the archive."""
+    """Returns the consolidated plan from the submissions in force, as collect kept them."""
     records = submissions_in_force(settings.ledger_file, year)
-    per_department: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    tables: dict[str, tuple[Records, GoalAnswers]] = {}
     statuses = []
     for department in plan.departments:
         record = records.get(department.code)
@@ -412,7 +431,7 @@ def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
         if record is None or accepted is None:
             statuses.append(DepartmentStatus(department.code, department.name, submitted=False))
             continue
-        per_department[department.code] = (accepted["actions"], accepted["goals"])
+        tables[department.code] = (accepted["actions"], accepted["goals"])
         statuses.append(
             DepartmentStatus(
                 code=department.code,
@@ -428,23 +447,34 @@ def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) 
                 warnings=accepted["warnings"],
             )
         )
-    rejected = rejected_records(settings.ledger_file, year, records)
-    present = [r for r in rejected if (settings.outbox / r.archived).is_file()]
-    # The reasons are not in the ledger: read the rejected files again, as one batch.
+    rejections = _rejections(settings, plan, year, as_of, records)
+    previous = read_previous_actions(previous_plan_path(settings.outbox, year))
+    return _combine_records(plan, year, as_of, tables, statuses, rejections, previous)
+
+
+def _rejections(
+    settings: Settings, plan: Plan, year: int, as_of: dt.date, in_force_records: dict[str, LedgerRecord]
+) -> list[Rejection]:
+    """Returns the year's rejections with their first errors, as the ledger keeps them.
+
+    Records from ledgers older than the reasons field are read again, as one batch.
+    """
+    rejected = rejected_records(settings.ledger_file, year, in_force_records)
+    unexplained = [r for r in rejected if not r.reasons and (settings.outbox / r.archived).is_file()]
     checks = check_submissions(
-        [(settings.outbox / r.archived, r.original_name) for r in present],
+        [(settings.outbox / r.archived, r.original_name) for r in unexplained],
         plan,
         year,
         as_of,
         settings.plans_dir,
     )
-    reasons = {r.digest: first_reasons(checked.problems) for r, checked in zip(present, checks, strict=True)}
-    rejections = [
-        Rejection(r.original_name, r.department, r.received, r.errors, reasons.get(r.digest, ()))
+    reasons = {
+        r.digest: first_reasons(checked.problems) for r, checked in zip(unexplained, checks, strict=True)
+    }
+    return [
+        Rejection(r.original_name, r.department, r.received, r.errors, r.reasons or reasons.get(r.digest, ()))
         for r in rejected
     ]
-    previous = read_previous_actions(previous_plan_path(settings.outbox, year))
-    return combine(plan, year, as_of, per_department, statuses, rejections, previous)
 
 
 def _accepted_data(
@@ -457,12 +487,13 @@ def _accepted_data(
     checked = _recheck(record, settings, plan, year, as_of)
     if checked is None or not checked.accepted or checked.validated is None:
         return None
+    actions, goals = checked.validated.actions, checked.validated.goals
     return {
         "contact": checked.contact,
         "email": checked.email,
         "warnings": sum(1 for p in checked.problems if p.kind != ERROR),
-        "actions": checked.validated.actions,
-        "goals": checked.validated.goals,
+        "actions": _as_records(actions),
+        "goals": _goal_answers(goals),
     }
 
 

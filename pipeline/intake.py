@@ -99,6 +99,8 @@ class LedgerRecord:
         plan_version: the plan version the template was made from, if known.
         feedback: path of the feedback report, relative to the outbox, if one was written.
         archived: path of the archived copy, relative to the outbox.
+        reasons: for a rejected submission, its first errors as told in the feedback
+            (absent in ledgers written before it was kept).
     """
 
     digest: str
@@ -114,6 +116,7 @@ class LedgerRecord:
     plan_version: str | None
     feedback: str | None
     archived: str
+    reasons: tuple[str, ...] = ()
 
 
 class FileChangedDuringCopyError(OSError):
@@ -439,7 +442,10 @@ def _parse_record(line: bytes) -> LedgerRecord | None:
         return None
     if not isinstance(data, dict) or not _valid_fields(data):
         return None
-    return LedgerRecord(**{name: data[name] for name in _FIELD_TYPES})
+    reasons = data.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        return None
+    return LedgerRecord(**{name: data[name] for name in _FIELD_TYPES}, reasons=tuple(reasons))
 
 
 def _valid_fields(data: dict[str, object]) -> bool:

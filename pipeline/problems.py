@@ -60,6 +60,13 @@ def has_errors(problems: Iterable[Problem]) -> bool:
     return any(p.kind == ERROR for p in problems)
 
 
+def first_reasons(problems: Iterable[Problem], limit: int = 3) -> tuple[str, ...]:
+    """Returns the first `limit` error texts of a submission, and how many more there are."""
+    texts = [p.text for p in problems if p.kind == ERROR]
+    more = len(texts) - limit
+    return tuple(texts[:limit]) + ((f"… och {more} fel till",) if more > 0 else ())
+
+
 def display_value(value: Any, limit: int = 60) -> str:
     """Returns a cell value as a short string for a message (never more than `limit`)."""
     if value is None:

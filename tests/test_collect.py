@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import zipfile
@@ -17,6 +18,7 @@ from pipeline import contract as c
 from pipeline.cli import app
 from pipeline.collect import CollectResult, collect
 from pipeline.config import Settings
+from pipeline.consolidate import consolidate_year
 from pipeline.intake import read_ledger
 from pipeline.plan import Plan
 from tests.workbooks import GOOD_ACTION as GOOD
@@ -204,3 +206,27 @@ def test_collect_command_runs_the_flow(mixed_inbox: Path, tmp_path: Path, prefec
         app, ["collect", "--year", "2027", "--inbox", str(mixed_inbox), "--outbox", str(tmp_path / "outbox")]
     )
     assert "Inga nya inlämningar för 2027; inget har ändrats." in again.output
+
+
+def test_ledger_keeps_why_a_submission_was_rejected(mixed_inbox: Path, plan: Plan, tmp_path: Path) -> None:
+    _run(tmp_path, plan)
+    reasons = {r.original_name: r.reasons for r in read_ledger(_settings(tmp_path).ledger_file)}
+    assert reasons["SOC/min plan.xlsx"] == ()
+    assert reasons["trasig.xlsx"] == ("Filen är skadad eller ofullständig.",)
+    assert any('"Klar" är inte en giltig status' in text for text in reasons["ks_handlingsplan.xlsx"])
+
+
+def test_rejections_are_explained_from_the_ledger_or_the_archive(
+    mixed_inbox: Path, plan: Plan, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    _run(tmp_path, plan)
+    from_ledger = {r.file: r.reasons for r in consolidate_year(settings, plan, YEAR, AS_OF).rejections}
+    assert any('"Klar"' in text for text in from_ledger["ks_handlingsplan.xlsx"])
+    # A ledger written before reasons were kept: the report reads the archived files again.
+    lines = settings.ledger_file.read_text(encoding="utf-8").splitlines()
+    old_lines = [json.dumps({k: v for k, v in json.loads(line).items() if k != "reasons"}) for line in lines]
+    settings.ledger_file.write_text("\n".join(old_lines) + "\n", encoding="utf-8")
+    assert all(r.reasons == () for r in read_ledger(settings.ledger_file))
+    reread = {r.file: r.reasons for r in consolidate_year(settings, plan, YEAR, AS_OF).rejections}
+    assert reread == from_ledger

@@ -262,7 +262,13 @@ def test_ledger_round_trip(tmp_path: Path) -> None:
     records = [
         record(),
         record(
-            digest="b" * 64, outcome="rejected", department=None, year=None, plan_version=None, feedback=None
+            digest="b" * 64,
+            outcome="rejected",
+            department=None,
+            year=None,
+            plan_version=None,
+            feedback=None,
+            reasons=("Filen är skadad eller ofullständig.",),
         ),
     ]
     for item in records:
