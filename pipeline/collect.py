@@ -427,7 +427,7 @@ def _identify_and_read(path: Path, name: str, plan: Plan, year: int, plans_dir: 
             )
         )
     try:
-        raw = read_workbook(path, name)
+        raw = read_workbook(path, name, identification)
     except Exception:  # never let one file stop the run
         return Checked(code, _department_name(plan, code), version, (*notes, _unreadable(name)))
     return _Readable(code, version, tuple(notes), raw, answered)

@@ -94,10 +94,14 @@ def _identification_sheet(path: Path) -> dict[str, str]:
     return {key: found[key] for key in c.IDENTIFICATION_KEYS if found.get(key)}
 
 
-def read_workbook(path: Path, display_name: str) -> RawWorkbook:
-    """Returns the workbook's tables as raw frames, and the problems met while reading."""
+def read_workbook(path: Path, display_name: str, identification: dict[str, str] | None = None) -> RawWorkbook:
+    """Returns the workbook's tables as raw frames, and the problems met while reading.
+
+    `identification` is what read_identification returned, when the caller has it already.
+    """
     problems: list[Problem] = []
-    identification = read_identification(path)
+    if identification is None:
+        identification = read_identification(path)
     workbook = CalamineWorkbook.from_path(str(path))
     try:
         wanted = (c.SHEET_INSTRUCTIONS, c.SHEET_ACTIONS, c.SHEET_GOALS)  # parse only these sheets
