@@ -278,6 +278,9 @@ def test_parallel_collect_gives_the_same_outcomes(plan: Plan, tmp_path: Path) ->
         (f.name, f.state, f.errors, f.warnings) for f in one.files
     ]
     assert len((tmp_path / "two" / "inlamningar.jsonl").read_text(encoding="utf-8").splitlines()) == 4
+    for part in ("aterkoppling", "data"):  # feedback and kept data: the same bytes
+        assert _digests(tmp_path / "two" / str(YEAR) / part) == _digests(tmp_path / "one" / str(YEAR) / part)
+    assert _digests(tmp_path / "one" / str(YEAR) / "aterkoppling")
 
 
 @pytest.mark.flow
