@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect
+from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect, start_embedded_server
 from pipeline.errors import HandlingsplanError
 
 app = typer.Typer(
@@ -90,8 +90,11 @@ def _scaled(flows: Any, flow: Any, workers: int, dask: bool) -> tuple[Any, int]:
 def _flows() -> Any:
     # Prefect reads its settings on import, so the project's defaults go in first.
     configure_prefect()
+    server_start = start_embedded_server()
     from pipeline import flows
 
+    if server_start is not None:
+        server_start.join()  # the flow finds the server running, as if it had started it
     return flows
 
 
