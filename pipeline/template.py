@@ -7,31 +7,39 @@ with the identification, which is also stored as custom document properties.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import math
+import re
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape as xml_escape
 
 import xlsxwriter
+from xlsxwriter.sharedstrings import SharedStrings
+from xlsxwriter.utility import _datetime_to_excel_datetime, xl_col_to_name, xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from pipeline import contract as c
 from pipeline.config import RETURN_TO_DEFAULT, TEMPLATE_VERSION
-from pipeline.files import atomic_path
-from pipeline.plan import Department, Goal, Plan
+from pipeline.files import atomic_path, write_bytes_atomic
+from pipeline.plan import Department, Goal, GoalArea, Plan
 
 GOAL_LABEL_MAX = 90
 # xlsxwriter stamps the creation time into docProps/core.xml; a fixed one keeps files
 # byte-identical for the same plan, year and options.
 FIXED_CREATED = dt.datetime(2015, 2, 9, 0, 0, 0)
 LAST_ROW_LIMIT = 1_048_575
+_WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
+_ANSWER_COL = 3  # Berör oss, on the Delmål sheet
 
 COLUMN_WIDTHS = {
     c.ACTION_ID: 13,
@@ -129,7 +137,11 @@ def row_height(cells: Sequence[tuple[str, float]]) -> float:
         if not text:
             continue
         per_line = max(int(width * 1.15 * 0.9), 8)
-        wrapped = sum(max(1, math.ceil(len(part) / per_line)) for part in str(text).split("\n"))
+        text = str(text)
+        if "\n" in text:
+            wrapped = sum(max(1, math.ceil(len(part) / per_line)) for part in text.split("\n"))
+        else:
+            wrapped = -(-len(text) // per_line)  # math.ceil, in integers
         lines = max(lines, wrapped)
     return math.ceil(lines * LINE_HEIGHT + 3)
 
@@ -150,7 +162,7 @@ def goal_label(goal: Goal, max_length: int = GOAL_LABEL_MAX) -> str:
 def write_template(plan: Plan, department: Department, options: TemplateOptions, target: Path) -> Path:
     """Writes one förvaltning's template to `target` atomically and returns the path."""
     with atomic_path(target) as tmp:
-        workbook = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False})
+        workbook = xlsxwriter.Workbook(str(tmp), _WORKBOOK_OPTIONS)
         try:
             _build(workbook, plan, department, options)
         finally:
@@ -163,12 +175,11 @@ def write_templates(
 ) -> list[Path]:
     """Writes a template for each förvaltning in `options_by_code`; returns their paths.
 
-    Templates without pre-filled rows differ only in the förvaltning's code and name, so
-    they are stamped from one prototype (`stamp_templates`); the others are built one by
+    Templates whose options have the same shape are stamped from one prototype
+    (`stamp_templates`), pre-filled rows and answers included; the others are built one by
     one, on `workers` processes when there are many (a county-wide collection has hundreds).
     """
-    plain = {code: o for code, o in options_by_code.items() if _stampable(plan.department(code), o)}
-    paths = dict(stamp_templates(plan, plain, folder)) if len(plain) > 1 else {}
+    paths = dict(stamp_templates(plan, options_by_code, folder, workers))
     jobs = [
         (plan, plan.department(code), options, folder / template_filename(options.year, code))
         for code, options in options_by_code.items()
@@ -187,67 +198,387 @@ def _write_job(job: tuple[Plan, Department, TemplateOptions, Path]) -> Path:
     return write_template(*job)
 
 
-# Stamping: one prototype workbook, the förvaltning's code and name written into copies.
+# Stamping: one prototype per shape of options, built for a placeholder förvaltning; each
+# copy gets the förvaltning's code and name, carried actions and Berör oss answers written
+# into the prototype's XML as xlsxwriter writes them.
 
 _CODE_MARK = "QQKODQQ"
 _NAME_MARK = "QQNAMNQQ"
-_STAMP_NAME_MAX = 80  # longer names may wrap a line of the instructions: build those fully
+_PLACEHOLDER = Department(_CODE_MARK, _NAME_MARK)
+# Codes and names that xlsxwriter escapes beyond & < > (or that hold a placeholder) are built.
+_UNSTAMPABLE_NAME = re.compile(f"[\\x00-\\x08\\x0b-\\x1f]|_x|{_CODE_MARK}|{_NAME_MARK}")
+_TEXT_MAX = 32767 // 2  # xlsxwriter may truncate longer texts: build those
+# A shared string without these is written as <si><t>text</t></si>; others go to xlsxwriter.
+_SPECIAL_TEXT = re.compile(r"[&<>\x00-\x1f]|_x")  # or white space first or last
+_CELL = re.compile(r'<c r="([A-Z]+)(\d+)"((?: s="\d+")?)(?: t="s"><v>(\d+)</v></c>|/>)')
+_ROW = re.compile(r'<row r="(\d+)"((?: spans="[^"]*")?)')
+_SST_COUNTS = re.compile(r' count="\d+" uniqueCount="\d+"')
+_SHARED_STRINGS = "xl/sharedStrings.xml"
+_PARALLEL_STAMPS = 200  # fewer are quicker stamped in one process than sent to several
+_StampJob = tuple[Department, TemplateOptions, Path]
 
 
-def _stampable(department: Department, options: TemplateOptions) -> bool:
-    return not options.carried_actions and not options.concerns and len(department.name) <= _STAMP_NAME_MAX
+class _NotStampable(Exception):
+    """The stamp cannot write this template exactly as xlsxwriter would: build it instead."""
 
 
 def stamp_templates(
-    plan: Plan, options_by_code: Mapping[str, TemplateOptions], folder: Path
+    plan: Plan, options_by_code: Mapping[str, TemplateOptions], folder: Path, workers: int = 1
 ) -> list[tuple[str, Path]]:
-    """Writes templates that differ only in förvaltning by stamping one prototype; returns (code, path).
+    """Writes the templates that can be stamped from a prototype; returns (code, path) for each.
 
-    The prototype is a real template for a placeholder förvaltning; each copy replaces the
-    placeholder code and name in the package's XML parts, member by member, keeping every
-    zip entry's metadata, so a stamped file has the same bytes as one built directly.
+    A prototype is a real template for a placeholder förvaltning, built once for the
+    templates that share a shape of options (`_shape`). A copy replaces the placeholder's
+    code and name and writes the carried actions and Berör oss answers into the package's
+    XML parts as xlsxwriter would, keeping every zip entry's metadata, so a stamped file has
+    the same bytes as one built directly. Left out, for `write_template`: a template alone
+    in its shape (a prototype costs a build) and one with a value the stamp cannot write.
+    Many copies are shared among `workers` processes.
     """
-    groups: dict[tuple[Any, ...], list[str]] = {}
+    groups: dict[tuple[Any, ...], list[_StampJob]] = {}
     for code, options in options_by_code.items():
-        key = (
-            options.year,
-            options.deadline,
-            options.return_to,
-            options.prepared_rows,
-            options.validated_rows,
-        )
-        groups.setdefault(key, []).append(code)
-    written = []
-    for codes in groups.values():
-        options = options_by_code[codes[0]]
-        members = _prototype(plan, options)
-        for code in codes:
-            department = plan.department(code)
+        department = plan.department(code)
+        shape = _shape(department, options)
+        if shape is not None:
             target = folder / template_filename(options.year, code)
-            written.append((code, _stamp(members, department, target)))
+            groups.setdefault(shape, []).append((department, options, target))
+    written: list[tuple[str, Path]] = []
+    for jobs in groups.values():
+        if len(jobs) < 2:
+            continue
+        try:
+            prototype = _Prototype.build(plan, jobs[0][1])
+        except _NotStampable:
+            continue
+        if not prototype.matches_build(plan, jobs):
+            continue
+        if workers > 1 and len(jobs) > _PARALLEL_STAMPS:
+            size = -(-len(jobs) // workers)
+            chunks = [(prototype, plan, jobs[i : i + size]) for i in range(0, len(jobs), size)]
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for stamped in pool.map(_stamp_chunk, chunks):
+                    written += stamped
+        else:
+            written += _stamp_chunk((prototype, plan, jobs))
     return written
 
 
-def _prototype(plan: Plan, options: TemplateOptions) -> list[tuple[zipfile.ZipInfo, bytes]]:
-    # Written to a file like any template (not in memory), so zip entry metadata matches.
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "prototyp.xlsx"
-        workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
-        try:
-            _build(workbook, plan, Department(_CODE_MARK, _NAME_MARK), options)
-        finally:
-            workbook.close()
-        with zipfile.ZipFile(path) as archive:
-            return [(info, archive.read(info)) for info in archive.infolist()]
+def _stamp_chunk(chunk: tuple[_Prototype, Plan, list[_StampJob]]) -> list[tuple[str, Path]]:
+    prototype, plan, jobs = chunk
+    written = []
+    for department, options, target in jobs:
+        with contextlib.suppress(_NotStampable):
+            written.append((department.code, prototype.stamp(plan, department, options, target)))
+    return written
 
 
-def _stamp(members: list[tuple[zipfile.ZipInfo, bytes]], department: Department, target: Path) -> Path:
-    code = xml_escape(department.code).encode("utf-8")
-    name = xml_escape(department.name).encode("utf-8")
-    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for info, data in members:
-            archive.writestr(info, data.replace(_CODE_MARK.encode(), code).replace(_NAME_MARK.encode(), name))
-    return target
+def _shape(department: Department, options: TemplateOptions) -> tuple[Any, ...] | None:
+    """Returns what a template's prototype depends on besides the plan; None if it cannot be stamped."""
+    fits = _line_height(*_department_line(department)) == _line_height(*_department_line(_PLACEHOLDER))
+    if not fits or _UNSTAMPABLE_NAME.search(department.code + department.name):
+        return None
+    return (
+        options.year,
+        options.deadline,
+        options.return_to,
+        options.prepared_rows,
+        options.validated_rows,
+        bool(options.carried_actions),
+        _last_row(options),
+    )
+
+
+class _Slot(NamedTuple):
+    """A Berör oss cell in the Delmål sheet's XML: its row and its tag up to the cell type."""
+
+    row: int
+    head: str
+
+
+@dataclass
+class _Prototype:
+    """A template built for the placeholder förvaltning, taken apart for stamping.
+
+    Shared strings are numbered in the order xlsxwriter first writes them, so the stamp
+    needs the write order: `firsts` has each string's first write (its position in the
+    write order, its index) and the Berör oss and Åtgärder cells have their positions too.
+    """
+
+    members: list[tuple[zipfile.ZipInfo, bytes]]
+    strings: list[str]  # shared strings by index
+    marked: list[int]  # indexes of the strings with the placeholder's code or name
+    firsts: list[tuple[int, int]]
+    count: int  # string cells written
+    parts: dict[str, list[Any]]  # XML of each sheet (Åtgärder up to row 2): text, string index or _Slot
+    answers: list[tuple[int, str, int]]  # Berör oss cells: (row, goal id, write position)
+    action_writes: dict[tuple[int, int], int]  # Åtgärder (row, col) → write position
+    actions: str  # the Åtgärder sheet's member name
+    actions_xml: str
+    row_starts: list[int]  # offset of each Åtgärder row in its XML; the last is </sheetData>
+    spans: list[str]  # each Åtgärder row's spans attribute
+    cells: list[tuple[str, str]]  # each Åtgärder column's letters and style attribute
+    default_height: int  # pixels
+    dates_1904: bool
+    sst_head: tuple[str, str]  # sharedStrings.xml before and after the counts
+    sst_tail: str
+
+    @classmethod
+    def build(cls, plan: Plan, options: TemplateOptions) -> _Prototype:
+        """Builds the prototype for templates shaped like `options` and takes it apart."""
+        carried = len(options.carried_actions)
+        last = _last_row(options)
+        # Empty rows give the same instructions and the same last row as the carried ones.
+        filler = 0 if not carried else 1 if last == options.prepared_rows else carried
+        shape = replace(options, carried_actions=({},) * filler, concerns={})
+        with tempfile.TemporaryDirectory() as folder:
+            # Written to a file like any template (not in memory), so zip entry metadata matches.
+            path = Path(folder) / "prototyp.xlsx"
+            workbook = _RecordingWorkbook(str(path))
+            try:
+                _build(workbook, plan, _PLACEHOLDER, shape)
+            finally:
+                workbook.close()
+            with zipfile.ZipFile(path) as archive:
+                members = [(info, archive.read(info)) for info in archive.infolist()]
+        firsts: dict[str, int] = {}
+        blanks: dict[tuple[str, int, int], int] = {}
+        count = 0
+        for position, (sheet, row, col, text) in enumerate(workbook.writes):
+            if text is None:
+                blanks[sheet, row, col] = position
+            else:
+                count += 1
+                firsts.setdefault(text, position)
+        strings = workbook.str_table.string_array
+        if list(firsts) != strings or count != workbook.str_table.count:
+            raise _NotStampable
+        names = {ws.name: f"xl/worksheets/sheet{i}.xml" for i, ws in enumerate(workbook.worksheets(), 1)}
+        sheet = workbook.get_worksheet_by_name(c.SHEET_ACTIONS)
+        if sheet.original_row_height != sheet.default_row_height or sheet.excel_version != 2007:
+            raise _NotStampable
+        xml = {info.filename: data.decode("utf-8") for info, data in members}
+        answers = [
+            (row, goal.id, blanks[c.SHEET_GOALS, row, _ANSWER_COL]) for row, _, goal in _goal_rows(plan)
+        ]
+        slots = {xl_rowcol_to_cell(row, _ANSWER_COL): row for row, _, _ in answers}
+        actions = names[c.SHEET_ACTIONS]
+        actions_xml = xml[actions]
+        row_starts, spans = [], []
+        for match in _ROW.finditer(actions_xml):
+            if int(match[1]) != len(row_starts) + 1:
+                raise _NotStampable
+            row_starts.append(match.start())
+            spans.append(match[2])
+        row_starts.append(actions_xml.index("</sheetData>"))
+        if len(row_starts) != last + 2 or ' t="s">' in actions_xml[row_starts[1] :]:
+            raise _NotStampable
+        cells = [(m[1], m[3]) for m in _CELL.finditer(actions_xml, row_starts[last], row_starts[last + 1])]
+        if [letters for letters, _ in cells] != [xl_col_to_name(col) for col in range(len(c.ACTION_COLUMNS))]:
+            raise _NotStampable
+        sst = xml[_SHARED_STRINGS]
+        counts = _SST_COUNTS.search(sst)
+        if counts is None:
+            raise _NotStampable
+        body = sst.find("<si>") if strings else sst.rindex("</sst>")
+        return cls(
+            members=members,
+            strings=strings,
+            marked=[i for i, text in enumerate(strings) if _CODE_MARK in text or _NAME_MARK in text],
+            firsts=[(position, i) for i, position in enumerate(firsts.values())],
+            count=count,
+            parts={
+                name: _pieces(
+                    actions_xml[: row_starts[1]] if name == actions else xml[name],
+                    slots if name == names[c.SHEET_GOALS] else {},
+                )
+                for name in names.values()
+            },
+            answers=answers,
+            action_writes={(row, col): p for (s, row, col), p in blanks.items() if s == c.SHEET_ACTIONS},
+            actions=actions,
+            actions_xml=actions_xml,
+            row_starts=row_starts,
+            spans=spans,
+            cells=cells,
+            default_height=sheet.default_row_height,
+            dates_1904=sheet.date_1904,
+            sst_head=(sst[: counts.start()], sst[counts.end() : body]),
+            sst_tail=sst[sst.rindex("</si>") + 5 :] if strings else sst[body:],
+        )
+
+    def stamp(self, plan: Plan, department: Department, options: TemplateOptions, target: Path) -> Path:
+        """Writes the förvaltning's template to `target` atomically; _NotStampable before writing if it cannot."""
+        return write_bytes_atomic(target, self.package(plan, department, options))
+
+    def package(self, plan: Plan, department: Department, options: TemplateOptions) -> bytes:
+        """Returns the förvaltning's template file; _NotStampable if the stamp cannot write it."""
+        added: list[tuple[int, str]] = []  # the förvaltning's strings: (write position, text)
+        answers: dict[int, str] = {}
+        for row, goal_id, position in self.answers:
+            answer = options.concerns.get(goal_id, "")
+            if answer:
+                answers[row] = _stamp_text(answer)
+                added.append((position, answer))
+        rows = []
+        for row, (height, values) in enumerate(_carried_rows(plan, options), start=1):
+            cells = [self._cell(value) for value in values]
+            added.extend((self.action_writes[row, col], v) for col, v in enumerate(cells) if type(v) is str)
+            rows.append((height, cells))
+        strings = list(self.strings)
+        for i in self.marked:
+            strings[i] = strings[i].replace(_CODE_MARK, department.code).replace(_NAME_MARK, department.name)
+        index: dict[str, int] = {}
+        for _, text in sorted([(p, strings[i]) for p, i in self.firsts] + added, key=itemgetter(0)):
+            index.setdefault(text, len(index))
+        renumbered = [index[text] for text in strings]
+        parts = {
+            name: _render(pieces, renumbered, {row: index[text] for row, text in answers.items()})
+            for name, pieces in self.parts.items()
+        }
+        parts[self.actions] += (
+            "".join(
+                self._action_row(row, height, cells, index) for row, (height, cells) in enumerate(rows, 1)
+            )
+            + self.actions_xml[self.row_starts[len(rows) + 1] :]
+        )
+        before, after = self.sst_head
+        parts[_SHARED_STRINGS] = (
+            f'{before} count="{self.count + len(added)}" uniqueCount="{len(index)}"{after}'
+            + "".join(map(_shared_string, index))
+            + self.sst_tail
+        )
+        code = xml_escape(department.code).encode("utf-8")
+        name = xml_escape(department.name).encode("utf-8")
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for info, data in self.members:
+                part = parts.get(info.filename)
+                if part is not None:
+                    archive.writestr(info, part.encode("utf-8"))
+                else:
+                    archive.writestr(
+                        info, data.replace(_CODE_MARK.encode(), code).replace(_NAME_MARK.encode(), name)
+                    )
+        return package.getvalue()
+
+    def matches_build(self, plan: Plan, jobs: Sequence[_StampJob]) -> bool:
+        """Whether a stamp has the bytes of a built template, for the first of `jobs` it can stamp.
+
+        Guards against a change in xlsxwriter or zipfile that the stamp does not follow.
+        """
+        for department, options, _ in jobs:
+            with contextlib.suppress(_NotStampable):
+                stamped = self.package(plan, department, options)
+                with tempfile.TemporaryDirectory() as folder:
+                    built = write_template(plan, department, options, Path(folder) / "mall.xlsx")
+                    return stamped == built.read_bytes()
+        return False
+
+    def _cell(self, value: Any) -> Any:
+        """Returns a carried value as the stamp writes it: None (blank), a text or a number."""
+        if type(value) is not str:  # most values are texts, which _cell_value keeps
+            value = _cell_value(value)
+        kind = type(value)
+        if kind is str:
+            return _stamp_text(value) or None
+        if value is None:
+            return None
+        if kind is dt.datetime and value.tzinfo is None:
+            return _datetime_to_excel_datetime(value, self.dates_1904, False)
+        if (kind is float and math.isfinite(value)) or (kind is int and abs(value) < 2**53):
+            return value
+        raise _NotStampable
+
+    def _action_row(self, row: int, height: float, cells: list[Any], index: Mapping[str, int]) -> str:
+        """Returns an Åtgärder row as xlsxwriter writes it, for a row given a height with set_row."""
+        pixels = int(height * 4.0 / 3.0 + 0.5)
+        size = f' ht="{pixels * 0.75:.16g}" customHeight="1"' if pixels != self.default_height else ""
+        number = row + 1
+        xml = [f'<row r="{number}"{self.spans[row]}{size}>']
+        for (letters, style), value in zip(self.cells, cells, strict=True):
+            if value is None:
+                xml.append(f'<c r="{letters}{number}"{style}/>')
+            elif type(value) is str:
+                xml.append(f'<c r="{letters}{number}"{style} t="s"><v>{index[value]}</v></c>')
+            else:
+                xml.append(f'<c r="{letters}{number}"{style}><v>{value:.16G}</v></c>')
+        xml.append("</row>")
+        return "".join(xml)
+
+
+def _stamp_text(text: Any) -> str:
+    if type(text) is not str or len(text) > _TEXT_MAX:
+        raise _NotStampable
+    return text
+
+
+def _pieces(xml: str, slots: Mapping[str, int]) -> list[Any]:
+    """Returns a sheet's XML cut at its shared-string indexes (ints) and at `slots` (cell → row)."""
+    pieces: list[Any] = []
+    start = 0
+    for match in _CELL.finditer(xml):
+        if match[4] is not None:
+            pieces += [xml[start : match.start(4)], int(match[4])]
+            start = match.end(4)
+        elif (row := slots.get(match[1] + match[2])) is not None:
+            pieces += [xml[start : match.start()], _Slot(row, match[0][:-2])]
+            start = match.end()
+    pieces.append(xml[start:])
+    return pieces
+
+
+def _render(pieces: list[Any], renumbered: list[int], answers: Mapping[int, int]) -> str:
+    """Returns a sheet's XML from its pieces, the strings renumbered and the answers written."""
+    xml = []
+    for piece in pieces:
+        if type(piece) is str:
+            xml.append(piece)
+        elif type(piece) is int:
+            xml.append(str(renumbered[piece]))
+        elif piece.row in answers:
+            xml.append(f'{piece.head} t="s"><v>{answers[piece.row]}</v></c>')
+        else:
+            xml.append(f"{piece.head}/>")
+    return "".join(xml)
+
+
+def _shared_string(text: str) -> str:
+    """Returns a shared string's <si> element as xlsxwriter writes it."""
+    if not (_SPECIAL_TEXT.search(text) or text[:1].isspace() or text[-1:].isspace()):
+        return f"<si><t>{text}</t></si>"
+    writer = SharedStrings()
+    writer._set_filehandle(io.StringIO())
+    writer._write_si(text)
+    return writer.fh.getvalue()
+
+
+class _RecordingWorksheet(Worksheet):
+    """A worksheet that notes each text or blank cell written to it, in order, in `writes`."""
+
+    writes: list[tuple[str, int, int, str | None]]
+
+    def _write_string(self, row: int, col: int, string: str, cell_format: Any = None) -> Any:
+        self.writes.append((self.name, row, col, string))
+        return super()._write_string(row, col, string, cell_format)
+
+    def _write_blank(self, row: int, col: int, blank: Any, cell_format: Any = None) -> Any:
+        self.writes.append((self.name, row, col, None))
+        return super()._write_blank(row, col, blank, cell_format)
+
+
+class _RecordingWorkbook(Workbook):
+    """A workbook whose worksheets note the cells written to them in one list, `writes`."""
+
+    worksheet_class = _RecordingWorksheet
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename, _WORKBOOK_OPTIONS)
+        self.writes: list[tuple[str, int, int, str | None]] = []
+
+    def add_worksheet(self, name: str | None = None, worksheet_class: Any = None) -> Any:
+        worksheet = super().add_worksheet(name, worksheet_class)
+        worksheet.writes = self.writes
+        return worksheet
 
 
 class _Formats:
@@ -357,7 +688,7 @@ def _instructions_sheet(
 
     def line(label: str, text: str, label_fmt: Any = fmt.label, text_fmt: Any = fmt.text) -> None:
         nonlocal row
-        ws.set_row(row, row_height([(label, 24), (text, 100)]))
+        ws.set_row(row, _line_height(label, text))
         if label:
             ws.write_string(row, 0, label, label_fmt)
         if text:
@@ -373,7 +704,7 @@ def _instructions_sheet(
     ws.write_string(row, 0, f"Handlingsplan {options.year} – {department.name}", fmt.title)
     ws.set_row(row, 24)
     row += 2
-    line("Förvaltning", f"{department.name} ({department.code})")
+    line(*_department_line(department))
     line("År", str(options.year))
     deadline = options.deadline.isoformat() if options.deadline else "enligt Kommunstyrelsens anvisning"
     line("Lämnas senast", deadline)
@@ -452,31 +783,38 @@ def _instructions_sheet(
     _protect(ws)
 
 
+def _line_height(label: str, text: str) -> float:
+    """Returns the height of an Instruktioner line: label in column A, text in column B."""
+    return row_height([(label, 24), (text, 100)])
+
+
+def _department_line(department: Department) -> tuple[str, str]:
+    return "Förvaltning", f"{department.name} ({department.code})"
+
+
 def _goals_sheet(ws: Worksheet, fmt: _Formats, plan: Plan, options: TemplateOptions) -> None:
     widths = (9, 28, 85, 12)
     for col, (name, width) in enumerate(zip(c.GOAL_COLUMNS, widths, strict=True)):
         ws.set_column(col, col, width)
         ws.write_string(0, col, name, fmt.header)
     ws.freeze_panes(1, 0)
-    row = 1
-    for area in plan.goal_areas:
-        for goal in area.goals:
-            ws.write_string(row, 0, goal.id, fmt.plan_text)
-            ws.write_string(row, 1, area.label, fmt.plan_text)
-            ws.write_string(row, 2, goal.text, fmt.plan_text)
-            ws.set_row(row, row_height([(area.label, widths[1]), (goal.text, widths[2])]))
-            answer = options.concerns.get(goal.id, "")
-            if answer:
-                ws.write_string(row, 3, answer, fmt.input)
-            else:
-                ws.write_blank(row, 3, None, fmt.input)
-            row += 1
-    last = row - 1
+    rows = _goal_rows(plan)
+    for row, area, goal in rows:
+        ws.write_string(row, 0, goal.id, fmt.plan_text)
+        ws.write_string(row, 1, area.label, fmt.plan_text)
+        ws.write_string(row, 2, goal.text, fmt.plan_text)
+        ws.set_row(row, row_height([(area.label, widths[1]), (goal.text, widths[2])]))
+        answer = options.concerns.get(goal.id, "")
+        if answer:
+            ws.write_string(row, _ANSWER_COL, answer, fmt.input)
+        else:
+            ws.write_blank(row, _ANSWER_COL, None, fmt.input)
+    last = rows[-1][0] if rows else 0
     ws.data_validation(
         1,
-        3,
+        _ANSWER_COL,
         last,
-        3,
+        _ANSWER_COL,
         {
             "validate": "list",
             "source": f"={c.SHEET_LISTS}!$D$2:$D$3",
@@ -488,6 +826,12 @@ def _goals_sheet(ws: Worksheet, fmt: _Formats, plan: Plan, options: TemplateOpti
     )
     _print_setup(ws, (0, 0))
     _protect(ws)
+
+
+def _goal_rows(plan: Plan) -> list[tuple[int, GoalArea, Goal]]:
+    """Returns the Delmål sheet's rows below the header: (row, målområde, delmål)."""
+    goals = [(area, goal) for area in plan.goal_areas for goal in area.goals]
+    return [(row, area, goal) for row, (area, goal) in enumerate(goals, start=1)]
 
 
 def _lists_sheet(ws: Worksheet, plan: Plan) -> str:
@@ -589,40 +933,73 @@ def _actions_sheet(
         ws.write_string(0, col, name, fmt.header)
     ws.set_row(0, 30)
     ws.freeze_panes(1, 1)
-    carried = list(options.carried_actions)
-    last = max(options.prepared_rows, len(carried) + 50)
+    carried = _carried_rows(plan, options)
+    last = _last_row(options)
     # Dropdowns and date checks reach further than the prepared cells: a range costs nothing.
     validated = max(options.validated_rows, last)
-    goal_labels = {g.id: goal_label(g) for g in plan.goals}
+    blank = [None] * len(columns)
     for col, name in enumerate(columns):
         style = cell_format.get(name, fmt.input)
         for row in range(1, last + 1):  # explicit cells too: readers that ignore column formats
-            values = carried[row - 1] if row <= len(carried) else {}
-            value = values.get(name)
-            if name == c.GOAL and value in goal_labels:
-                value = goal_labels[value]
-            _write_value(ws, row, col, value, style)
+            values = carried[row - 1][1] if row <= len(carried) else blank
+            _write_value(ws, row, col, values[col], style)
         ws.data_validation(1, col, validated, col, _column_validation(name, goal_range))
-    for row, values in enumerate(carried, start=1):
-        texts = [(str(values.get(name) or ""), COLUMN_WIDTHS[name]) for name in columns]
-        ws.set_row(row, row_height(texts))
+    for row, (height, _) in enumerate(carried, start=1):
+        ws.set_row(row, height)
     ws.autofilter(0, 0, validated, len(columns) - 1)
     _print_setup(ws, (0, 0))
     _protect(ws)
 
 
+def _last_row(options: TemplateOptions) -> int:
+    """Returns the last prepared row of Åtgärder: room for 50 new actions below the carried ones."""
+    return max(options.prepared_rows, len(options.carried_actions) + 50)
+
+
+def _carried_rows(plan: Plan, options: TemplateOptions) -> list[tuple[float, list[Any]]]:
+    """Returns the pre-filled rows of Åtgärder: each row's height and its values by column.
+
+    A carried delmål id is shown as its dropdown item; the height fits the raw values.
+    """
+    goal_labels = {g.id: goal_label(g) for g in plan.goals}
+    goal = c.ACTION_COLUMNS.index(c.GOAL)
+    widths = [COLUMN_WIDTHS[name] for name in c.ACTION_COLUMNS]
+    rows = []
+    for values in options.carried_actions:
+        raw = [values.get(name) for name in c.ACTION_COLUMNS]
+        cells = list(raw)
+        if raw[goal] in goal_labels:
+            cells[goal] = goal_labels[raw[goal]]
+        rows.append(
+            (row_height([(str(value or ""), width) for value, width in zip(raw, widths, strict=True)]), cells)
+        )
+    return rows
+
+
 def _write_value(ws: Worksheet, row: int, col: int, value: Any, style: Any) -> None:
     """Writes a cell by its type; text always as a string, never as a formula or link."""
-    if value is None or (isinstance(value, float) and value != value) or value == "":
+    value = _cell_value(value)
+    if value is None:
         ws.write_blank(row, col, None, style)
-    elif isinstance(value, dt.datetime | dt.date):
-        ws.write_datetime(row, col, _as_datetime(value), style)
-    elif isinstance(value, bool):
-        ws.write_string(row, col, "Ja" if value else "Nej", style)
-    elif isinstance(value, int | float):
-        ws.write_number(row, col, value, style)
+    elif isinstance(value, str):
+        ws.write_string(row, col, value, style)
+    elif isinstance(value, dt.datetime):
+        ws.write_datetime(row, col, value, style)
     else:
-        ws.write_string(row, col, str(value), style)
+        ws.write_number(row, col, value, style)
+
+
+def _cell_value(value: Any) -> Any:
+    """Returns what a cell holds for `value`: None (blank), a string, a datetime or a number."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return _as_datetime(value)
+    if isinstance(value, bool):
+        return "Ja" if value else "Nej"
+    if isinstance(value, int | float):
+        return value
+    return str(value)
 
 
 def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 import yaml
 
@@ -248,3 +252,111 @@ def test_stamped_templates_are_byte_identical_to_templates_built_one_by_one(tmp_
         assert path.read_bytes() == built.read_bytes(), code
     wb = openpyxl.load_workbook(stamped[-1])
     assert wb.properties.title == "Handlingsplan 2027 – Miljö- & byggnämndens förvaltning <MBN>"
+
+
+def _varied_actions(plan: Plan, code: str) -> list[dict[str, Any]]:
+    """Carried actions with every kind of value a stamp must write as xlsxwriter does."""
+    return [
+        {
+            c.ACTION_ID: f"{code}-2026-001",
+            c.GOAL: "1.3",
+            c.ACTION: 'Språkcafé & läxhjälp <för> "alla" – 100 %',
+            c.OWNER: code,  # the förvaltning's own code, also a string of the identification sheet
+            c.START: dt.date(2026, 2, 1),
+            c.DONE: dt.datetime(2026, 12, 31, 15, 30),
+            c.COST: 5000,
+            c.FUNDING: "Statlig ersättning",
+            c.STATUS: "Pågår",
+            c.TARGET: 40,
+            c.OUTCOME: 12.5,
+        },
+        {
+            c.GOAL: "9.9",  # no such delmål: written as it is
+            c.ACTION: "Lång text som bryts över flera rader. " * 12 + "\nmed radbrytning\n\noch en tom rad",
+            c.OWNER: " mellanslag först",
+            c.COMMENT: "mellanslag sist ",
+            c.COST: 1234567.891,
+            c.START: None,
+            c.DONE: float("nan"),
+            c.STATUS: "Försenad",
+        },
+        {
+            c.ACTION: "=SUM(A1)",
+            c.OWNER: "_x0041_ och \x01 styrtecken",
+            c.PARTNERS: "<r>rik</r>",
+            c.INDICATOR: True,
+            c.TARGET: False,
+            c.COST: 0,
+            c.COMMENT: "",
+        },
+        {c.GOAL: goal_label(plan.goal("2.1")), c.ACTION: "Ja", c.OWNER: "Nyckel", c.STATUS: "Avbruten"},
+        {},
+        {c.ACTION: "Emoji 😀, ü, ß och ñ", c.COST: -1.5e-7, c.TARGET: 10**15, c.STATUS: c.NOT_STARTED},
+    ]
+
+
+def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import template
+    from pipeline.template import TemplateOptions, stamp_templates, write_template, write_templates
+
+    data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
+    data["forvaltningar"] += [
+        {"kod": "MBN", "namn": "Miljö- & byggnämndens förvaltning <MBN>"},
+        {"kod": "VOF", "namn": "Vård- och omsorgsförvaltningen"},
+        {"kod": "RAD1", "namn": "Förvaltning med många rader"},
+        {"kod": "RAD2", "namn": "Förvaltning med ännu fler rader"},
+        {"kod": "TS", "namn": "Förvaltning med pandas-tid"},
+        {"kod": "NP", "namn": "Förvaltning med numpy-tal"},
+        {"kod": "BIG", "namn": "Förvaltning med stora tal"},
+        {"kod": "HUGE", "namn": "Förvaltning med långa texter"},
+        {"kod": "LONG", "namn": "Förvaltningen för " * 8 + "allt"},
+    ]
+    revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
+    base = TemplateOptions(year=YEAR, deadline=dt.date(2027, 3, 31))
+
+    def carried(actions: list[dict[str, Any]], concerns: dict[str, str] | None = None) -> TemplateOptions:
+        return replace(base, carried_actions=tuple(actions), concerns=concerns or {})
+
+    few_rows = replace(base, prepared_rows=20, validated_rows=40)
+    options = {
+        "FoK": carried(_varied_actions(revised, "FoK"), {"1.1": "Ja", "1.3": "Nej", "2.1": "Ja"}),
+        "KS": carried(_varied_actions(revised, "KS")[::-1] * 7, {g.id: c.YES for g in revised.goals}),
+        "SBF": carried(_varied_actions(revised, "SBF")[:1]),
+        "MBN": carried(_varied_actions(revised, "MBN")[:3], {"1.1": c.NO}),
+        "SOC": replace(base, concerns={"3.1": c.YES, "3.2": "Kanske"}),
+        "UTB": replace(base, concerns={"4.1": c.NO}),
+        "VOF": base,
+        "RAD1": replace(few_rows, carried_actions=tuple(_varied_actions(revised, "RAD1") * 5)),
+        "RAD2": replace(few_rows, carried_actions=tuple(_varied_actions(revised, "RAD2")[::-1] * 5)),
+        "TS": carried([{c.ACTION: "Tid", c.START: pd.Timestamp("2026-02-01")}]),
+        "NP": carried([{c.ACTION: "Tal", c.COST: np.float64(1.5)}]),
+        "BIG": carried([{c.ACTION: "Tal", c.COST: 2**60}]),
+        "HUGE": carried([{c.ACTION: "Lång" * 10_000}]),
+        "LONG": carried(_varied_actions(revised, "LONG")),
+    }
+    assert set(options) == set(revised.department_codes)
+    stamped = {code for code, _ in stamp_templates(revised, options, tmp_path / "stamped")}
+    assert stamped == set(options) - {"TS", "NP", "BIG", "HUGE", "LONG"}  # these are built
+
+    monkeypatch.setattr(template, "_PARALLEL_STAMPS", 2)  # groups of three or more on two processes
+    written = write_templates(revised, options, tmp_path / "written", workers=2)
+    for code, path in zip(options, written, strict=True):
+        built = write_template(
+            revised, revised.department(code), options[code], tmp_path / "built" / path.name
+        )
+        assert path.read_bytes() == built.read_bytes(), code
+
+    wb = openpyxl.load_workbook(written[0])
+    ws = wb[c.SHEET_ACTIONS]
+    assert [ws.cell(2, col).value for col in (1, 2, 3, 5, 7, 12)] == [
+        "FoK-2026-001",
+        goal_label(revised.goal("1.3")),
+        'Språkcafé & läxhjälp <för> "alla" – 100 %',
+        dt.datetime(2026, 2, 1),
+        5000,
+        "Pågår",
+    ]
+    assert not any(ws.cell(row, col).protection.locked for row in (2, 7, 201) for col in range(1, 15))
+    assert [wb[c.SHEET_GOALS][f"D{row}"].value for row in (2, 3, 4)] == ["Ja", None, "Nej"]
