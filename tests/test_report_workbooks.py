@@ -11,27 +11,37 @@ from typing import Any
 import openpyxl
 import pandas as pd
 import pytest
+import xlsxwriter
+from xlsxwriter.exceptions import OverlappingRange
 
 from pipeline import contract as c
 from pipeline.collect import collect
 from pipeline.config import Settings
 from pipeline.consolidate import (
     ACTION_TABLE_COLUMNS,
+    AREA,
+    CHANGE_COLUMNS,
+    Changes,
     Consolidated,
     DepartmentStatus,
+    Rejection,
     combine,
     consolidate_year,
     read_previous_actions,
 )
 from pipeline.demo import example_submissions, write_example_inbox
 from pipeline.plan import Plan
+from pipeline.report import blocks
+from pipeline.report.blocks import BlockWorksheet, add_block_sheet
 from pipeline.report.workbooks import (
+    _row_heights,
     matrix_cell,
     schedule,
     write_action_plan,
     write_follow_up,
     write_workbooks,
 )
+from pipeline.template import row_height
 
 YEAR = 2027
 AS_OF = dt.date(2027, 3, 1)
@@ -362,3 +372,131 @@ def test_changes_sheet_with_previous_year(plan: Plan, tmp_path: Path) -> None:
         assert heading in values
     assert "Försvinner" in values and "Ny" in values and ids[1] in values
     assert code in values
+
+
+# Tables written in bulk (pipeline.report.blocks): the bytes of xlsxwriter's cell-by-cell writes.
+
+ODD_TEXTS = (
+    *EVIL,
+    "rad ett\nrad två\n\nrad fyra",
+    "ord " * 40,
+    " luft runt ",
+    "",
+    None,
+    "Å · – “”",
+    "a\tb",
+    "_x0041_",
+)
+
+
+def _odd_result(plan: Plan, long_text: bool = False) -> Consolidated:
+    """Returns a result with every kind of value the tables meet, over many rows and förvaltningar."""
+    codes = list(plan.department_codes)
+    goals = [g.id for g in plan.goals]
+    area_of = {g.id: g.area for g in plan.goals}
+    starts = (dt.date(2027, 1, 15), None, dt.datetime(2027, 2, 1, 12, 30), "snart", pd.NaT)
+    starts += (dt.datetime(2027, 3, 1, tzinfo=dt.UTC),)
+    rows = []
+    for i in range(60):
+        goal = goals[i % len(goals)] if i % 11 else ("9.9" if i % 2 else None)
+        rows.append(
+            {
+                c.DEPARTMENT: codes[i % 3],
+                c.ACTION_ID: f"{codes[i % 3]}-{YEAR}-{i:03d}",
+                c.GOAL: goal,
+                c.ACTION: "x" * 40_000
+                if long_text and i == 7
+                else ODD_TEXTS[i % len(ODD_TEXTS)] or f"Åtgärd {i}",
+                c.OWNER: ODD_TEXTS[(i + 3) % len(ODD_TEXTS)],
+                c.START: starts[i % len(starts)],
+                c.DONE: (dt.date(2027, 2, 1), dt.date(2027, 12, 31), None, "", dt.date(2026, 5, 5))[i % 5],
+                c.COST: (40_000.0, float("nan"), 0.0, 1.5e6, 123.456)[i % 5],
+                c.FUNDING: (None, "Annan", "Statsbidrag", "okänd")[i % 4],
+                c.PARTNERS: ODD_TEXTS[(i + 5) % len(ODD_TEXTS)],
+                c.INDICATOR: ODD_TEXTS[(i + 7) % len(ODD_TEXTS)] if i % 3 else None,
+                c.TARGET: ODD_TEXTS[(i + 9) % len(ODD_TEXTS)],
+                c.STATUS: (*c.STATUSES, None, "Okänd")[i % 7],
+                c.OUTCOME: ODD_TEXTS[(i + 11) % len(ODD_TEXTS)],
+                c.COMMENT: ODD_TEXTS[(i + 13) % len(ODD_TEXTS)],
+                AREA: area_of.get(goal, 0),
+            }
+        )
+    actions = pd.DataFrame(rows, columns=[*ACTION_TABLE_COLUMNS, AREA]).astype(
+        {name: object for name in ACTION_TABLE_COLUMNS if name != c.COST}
+    )
+    concerns = pd.DataFrame(
+        [
+            (code, g, (c.YES, c.NO, None)[(j + n) % 3])
+            for n, code in enumerate(codes[:4])
+            for j, g in enumerate(goals)
+        ],
+        columns=[c.DEPARTMENT, c.GOAL_ID, c.CONCERNS_US],
+        dtype=object,
+    )
+    departments = tuple(
+        DepartmentStatus(
+            d.code, d.name, n < 3, f"fil {d.code}.xlsx" if n < 3 else None, "2027-02-01T08:00:00+00:00"
+        )
+        for n, d in enumerate(plan.departments)
+    )
+    rejections = (
+        Rejection("trasig.xlsx", codes[3], "2027-02-02T09:00:00+00:00", 3, ("Fel 1", "Fel <2> & 3")),
+    )
+
+    def changed(n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            [[f"X-{j}", codes[j % 3], goals[j], ODD_TEXTS[j], c.STATUSES[j % 5], None] for j in range(n)],
+            columns=list(CHANGE_COLUMNS),
+            dtype=object,
+        )
+
+    changes = Changes(YEAR - 1, changed(5), changed(3), changed(0), changed(4))
+    return Consolidated(plan, YEAR, AS_OF, actions, concerns, departments, rejections, changes)
+
+
+@pytest.mark.parametrize("long_text", [False, True], ids=["plain", "text-over-xlsxwriters-limit"])
+@pytest.mark.parametrize("writer", [write_action_plan, write_follow_up])
+def test_tables_in_bulk_give_the_bytes_of_cell_by_cell_writes(
+    writer: Any, long_text: bool, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _odd_result(plan, long_text)
+    kept = []
+    write_block = BlockWorksheet.write_block
+
+    def counted(self: BlockWorksheet, *args: Any, **kwargs: Any) -> bool:
+        kept.append(write_block(self, *args, **kwargs))
+        return kept[-1]
+
+    monkeypatch.setattr(BlockWorksheet, "write_block", counted)
+    monkeypatch.setattr(blocks, "_CHUNK", 7)  # blocks laid out in several pieces
+    in_bulk = writer(result, tmp_path / "bulk.xlsx").read_bytes()
+    assert kept.count(True) >= 3
+    assert (False in kept) == long_text  # a text xlsxwriter cuts short goes through xlsxwriter
+    monkeypatch.setattr(blocks, "BLOCKS", False)
+    assert writer(result, tmp_path / "cells.xlsx").read_bytes() == in_bulk
+
+
+def test_example_tables_in_bulk_give_the_same_bytes(
+    result: Consolidated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_bulk = [p.read_bytes() for p in write_workbooks(result, tmp_path / "bulk")]
+    monkeypatch.setattr(blocks, "BLOCKS", False)
+    assert [p.read_bytes() for p in write_workbooks(result, tmp_path / "cells")] == in_bulk
+
+
+def test_row_heights_are_those_of_row_height() -> None:
+    texts = ["", "kort", "x" * 37, "x" * 38, "ord " * 60, "rad\nrad två\n\n", "\n", "å" * 500]
+    columns = [(texts, 36), (texts[::-1], 16), (texts[3:] + texts[:3], 22)]
+    expected = [row_height([(texts[i], width) for texts, width in columns]) for i in range(len(texts))]
+    assert _row_heights(len(texts), columns) == expected
+
+
+def test_block_sheet_refuses_to_overlap_its_table(tmp_path: Path) -> None:
+    workbook = xlsxwriter.Workbook(str(tmp_path / "x.xlsx"))
+    sheet = add_block_sheet(workbook, "Blad")
+    sheet.add_table(0, 0, 100, 3, {"columns": [{"header": h} for h in "abcd"]})
+    with pytest.raises(OverlappingRange, match="A1:D101"):
+        sheet.merge_range(50, 2, 50, 5, "", None)
+    with pytest.raises(OverlappingRange, match="A1:D101"):
+        sheet.add_table(100, 3, 120, 4)
+    workbook.close()

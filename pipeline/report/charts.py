@@ -140,6 +140,7 @@ def matrix_heatmap_svg(responsibility_matrix_frame: pd.DataFrame, plan: Plan) ->
     """
     frame = responsibility_matrix_frame
     codes = [str(code) for code in frame.columns]
+    by_goal = dict(zip(frame.index, frame.to_numpy().tolist(), strict=True))
     width = ROW_LABEL_WIDTH + CELL_WIDTH * len(codes) + 4
     legend, legend_height = _matrix_legend(max(width, 480.0))
     parts = [legend]
@@ -155,8 +156,7 @@ def matrix_heatmap_svg(responsibility_matrix_frame: pd.DataFrame, plan: Plan) ->
         y += AREA_ROW_HEIGHT
         for goal in goals:
             parts.append(_tipped(_text(4, y + 15, goal.id), goal.text))
-            for i, code in enumerate(codes):
-                answer, actions = frame.at[goal.id, code]
+            for i, (code, (answer, actions)) in enumerate(zip(codes, by_goal[goal.id], strict=True)):
                 parts.append(_cell(ROW_LABEL_WIDTH + i * CELL_WIDTH, y, answer, int(actions), goal.id, code))
             y += CELL_HEIGHT
     title = "Ansvarsmatris: antal åtgärder per delmål och förvaltning"

@@ -108,6 +108,7 @@ def summary_context(result: k.Consolidated) -> dict[str, object]:
     plan = result.plan
     figures = k.figures(result)
     status_frame = k.status_by_area(result)
+    matrix = k.responsibility_matrix(result)
     return {
         "title": f"Sammanfattning: handlingsplan för integration {result.year}",
         "year": result.year,
@@ -126,8 +127,8 @@ def summary_context(result: k.Consolidated) -> dict[str, object]:
         "rejections": [_rejection(r, result) for r in result.rejections],
         "department_codes": list(plan.department_codes),
         "department_names": [(d.code, d.name) for d in plan.departments],
-        "matrix_chart": Markup(matrix_heatmap_svg(k.responsibility_matrix(result), plan)),
-        "matrix_rows": _matrix_rows(result),
+        "matrix_chart": Markup(matrix_heatmap_svg(matrix, plan)),
+        "matrix_rows": _matrix_rows(matrix),
         "changes": _changes(result.changes),
     }
 
@@ -247,16 +248,19 @@ def _text(value: object) -> str:
 
 
 def _action_rows(frame: pd.DataFrame) -> list[ActionRow]:
+    columns = (k.DEPARTMENT, c.ACTION_ID, c.GOAL, c.ACTION, c.DONE, c.STATUS)
     return [
         ActionRow(
-            department=_text(row[k.DEPARTMENT]),
-            action_id=_text(row[c.ACTION_ID]),
-            goal=_text(row[c.GOAL]),
-            action=_text(row[c.ACTION]),
-            done=format_date(row[c.DONE]),
-            status=_text(row[c.STATUS]),
+            department=_text(department),
+            action_id=_text(action_id),
+            goal=_text(goal),
+            action=_text(action),
+            done=format_date(done),
+            status=_text(status),
         )
-        for _, row in frame.iterrows()
+        for department, action_id, goal, action, done, status in zip(
+            *(frame[name].tolist() for name in columns), strict=True
+        )
     ]
 
 
@@ -280,14 +284,16 @@ def _rejection(rejection: k.Rejection, result: k.Consolidated) -> dict[str, obje
     }
 
 
-def _matrix_rows(result: k.Consolidated) -> list[tuple[str, list[str]]]:
-    """Returns per delmål the matrix cells as text: "2", "1 (Ja)", "0 (Ja)" or "–"."""
-    frame = k.responsibility_matrix(result)
+def _matrix_rows(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Returns per delmål the matrix cells as text: "2", "1 (Ja)", "0 (Ja)" or "–".
+
+    Args:
+        frame: the frame of `pipeline.consolidate.responsibility_matrix`.
+    """
     rows = []
-    for goal_id in frame.index:
+    for goal_id, pairs in zip(frame.index, frame.to_numpy().tolist(), strict=True):
         cells = []
-        for code in frame.columns:
-            answer, actions = frame.at[goal_id, code]
+        for answer, actions in pairs:
             marked = " (Ja)" if answer == c.YES else ""
             cells.append(f"{actions}{marked}" if actions or marked else "–")
         rows.append((str(goal_id), cells))
@@ -309,16 +315,19 @@ def _changes(changes: k.Changes | None) -> dict[str, object] | None:
 
 
 def _change_rows(frame: pd.DataFrame) -> list[dict[str, str]]:
+    columns = (c.ACTION_ID, k.DEPARTMENT, c.GOAL, c.ACTION, k.BEFORE, k.NOW)
     return [
         {
-            "action_id": _text(row[c.ACTION_ID]),
-            "department": _text(row[k.DEPARTMENT]),
-            "goal": _text(row[c.GOAL]),
-            "action": _text(row[c.ACTION]),
-            "before": _text(row[k.BEFORE]) or "–",
-            "now": _text(row[k.NOW]) or "–",
+            "action_id": _text(action_id),
+            "department": _text(department),
+            "goal": _text(goal),
+            "action": _text(action),
+            "before": _text(before) or "–",
+            "now": _text(now) or "–",
         }
-        for _, row in frame.iterrows()
+        for action_id, department, goal, action, before, now in zip(
+            *(frame[name].tolist() for name in columns), strict=True
+        )
     ]
 
 

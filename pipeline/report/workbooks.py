@@ -6,6 +6,8 @@ writes the follow-up (key figures with charts, status, förvaltningar, deviation
 all actions and, with a previous year, the changes). Every figure comes from
 `pipeline.consolidate`; this module only lays it out. User text is always written as a
 string, never as a formula or link, and the same `Consolidated` gives the same bytes.
+Tables are converted to Python lists a column at a time and written with
+`pipeline.report.blocks.write_columns`, which lays out big ones in bulk.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from pipeline import contract as c
 from pipeline.config import local_time
 from pipeline.consolidate import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
 from pipeline.files import atomic_path
+from pipeline.report.blocks import Column, add_block_sheet, write_columns
 from pipeline.template import COLUMN_WIDTHS, row_height
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
@@ -94,10 +98,11 @@ def write_action_plan(result: Consolidated, target: Path) -> Path:
         workbook = _new_workbook(tmp, result, f"Handlingsplan {result.year}")
         try:
             fmt = _Formats(workbook)
-            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), fmt, result)
-            _matrix_sheet(workbook.add_worksheet(SHEET_MATRIX), fmt, result)
-            _plan_sheet(workbook.add_worksheet(SHEET_PLAN), fmt, result)
-            _concerns_sheet(workbook.add_worksheet(k.CONCERNS_SHEET), fmt, result)
+            table = _ActionLists(result.actions)
+            _actions_sheet(add_block_sheet(workbook, c.SHEET_ACTIONS), fmt, result, table)
+            _matrix_sheet(add_block_sheet(workbook, SHEET_MATRIX), fmt, result)
+            _plan_sheet(add_block_sheet(workbook, SHEET_PLAN), fmt, result, table)
+            _concerns_sheet(add_block_sheet(workbook, k.CONCERNS_SHEET), fmt, result)
         finally:
             workbook.close()
     return target
@@ -117,12 +122,14 @@ def write_follow_up(result: Consolidated, target: Path) -> Path:
             status = workbook.add_worksheet(SHEET_STATUS)
             ranges = _status_sheet(status, fmt, result)
             _overview_sheet(overview, workbook, fmt, result, ranges)
-            _departments_sheet(workbook.add_worksheet(SHEET_DEPARTMENTS), fmt, result)
-            _deviations_sheet(workbook.add_worksheet(SHEET_DEVIATIONS), fmt, result)
+            _departments_sheet(add_block_sheet(workbook, SHEET_DEPARTMENTS), fmt, result)
+            _deviations_sheet(add_block_sheet(workbook, SHEET_DEVIATIONS), fmt, result)
             _costs_sheet(workbook.add_worksheet(SHEET_COSTS), fmt, result)
-            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), fmt, result)
+            _actions_sheet(
+                add_block_sheet(workbook, c.SHEET_ACTIONS), fmt, result, _ActionLists(result.actions)
+            )
             if result.changes is not None:
-                _changes_sheet(workbook.add_worksheet(SHEET_CHANGES), fmt, result, result.changes)
+                _changes_sheet(add_block_sheet(workbook, SHEET_CHANGES), fmt, result, result.changes)
         finally:
             workbook.close()
     return target
@@ -230,20 +237,6 @@ def _write_text(ws: Worksheet, row: int, col: int, value: Any, style: Format) ->
         ws.write_blank(row, col, None, style)
 
 
-def _write_date(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
-    if isinstance(value, dt.date) and not _is_empty(value):
-        ws.write_datetime(row, col, _as_datetime(value), style)
-    else:
-        _write_text(ws, row, col, value, style)
-
-
-def _write_number(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and not _is_empty(value):
-        ws.write_number(row, col, float(value), style)
-    else:
-        _write_text(ws, row, col, value, style)
-
-
 def _header_text(text: str) -> str:
     """Returns text safe for an Excel page header or footer (a literal & is written &&)."""
     return text.replace("&", "&&")
@@ -277,15 +270,82 @@ def _status_counts(result: Consolidated) -> tuple[pd.DataFrame, pd.DataFrame]:
     return k.status_by_area(result), k.status_by_department(result)
 
 
+# Cells in bulk: columns converted to Python lists once, written with `write_columns`.
+
+
+def _texts(values: Sequence[Any]) -> list[str]:
+    """Returns `_text` of every value (strings, the common case, pass through as they are)."""
+    return [value if value.__class__ is str else _text(value) for value in values]
+
+
+def _date_cells(values: Sequence[Any]) -> list[Any]:
+    """Returns each value as a date cell shows it: a datetime (no time zone), else its text."""
+    return [
+        _as_datetime(value) if isinstance(value, dt.date) and not _is_empty(value) else _text(value)
+        for value in values
+    ]
+
+
+def _number_cells(values: Sequence[Any]) -> list[Any]:
+    """Returns each value as an amount cell shows it: a float, else its text ("" for NaN)."""
+    return [
+        float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and not _is_empty(value)
+        else _text(value)
+        for value in values
+    ]
+
+
+def _row_heights(rows: int, columns: Sequence[tuple[Sequence[str], float]]) -> list[float]:
+    """Returns, per row, `row_height` of the row's (text, column width) pairs.
+
+    A row's height is the largest of its cells' heights, and a one-line cell's height
+    depends only on its length, so heights are looked up by length: `row_height` itself
+    is called once per length and width (and for each text with a line break).
+    """
+    if not columns:
+        return [row_height([])] * rows
+    per_column = []
+    for texts, width in columns:
+        known: dict[int | str, float] = {}
+        heights = []
+        for text in texts:
+            key: int | str = text if "\n" in text else len(text)
+            height = known.get(key)
+            if height is None:
+                height = known[key] = row_height([(text, width)])
+            heights.append(height)
+        per_column.append(heights)
+    return [max(cells) for cells in zip(*per_column, strict=True)]
+
+
+class _ActionLists:
+    """The action table's columns as Python lists, converted once per workbook (not per cell)."""
+
+    def __init__(self, actions: pd.DataFrame) -> None:
+        self.rows = len(actions)
+        self._values = {name: actions[name].tolist() for name in actions.columns}
+        self._texts: dict[str, list[str]] = {}
+
+    def values(self, name: str) -> list[Any]:
+        """Returns a column's values (None for a column the table lacks)."""
+        return self._values[name] if name in self._values else [None] * self.rows
+
+    def texts(self, name: str) -> list[str]:
+        """Returns a column's values as the text a user sees ("" for empty)."""
+        if name not in self._texts:
+            self._texts[name] = _texts(self.values(name))
+        return self._texts[name]
+
+
 # The Åtgärder table: the same in both workbooks, and read back next year.
 
 
-def _actions_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+def _actions_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, table: _ActionLists) -> None:
     columns = ACTION_TABLE_COLUMNS
     widths = [ACTION_TABLE_WIDTHS[name] for name in columns]
     _set_widths(ws, widths)
-    actions = result.actions
-    last_row = max(len(actions), 1)
+    last_row = max(table.rows, 1)
     ws.add_table(
         0,
         0,
@@ -299,16 +359,24 @@ def _actions_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
         },
     )
     ws.set_row(0, 32)
-    for row, record in enumerate(actions.itertuples(index=False), start=1):
-        values = dict(zip(actions.columns, record, strict=True))
-        for col, name in enumerate(columns):
-            _write_action_cell(ws, fmt, row, col, name, values.get(name))
-        texts = [
-            (_text(values.get(n)), ACTION_TABLE_WIDTHS[n]) for n in columns if n in WRAPPED_ACTION_COLUMNS
-        ]
-        ws.set_row(row, row_height(texts))
+    heights = _row_heights(
+        table.rows,
+        [(table.texts(n), ACTION_TABLE_WIDTHS[n]) for n in columns if n in WRAPPED_ACTION_COLUMNS],
+    )
+    write_columns(ws, 1, [_action_column(fmt, table, name) for name in columns], heights)
     ws.freeze_panes(1, 2)
     _print_setup(ws, result, repeat_row=0)
+
+
+def _action_column(fmt: _Formats, table: _ActionLists, name: str) -> Column:
+    """Returns an Åtgärder column's cells and format(s): dates, amounts and traffic lights typed."""
+    if name in DATE_COLUMNS:
+        return _date_cells(table.values(name)), fmt.date
+    if name == c.COST:
+        return _number_cells(table.values(name)), fmt.money
+    if name == c.STATUS:
+        return table.texts(name), [fmt.for_status(value) for value in table.values(name)]
+    return table.texts(name), fmt.wrap if name in WRAPPED_ACTION_COLUMNS else fmt.text
 
 
 def _concerns_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
@@ -316,25 +384,13 @@ def _concerns_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
     _set_widths(ws, [14, 10, 12])
     for col, name in enumerate(columns):
         ws.write_string(0, col, name, fmt.header)
-    for row, record in enumerate(result.concerns.itertuples(index=False), start=1):
-        for col, value in enumerate(record):
-            _write_text(ws, row, col, value, fmt.text)
+    concerns = result.concerns
+    write_columns(
+        ws, 1, [(_texts(concerns.iloc[:, col].tolist()), fmt.text) for col in range(concerns.shape[1])]
+    )
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(len(result.concerns), 1), len(columns) - 1)
     _print_setup(ws, result, repeat_row=0)
-
-
-def _write_action_cell(ws: Worksheet, fmt: _Formats, row: int, col: int, name: str, value: Any) -> None:
-    if name in DATE_COLUMNS:
-        _write_date(ws, row, col, value, fmt.date)
-    elif name == c.COST:
-        _write_number(ws, row, col, value, fmt.money)
-    elif name == c.STATUS:
-        _write_text(ws, row, col, value, fmt.for_status(value))
-    elif name in WRAPPED_ACTION_COLUMNS:
-        _write_text(ws, row, col, value, fmt.wrap)
-    else:
-        _write_text(ws, row, col, value, fmt.text)
 
 
 # Ansvarsmatris.
@@ -369,22 +425,40 @@ def _matrix_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
     for col, name in enumerate([c.GOAL_ID, c.GOAL_TEXT, *codes, TOTAL]):
         ws.write_string(header_row, col, name, fmt.header)
     matrix = k.responsibility_matrix(result)
+    position = {code: i for i, code in enumerate(matrix.columns)}
+    order = [position[code] for code in codes]
+    by_goal = dict(zip(matrix.index, matrix.to_numpy().tolist(), strict=True))
     row = header_row + 1
     for area in result.plan.goal_areas:
         _merged_text(ws, row, 0, last_col, area.label, fmt.area_row)
         row += 1
+        rows: list[list[Any]] = []
+        styles: list[list[Format]] = []
         for goal in area.goals:
-            ws.write_string(row, 0, goal.id, fmt.text)
-            ws.write_string(row, 1, goal.text, fmt.wrap)
-            total = 0
-            for col, code in enumerate(codes, start=2):
-                concerns_us, count = matrix.at[goal.id, code]
-                total += count
-                style = fmt.has_actions if count else fmt.marked_only if concerns_us == c.YES else fmt.center
-                _write_text(ws, row, col, matrix_cell(concerns_us, count), style)
-            ws.write_number(row, last_col, total, fmt.integer_total)
-            ws.set_row(row, row_height([(goal.text, widths[1])]))
-            row += 1
+            cells = [by_goal[goal.id][i] for i in order]
+            rows.append(
+                [
+                    goal.id,
+                    goal.text,
+                    *(matrix_cell(concerns_us, count) for concerns_us, count in cells),
+                    float(sum(count for _, count in cells)),
+                ]
+            )
+            styles.append(
+                [
+                    fmt.text,
+                    fmt.wrap,
+                    *(
+                        fmt.has_actions if count else fmt.marked_only if concerns_us == c.YES else fmt.center
+                        for concerns_us, count in cells
+                    ),
+                    fmt.integer_total,
+                ]
+            )
+        if rows:
+            heights = [row_height([(goal.text, widths[1])]) for goal in area.goals]
+            columns = list(zip(zip(*rows, strict=True), zip(*styles, strict=True), strict=True))
+            row = write_columns(ws, row, columns, heights)
     ws.write_string(row, 0, TOTAL, fmt.total_label)
     ws.write_blank(row, 1, None, fmt.total_label)
     counts = result.actions[DEPARTMENT].value_counts()
@@ -417,7 +491,7 @@ def schedule(start: Any, done: Any) -> str:
     return f"senast {last}" if last else ""
 
 
-def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, table: _ActionLists) -> None:
     widths = [w for _, w in PLAN_COLUMNS]
     total_width = sum(widths)
     last_col = len(widths) - 1
@@ -435,8 +509,11 @@ def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
     header_row = 3
     for col, (name, _) in enumerate(PLAN_COLUMNS):
         ws.write_string(header_row, col, name, fmt.header)
-    names = {d.code: d.name for d in result.plan.departments}
-    by_goal = {goal_id: frame for goal_id, frame in result.actions.groupby(c.GOAL, sort=False)}
+    columns = _plan_columns(fmt, result, table)
+    heights = _row_heights(table.rows, [(texts, w) for (texts, _), w in zip(columns, widths, strict=True)])
+    by_goal: dict[Any, list[int]] = {}
+    for index, goal_id in enumerate(table.values(c.GOAL)):
+        by_goal.setdefault(goal_id, []).append(index)
     row = header_row + 1
     for area in result.plan.goal_areas:
         row += 1
@@ -449,33 +526,30 @@ def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
             ws.set_row(row, row_height([(text, total_width)]) + 6)  # a little air above
             row += 1
             actions = by_goal.get(goal.id)
-            if actions is None or actions.empty:
+            if not actions:
                 ws.write_string(row, 0, "Inga åtgärder.", fmt.note)
                 row += 1
                 continue
-            for record in actions.to_dict("records"):
-                _plan_action_row(ws, fmt, row, record, names, widths)
-                row += 1
+            row = write_columns(ws, row, columns, heights, rows=actions)
     ws.freeze_panes(header_row + 1, 0)
     _print_setup(ws, result, repeat_row=header_row)
 
 
-def _plan_action_row(
-    ws: Worksheet, fmt: _Formats, row: int, record: dict[str, Any], names: dict[str, str], widths: list[int]
-) -> None:
-    code = _text(record[DEPARTMENT])
-    values = (
-        _text(record[c.ACTION]),
-        names.get(code, code),
-        _text(record[c.OWNER]),
-        schedule(record[c.START], record[c.DONE]),
-        _text(record[c.STATUS]),
-        _text(record[c.ACTION_ID]),
-    )
-    for col, value in enumerate(values):
-        style = fmt.for_status(value) if col == 4 else fmt.wrap
-        _write_text(ws, row, col, value, style)
-    ws.set_row(row, row_height(list(zip(values, widths, strict=True))))
+def _plan_columns(fmt: _Formats, result: Consolidated, table: _ActionLists) -> list[Column]:
+    """Returns the print view's columns for every action (PLAN_COLUMNS), all text."""
+    names = {d.code: d.name for d in result.plan.departments}
+    statuses = table.texts(c.STATUS)
+    return [
+        (table.texts(c.ACTION), fmt.wrap),
+        ([names.get(code, code) for code in table.texts(DEPARTMENT)], fmt.wrap),
+        (table.texts(c.OWNER), fmt.wrap),
+        (
+            [schedule(s, d) for s, d in zip(table.values(c.START), table.values(c.DONE), strict=True)],
+            fmt.wrap,
+        ),
+        (statuses, [fmt.for_status(status) for status in statuses]),
+        (table.texts(c.ACTION_ID), fmt.wrap),
+    ]
 
 
 # Follow-up: Status, with the ranges the overview's charts draw from.
@@ -539,17 +613,17 @@ def _count_table(
         ws.write_string(row, name_col, "Namn", fmt.header)
     ws.set_row(row, 30)
     first = row + 1
-    for offset, (label, values) in enumerate(counts.iterrows()):
-        current = first + offset
+    rows = counts.to_numpy().tolist()
+    for current, label, values in zip(count(first), counts.index, rows, strict=False):
         is_total = label == TOTAL
         ws.write_string(current, 0, str(label), fmt.total_label if is_total else fmt.text)
         if names is not None:
             _write_text(
                 ws, current, name_col, names.get(str(label), ""), fmt.total_label if is_total else fmt.text
             )
-        for col, name in enumerate(counts.columns, start=1):
+        for col, (name, value) in enumerate(zip(counts.columns, values, strict=True), start=1):
             style = fmt.integer_total if is_total or name == TOTAL else fmt.integer
-            ws.write_number(current, col, int(values[name]), style)
+            ws.write_number(current, col, int(value), style)
     return first, first + len(counts) - 1
 
 
@@ -664,28 +738,30 @@ def _departments_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> No
         ws.write_string(0, col, name, fmt.for_status_header(name))
     ws.set_row(0, 30)
     _, by_department = _status_counts(result)
-    for row, department in enumerate(result.departments, start=1):
-        texts = [
-            department.code,
-            department.name,
-            c.YES if department.submitted else c.NO,
-            department.file,
-            local_time(department.received),
-            (department.digest or "")[:12],
-            department.contact,
-            department.email,
-        ]
-        for col, value in enumerate(texts):
-            style = fmt.wrap if col in (1, 3) else fmt.text
-            if col == 2 and not department.submitted:
-                style = fmt.status[c.DELAYED]
-            _write_text(ws, row, col, value, style)
-        known = department.code in by_department.index
-        counts = by_department.loc[department.code] if known else pd.Series(0, index=by_department.columns)
-        for col, name in enumerate((TOTAL, *c.STATUSES), start=8):
-            ws.write_number(row, col, int(counts[name]), fmt.integer)
-        _write_text(ws, row, len(headers) - 1, department.plan_version, fmt.text)
-        ws.set_row(row, row_height([(department.name, widths[1]), (department.file or "", widths[3])]))
+    count_names = (TOTAL, *c.STATUSES)
+    counts = dict(zip(by_department.index, by_department[list(count_names)].to_numpy().tolist(), strict=True))
+    nothing = [0] * len(count_names)
+    departments = result.departments
+    columns: list[Column] = [
+        (_texts([d.code for d in departments]), fmt.text),
+        (_texts([d.name for d in departments]), fmt.wrap),
+        (
+            [c.YES if d.submitted else c.NO for d in departments],
+            [fmt.text if d.submitted else fmt.status[c.DELAYED] for d in departments],
+        ),
+        (_texts([d.file for d in departments]), fmt.wrap),
+        (_texts([local_time(d.received) for d in departments]), fmt.text),
+        (_texts([(d.digest or "")[:12] for d in departments]), fmt.text),
+        (_texts([d.contact for d in departments]), fmt.text),
+        (_texts([d.email for d in departments]), fmt.text),
+        *(
+            ([float(counts.get(d.code, nothing)[i]) for d in departments], fmt.integer)
+            for i in range(len(count_names))
+        ),
+        (_texts([d.plan_version for d in departments]), fmt.text),
+    ]
+    heights = [row_height([(d.name, widths[1]), (d.file or "", widths[3])]) for d in departments]
+    write_columns(ws, 1, columns, heights)
     ws.freeze_panes(1, 2)
     ws.autofilter(0, 0, max(len(result.departments), 1), len(headers) - 1)
     _print_setup(ws, result, repeat_row=0)
@@ -723,15 +799,18 @@ def _section(
     for column, first in zip(columns, starts, strict=True):
         _merged_text(ws, row, first, first + column.span - 1, column.header, fmt.header)
     row += 1
-    for values in rows:
-        texts = []
-        for column, first, value in zip(columns, starts, values, strict=True):
-            last = first + column.span - 1
-            _section_cell(ws, fmt, row, first, last, column.kind, value)
-            texts.append((_text(value), sum(widths[first : last + 1])))
-        ws.set_row(row, row_height(texts))
-        row += 1
-    return row + 1
+    cells: list[Column] = []
+    merges = []
+    texts = []
+    for i, (column, first) in enumerate(zip(columns, starts, strict=True)):
+        values = [r[i] for r in rows]
+        cell_values, style = _section_column(fmt, column.kind, values)
+        cells.append((cell_values, style))
+        cells.extend([([""] * len(rows), style)] * (column.span - 1))
+        if column.span > 1:
+            merges.append((first, first + column.span - 1))
+        texts.append((_texts(values), sum(widths[first : first + column.span])))
+    return write_columns(ws, row, cells, _row_heights(len(rows), texts), merges=merges) + 1
 
 
 def _column_starts(columns: Sequence[_Column]) -> list[int]:
@@ -742,25 +821,15 @@ def _column_starts(columns: Sequence[_Column]) -> list[int]:
     return starts
 
 
-def _section_cell(
-    ws: Worksheet, fmt: _Formats, row: int, first: int, last: int, kind: str, value: Any
-) -> None:
-    if kind == "date" and isinstance(value, dt.date):
-        style = fmt.date
-    elif kind == "int":
-        style = fmt.integer
-    elif kind == "status":
-        style = fmt.for_status(value)
-    else:
-        style = fmt.wrap
-    if last > first:
-        ws.merge_range(row, first, row, last, "", style)
+def _section_column(fmt: _Formats, kind: str, values: Sequence[Any]) -> Column:
+    """Returns a section column's cells and format(s) for its kind (text, wrap, date, int, status)."""
     if kind == "date":
-        _write_date(ws, row, first, value, style)
-    elif kind == "int":
-        _write_number(ws, row, first, value, style)
-    else:
-        _write_text(ws, row, first, value, style)
+        return _date_cells(values), [fmt.date if isinstance(v, dt.date) else fmt.wrap for v in values]
+    if kind == "int":
+        return _number_cells(values), fmt.integer
+    if kind == "status":
+        return _texts(values), [fmt.for_status(value) for value in values]
+    return _texts(values), fmt.wrap
 
 
 # Follow-up: Avvikelser.
