@@ -305,7 +305,7 @@ def responsibility_matrix(result: Consolidated) -> pd.DataFrame:
     Rows are the delmål ids in plan order; columns the plan's förvaltning codes; each cell
     a tuple (concerns_us: "Ja"/"Nej"/None, actions: int).
     """
-    counts = result.actions.groupby([c.GOAL, DEPARTMENT]).size()
+    counts = result.actions.groupby([c.GOAL, DEPARTMENT]).size().to_dict()  # a dict: 31 × N lookups
     answers = {
         (d, g): a
         for d, g, a in zip(
