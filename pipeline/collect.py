@@ -481,14 +481,12 @@ def write_clean_data(target: Path, checked: Checked) -> Path:
     """Writes an accepted submission's clean tables and contact as JSON (atomically)."""
     assert checked.validated is not None
     actions = checked.validated.actions
+    columns = [[_json_value(v) for v in actions[name].tolist()] for name in actions.columns]
     data = {
         "contact": checked.contact,
         "email": checked.email,
         "warnings": count(checked.problems, WARNING),
-        "actions": [
-            {name: _json_value(value) for name, value in zip(actions.columns, row, strict=True)}
-            for row in actions.itertuples(index=False)
-        ],
+        "actions": [dict(zip(actions.columns, row, strict=True)) for row in zip(*columns, strict=True)],
         "goals": [
             [g, a]
             for g, a in zip(

@@ -1025,9 +1025,11 @@ def carried_over(
     actions_by_code: dict[str, list[dict[str, Any]]] = {}
     if previous_actions is not None and len(previous_actions):
         still_open = previous_actions[~previous_actions[c.STATUS].isin(c.CLOSED_STATUSES)]
-        for code, group in still_open.groupby(c.DEPARTMENT, sort=False):
-            rows = group[list(c.ACTION_COLUMNS)].to_dict("records")
-            actions_by_code[str(code)] = [{k: _blank_to_none(v) for k, v in row.items()} for row in rows]
+        # One conversion for the whole table, then bucketed: a pandas call per förvaltning
+        # costs milliseconds, which adds up at a thousand förvaltningar.
+        rows = still_open[list(c.ACTION_COLUMNS)].to_dict("records")
+        for code, row in zip(still_open[c.DEPARTMENT], rows, strict=True):
+            actions_by_code.setdefault(str(code), []).append({k: _blank_to_none(v) for k, v in row.items()})
     concerns_by_code: dict[str, dict[str, str]] = {}
     if previous_concerns is not None and len(previous_concerns):
         answered = previous_concerns[previous_concerns[c.CONCERNS_US].isin((c.YES, c.NO))]
