@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from pipeline.errors import MissingInputError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import write_text_atomic
 from pipeline.intake import (
+    ArchivedFile,
     FileChangedDuringCopyError,
     InboxEntry,
     LedgerRecord,
@@ -130,6 +132,7 @@ class Intake:
 
 
 DEFAULT_BATCH_SIZE = 50
+ARCHIVE_THREADS = 4
 
 
 def collect(
@@ -169,11 +172,22 @@ def take_in(settings: Settings, year: int, *, now: float | None = None) -> Intak
     if not settings.inbox.is_dir():
         raise MissingInputError(f"Inkorgen {settings.inbox} finns inte. Skapa mappen eller ange --inbox.")
     known = {r.digest for r in read_ledger(settings.ledger_file) if r.year == year}
+    entries = scan_inbox(settings.inbox, now=now, quiet_seconds=settings.quiet_seconds)
+    candidates = [entry for entry in entries if entry.state == "candidate"]
+    # Archiving waits mostly on the disk (two syncs a file), so a few threads overlap it;
+    # the files are then sorted in inbox order, as one by one.
+    with ThreadPoolExecutor(max_workers=ARCHIVE_THREADS) as pool:
+        archived = {
+            entry.relative: result
+            for entry, result in zip(
+                candidates, pool.map(_archive, candidates, repeat(settings)), strict=True
+            )
+        }
     outcomes: list[FileOutcome] = []
     pending: list[Pending] = []
     seen: dict[str, str] = {}
-    for entry in scan_inbox(settings.inbox, now=now, quiet_seconds=settings.quiet_seconds):
-        item = _take(entry, settings, known, seen)
+    for entry in entries:
+        item = _take(entry, archived.get(entry.relative), known, seen)
         if isinstance(item, Pending):
             pending.append(item)
         else:
@@ -203,13 +217,10 @@ def finish(
     )
 
 
-def _take(
-    entry: InboxEntry, settings: Settings, known: set[str], seen: dict[str, str]
-) -> FileOutcome | Pending:
-    if entry.state != "candidate":
-        return FileOutcome(entry.relative, entry.state, message=entry.reason)
+def _archive(entry: InboxEntry, settings: Settings) -> ArchivedFile | FileOutcome:
+    """Returns the entry's archived copy, or its outcome when it cannot be archived now."""
     try:
-        archived = archive_submission(entry.path, settings.archive_dir)
+        return archive_submission(entry.path, settings.archive_dir)
     except FileChangedDuringCopyError:
         return FileOutcome(
             entry.relative,
@@ -222,6 +233,15 @@ def _take(
             "waiting",
             message=f"Filen kunde inte läsas ({exc.strerror or exc}); försöker igen nästa körning.",
         )
+
+
+def _take(
+    entry: InboxEntry, archived: ArchivedFile | FileOutcome | None, known: set[str], seen: dict[str, str]
+) -> FileOutcome | Pending:
+    if entry.state != "candidate" or archived is None:
+        return FileOutcome(entry.relative, entry.state, message=entry.reason)
+    if isinstance(archived, FileOutcome):
+        return archived
     digest = archived.digest
     if digest in seen:
         return FileOutcome(
