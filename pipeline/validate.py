@@ -243,7 +243,7 @@ def _parse_column(
     """Returns the parsed values of one column; unreadable cells become problems and None."""
     parsed = []
     letter = table.letters.get(column)
-    for raw, row in zip(table.frame[column], table.frame[ROW_COLUMN], strict=True):
+    for raw, row in zip(table.frame[column].tolist(), table.frame[ROW_COLUMN].tolist(), strict=True):
         value = parse(raw)
         if value is INVALID:
             cell = f"{letter}{row}"
@@ -279,7 +279,9 @@ def _parse_actions(
     ) -> list[Any]:
         return _parse_column(table, name, parse, problem, ctx, sheet, blocked, problems)
 
-    parsed: dict[str, Any] = {name: [parse_text(v) for v in table.frame[name]] for name in c.ACTION_COLUMNS}
+    parsed: dict[str, Any] = {
+        name: [parse_text(v) for v in table.frame[name].tolist()] for name in c.ACTION_COLUMNS
+    }
     parsed[c.ACTION_ID] = [None if v is None else v.strip() for v in parsed[c.ACTION_ID]]
     parsed[c.GOAL] = column(
         c.GOAL,
