@@ -141,15 +141,8 @@ def combine(
 ) -> Consolidated:
     """Returns the consolidated plan from each förvaltning's clean (actions, goals) frames."""
     order = {code: i for i, code in enumerate(plan.department_codes)}
-    tables = {
-        code: (
-            _as_records(actions),
-            _goal_answers(goals),
-        )
-        for code, (actions, goals) in sorted(
-            per_department.items(), key=lambda kv: order.get(kv[0], len(order))
-        )
-    }
+    ordered = sorted(per_department.items(), key=lambda item: order.get(item[0], len(order)))
+    tables = {code: (_as_records(actions), _goal_answers(goals)) for code, (actions, goals) in ordered}
     return _combine_records(plan, year, as_of, tables, departments, rejections, previous)
 
 
