@@ -213,6 +213,13 @@ _SPECIAL_TEXT = re.compile(r"[&<>\x00-\x1f]|_x")  # or white space first or last
 _CELL = re.compile(r'<c r="([A-Z]+)(\d+)"((?: s="\d+")?)(?: t="s"><v>(\d+)</v></c>|/>)')
 _ROW = re.compile(r'<row r="(\d+)"((?: spans="[^"]*")?)')
 _SST_COUNTS = re.compile(r' count="\d+" uniqueCount="\d+"')
+# What xlsxwriter writes for the last row (dimension) and the last validated row (autofilter,
+# data validations and the filter's defined name): the stamp writes the template's own.
+_DIMENSION = re.compile(r'<dimension ref="A1:[A-Z]+(\d+)"/>')
+_RANGE_REF = re.compile(r' (?:sq)?ref="[A-Z]+\d+:[A-Z]+(\d+)"')
+_FILTER_NAME = re.compile(r'<definedName name="_xlnm\._FilterDatabase"[^>]*>[^<]*\$(\d+)</definedName>')
+_WORKBOOK = "xl/workbook.xml"
+_MAX_ROWS = 1_048_576
 _SHARED_STRINGS = "xl/sharedStrings.xml"
 _PARALLEL_STAMPS = 200  # fewer are quicker stamped in one process than sent to several
 _StampJob = tuple[Department, TemplateOptions, Path]
@@ -284,8 +291,14 @@ def _shape(department: Department, options: TemplateOptions) -> tuple[Any, ...] 
         options.prepared_rows,
         options.validated_rows,
         bool(options.carried_actions),
-        _last_row(options),
     )
+
+
+class _LastRow:
+    """Where the Åtgärder sheet's XML has its last row's number (the dimension)."""
+
+
+_LAST_ROW = _LastRow()
 
 
 class _Slot(NamedTuple):
@@ -311,12 +324,16 @@ class _Prototype:
     count: int  # string cells written
     parts: dict[str, list[Any]]  # XML of each sheet (Åtgärder up to row 2): text, string index or _Slot
     answers: list[tuple[int, str, int]]  # Berör oss cells: (row, goal id, write position)
-    action_writes: dict[tuple[int, int], int]  # Åtgärder (row, col) → write position
+    data_start: int  # write position of Åtgärder row 1, column A; rows are written column by column
+    last: int  # the prototype's last prepared row (a template's own is written)
+    filler: int  # rows 1..filler have a set height; the rest up to `last` are plain
     actions: str  # the Åtgärder sheet's member name
     actions_xml: str
     row_starts: list[int]  # offset of each Åtgärder row in its XML; the last is </sheetData>
-    spans: list[str]  # each Åtgärder row's spans attribute
+    spans: str  # every Åtgärder row's spans attribute
     cells: list[tuple[str, str]]  # each Åtgärder column's letters and style attribute
+    tail: list[str]  # Åtgärder XML from </sheetData>, cut where the last validated row goes
+    workbook: list[str]  # workbook.xml, cut where the last validated row goes
     default_height: int  # pixels
     dates_1904: bool
     sst_head: tuple[str, str]  # sharedStrings.xml before and after the counts
@@ -325,11 +342,12 @@ class _Prototype:
     @classmethod
     def build(cls, plan: Plan, options: TemplateOptions) -> _Prototype:
         """Builds the prototype for templates shaped like `options` and takes it apart."""
-        carried = len(options.carried_actions)
-        last = _last_row(options)
-        # Empty rows give the same instructions and the same last row as the carried ones.
-        filler = 0 if not carried else 1 if last == options.prepared_rows else carried
+        # An empty row gives the same instructions as carried ones; the stamp writes the
+        # rows, the last row and the last validated row of each template.
+        filler = 1 if options.carried_actions else 0
         shape = replace(options, carried_actions=({},) * filler, concerns={})
+        last = _last_row(shape)
+        validated = max(shape.validated_rows, last)
         with tempfile.TemporaryDirectory() as folder:
             # Written to a file like any template (not in memory), so zip entry metadata matches.
             path = Path(folder) / "prototyp.xlsx"
@@ -370,11 +388,34 @@ class _Prototype:
             row_starts.append(match.start())
             spans.append(match[2])
         row_starts.append(actions_xml.index("</sheetData>"))
-        if len(row_starts) != last + 2 or ' t="s">' in actions_xml[row_starts[1] :]:
+        if (
+            len(row_starts) != last + 2
+            or ' t="s">' in actions_xml[row_starts[1] :]
+            or len(set(spans[1:])) != 1
+        ):
             raise _NotStampable
+        columns = len(c.ACTION_COLUMNS)
         cells = [(m[1], m[3]) for m in _CELL.finditer(actions_xml, row_starts[last], row_starts[last + 1])]
-        if [letters for letters, _ in cells] != [xl_col_to_name(col) for col in range(len(c.ACTION_COLUMNS))]:
+        if [letters for letters, _ in cells] != [xl_col_to_name(col) for col in range(columns)]:
             raise _NotStampable
+        # Cells are written column by column, rows 1 to last: a template's positions follow.
+        data = {(row, col): p for (s, row, col), p in blanks.items() if s == c.SHEET_ACTIONS and row}
+        data_start = data.get((1, 0), -1)
+        if data != {
+            (row, col): data_start + col * last + row - 1
+            for row in range(1, last + 1)
+            for col in range(columns)
+        } or any(data_start <= p for _, _, p in answers):
+            raise _NotStampable
+        head = _pieces(actions_xml[: row_starts[1]], {})
+        dimension = _DIMENSION.search(head[0])
+        if dimension is None or dimension[1] != str(last + 1) or _DIMENSION.search(head[0], dimension.end()):
+            raise _NotStampable
+        head[:1] = [head[0][: dimension.start(1)], _LAST_ROW, head[0][dimension.end(1) :]]
+        tail = _cut(actions_xml[row_starts[-1] :], _RANGE_REF, validated, columns + 1)
+        if _CODE_MARK in xml[_WORKBOOK] or _NAME_MARK in xml[_WORKBOOK]:
+            raise _NotStampable
+        workbook_xml = _cut(xml[_WORKBOOK], _FILTER_NAME, validated, 1)
         sst = xml[_SHARED_STRINGS]
         counts = _SST_COUNTS.search(sst)
         if counts is None:
@@ -387,19 +428,22 @@ class _Prototype:
             firsts=[(position, i) for i, position in enumerate(firsts.values())],
             count=count,
             parts={
-                name: _pieces(
-                    actions_xml[: row_starts[1]] if name == actions else xml[name],
-                    slots if name == names[c.SHEET_GOALS] else {},
-                )
+                name: head
+                if name == actions
+                else _pieces(xml[name], slots if name == names[c.SHEET_GOALS] else {})
                 for name in names.values()
             },
             answers=answers,
-            action_writes={(row, col): p for (s, row, col), p in blanks.items() if s == c.SHEET_ACTIONS},
+            data_start=data_start,
+            last=last,
+            filler=filler,
             actions=actions,
             actions_xml=actions_xml,
             row_starts=row_starts,
-            spans=spans,
+            spans=spans[1],
             cells=cells,
+            tail=tail,
+            workbook=workbook_xml,
             default_height=sheet.default_row_height,
             dates_1904=sheet.date_1904,
             sst_head=(sst[: counts.start()], sst[counts.end() : body]),
@@ -419,28 +463,49 @@ class _Prototype:
             if answer:
                 answers[row] = _stamp_text(answer)
                 added.append((position, answer))
+        last = _last_row(options)
+        carried = _carried_rows(plan, options)
+        if len(carried) < self.filler or last + 1 >= _MAX_ROWS:
+            raise _NotStampable
+        validated = str(max(options.validated_rows, last) + 1)
+        start = self.data_start - 1
         rows = []
-        for row, (height, values) in enumerate(_carried_rows(plan, options), start=1):
+        for row, (height, values) in enumerate(carried, start=1):
             cells = [self._cell(value) for value in values]
-            added.extend((self.action_writes[row, col], v) for col, v in enumerate(cells) if type(v) is str)
+            added.extend((start + col * last + row, v) for col, v in enumerate(cells) if type(v) is str)
             rows.append((height, cells))
         strings = list(self.strings)
         for i in self.marked:
             strings[i] = strings[i].replace(_CODE_MARK, department.code).replace(_NAME_MARK, department.name)
+        # Writes after the Åtgärder cells move by the rows this template has more than the prototype.
+        data_end = self.data_start + len(self.cells) * self.last
+        shift = len(self.cells) * (last - self.last)
+        firsts = [(p + shift if p >= data_end else p, strings[i]) for p, i in self.firsts]
         index: dict[str, int] = {}
-        for _, text in sorted([(p, strings[i]) for p, i in self.firsts] + added, key=itemgetter(0)):
+        for _, text in sorted(firsts + added, key=itemgetter(0)):
             index.setdefault(text, len(index))
         renumbered = [index[text] for text in strings]
         parts = {
-            name: _render(pieces, renumbered, {row: index[text] for row, text in answers.items()})
+            name: _render(
+                pieces, renumbered, {row: index[text] for row, text in answers.items()}, str(last + 1)
+            )
             for name, pieces in self.parts.items()
         }
+        # Empty rows below the carried ones: the prototype's (plain) as far as it has them, then written.
+        copied = max(min(last, self.last), len(rows))
         parts[self.actions] += (
             "".join(
                 self._action_row(row, height, cells, index) for row, (height, cells) in enumerate(rows, 1)
             )
-            + self.actions_xml[self.row_starts[len(rows) + 1] :]
+            + (
+                self.actions_xml[self.row_starts[len(rows) + 1] : self.row_starts[copied + 1]]
+                if copied > len(rows)
+                else ""
+            )
+            + "".join(map(self._blank_row, range(copied + 1, last + 1)))
+            + validated.join(self.tail)
         )
+        parts[_WORKBOOK] = validated.join(self.workbook)
         before, after = self.sst_head
         parts[_SHARED_STRINGS] = (
             f'{before} count="{self.count + len(added)}" uniqueCount="{len(index)}"{after}'
@@ -462,17 +527,27 @@ class _Prototype:
         return package.getvalue()
 
     def matches_build(self, plan: Plan, jobs: Sequence[_StampJob]) -> bool:
-        """Whether a stamp has the bytes of a built template, for the first of `jobs` it can stamp.
+        """Whether a stamp has the bytes of a built template, for the first of `jobs` it can stamp
+        and, if its last rows differ from that one's, for the one with the most rows.
 
         Guards against a change in xlsxwriter or zipfile that the stamp does not follow.
         """
-        for department, options, _ in jobs:
-            with contextlib.suppress(_NotStampable):
+        checked: list[tuple[int, int]] = []
+        most = max(jobs, key=lambda job: _last_rows(job[1]))
+        for department, options, _ in (*jobs, most):
+            rows = _last_rows(options)
+            if rows in checked or (checked and options is not most[1]):
+                continue
+            try:
                 stamped = self.package(plan, department, options)
-                with tempfile.TemporaryDirectory() as folder:
-                    built = write_template(plan, department, options, Path(folder) / "mall.xlsx")
-                    return stamped == built.read_bytes()
-        return False
+            except _NotStampable:
+                continue
+            with tempfile.TemporaryDirectory() as folder:
+                built = write_template(plan, department, options, Path(folder) / "mall.xlsx")
+                if stamped != built.read_bytes():
+                    return False
+            checked.append(rows)
+        return bool(checked)
 
     def _cell(self, value: Any) -> Any:
         """Returns a carried value as the stamp writes it: None (blank), a text or a number."""
@@ -494,7 +569,7 @@ class _Prototype:
         pixels = int(height * 4.0 / 3.0 + 0.5)
         size = f' ht="{pixels * 0.75:.16g}" customHeight="1"' if pixels != self.default_height else ""
         number = row + 1
-        xml = [f'<row r="{number}"{self.spans[row]}{size}>']
+        xml = [f'<row r="{number}"{self.spans}{size}>']
         for (letters, style), value in zip(self.cells, cells, strict=True):
             if value is None:
                 xml.append(f'<c r="{letters}{number}"{style}/>')
@@ -504,6 +579,27 @@ class _Prototype:
                 xml.append(f'<c r="{letters}{number}"{style}><v>{value:.16G}</v></c>')
         xml.append("</row>")
         return "".join(xml)
+
+    def _blank_row(self, row: int) -> str:
+        """Returns an empty prepared Åtgärder row as xlsxwriter writes it."""
+        number = row + 1
+        cells = "".join([f'<c r="{letters}{number}"{style}/>' for letters, style in self.cells])
+        return f'<row r="{number}"{self.spans}>{cells}</row>'
+
+
+def _cut(xml: str, pattern: re.Pattern[str], row: int, expected: int) -> list[str]:
+    """Returns `xml` cut where `pattern` has row number `row` + 1, for the stamp to join with
+    its own; _NotStampable unless it has it `expected` times and no other row there."""
+    pieces, start = [], 0
+    for match in pattern.finditer(xml):
+        if match[1] != str(row + 1):
+            raise _NotStampable
+        pieces.append(xml[start : match.start(1)])
+        start = match.end(1)
+    pieces.append(xml[start:])
+    if len(pieces) != expected + 1:
+        raise _NotStampable
+    return pieces
 
 
 def _stamp_text(text: Any) -> str:
@@ -527,14 +623,16 @@ def _pieces(xml: str, slots: Mapping[str, int]) -> list[Any]:
     return pieces
 
 
-def _render(pieces: list[Any], renumbered: list[int], answers: Mapping[int, int]) -> str:
-    """Returns a sheet's XML from its pieces, the strings renumbered and the answers written."""
+def _render(pieces: list[Any], renumbered: list[int], answers: Mapping[int, int], last: str) -> str:
+    """Returns a sheet's XML from its pieces, the strings renumbered, the answers and last row written."""
     xml = []
     for piece in pieces:
         if type(piece) is str:
             xml.append(piece)
         elif type(piece) is int:
             xml.append(str(renumbered[piece]))
+        elif type(piece) is _LastRow:  # (a copy in another process)
+            xml.append(last)
         elif piece.row in answers:
             xml.append(f'{piece.head} t="s"><v>{answers[piece.row]}</v></c>')
         else:
@@ -954,6 +1052,12 @@ def _actions_sheet(
 def _last_row(options: TemplateOptions) -> int:
     """Returns the last prepared row of Åtgärder: room for 50 new actions below the carried ones."""
     return max(options.prepared_rows, len(options.carried_actions) + 50)
+
+
+def _last_rows(options: TemplateOptions) -> tuple[int, int]:
+    """Returns the last prepared row of Åtgärder and its last validated row."""
+    last = _last_row(options)
+    return max(options.validated_rows, last), last
 
 
 def _carried_rows(plan: Plan, options: TemplateOptions) -> list[tuple[float, list[Any]]]:

@@ -313,6 +313,12 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
         {"kod": "HUGE", "namn": "Förvaltning med långa texter"},
         {"kod": "LONG", "namn": "Förvaltningen för " * 8 + "allt"},
     ]
+    # More carried rows than prepared: each template has its own last row (and past
+    # validated_rows its own last validated row), stamped from one prototype all the same.
+    many = {"R201": (200, 201), "R250": (200, 250), "R1100": (200, 1100), "F21": (20, 21), "F60": (20, 60)}
+    data["forvaltningar"] += [
+        {"kod": code, "namn": f"Förvaltning med {n} rader"} for code, (_, n) in many.items()
+    ]
     revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
     base = TemplateOptions(year=YEAR, deadline=dt.date(2027, 3, 31))
 
@@ -336,6 +342,9 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
         "HUGE": carried([{c.ACTION: "Lång" * 10_000}]),
         "LONG": carried(_varied_actions(revised, "LONG")),
     }
+    for code, (prepared, n) in many.items():
+        actions = tuple((_varied_actions(revised, code) * n)[:n])
+        options[code] = replace(base if prepared == 200 else few_rows, carried_actions=actions)
     assert set(options) == set(revised.department_codes)
     stamped = {code for code, _ in stamp_templates(revised, options, tmp_path / "stamped")}
     assert stamped == set(options) - {"TS", "NP", "BIG", "HUGE", "LONG"}  # these are built
@@ -348,6 +357,10 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
         )
         assert path.read_bytes() == built.read_bytes(), code
 
+    ws = openpyxl.load_workbook(written[list(options).index("R1100")])[c.SHEET_ACTIONS]
+    assert ws.max_row == 1151
+    assert ws.auto_filter.ref == "A1:N1151"
+    assert ws.cell(1100, 1).value == "R1100-2026-001"  # the 1099th action, the first of its kind
     wb = openpyxl.load_workbook(written[0])
     ws = wb[c.SHEET_ACTIONS]
     assert [ws.cell(2, col).value for col in (1, 2, 3, 5, 7, 12)] == [
@@ -360,3 +373,18 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
     ]
     assert not any(ws.cell(row, col).protection.locked for row in (2, 7, 201) for col in range(1, 15))
     assert [wb[c.SHEET_GOALS][f"D{row}"].value for row in (2, 3, 4)] == ["Ja", None, "Nej"]
+
+
+def test_stamp_check_also_builds_the_template_with_the_most_rows(plan: Plan, tmp_path: Path) -> None:
+    from pipeline.template import TemplateOptions, _Prototype
+
+    base = TemplateOptions(year=YEAR, prepared_rows=20, validated_rows=40)
+    jobs = [
+        (plan.department(code), replace(base, carried_actions=({c.ACTION: "Åtgärd"},) * n), tmp_path / code)
+        for code, n in zip(plan.department_codes, (1, 2, 60), strict=False)
+    ]
+    prototype = _Prototype.build(plan, jobs[0][1])
+    assert prototype.matches_build(plan, jobs)
+    # Rows beyond the prototype's are written only for the last job: the check must see them.
+    prototype._blank_row = lambda row: ""  # type: ignore[method-assign]
+    assert not prototype.matches_build(plan, jobs)
