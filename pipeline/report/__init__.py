@@ -12,8 +12,8 @@ from pipeline.consolidate import Consolidated
 
 T = TypeVar("T")
 
-PARALLEL_FROM_ACTIONS = 5_000
-"""Below this many actions the writers take a second or two: not worth starting processes."""
+PARALLEL_FROM_ACTIONS = 1_000
+"""Below this many actions the writers take well under a second: not worth starting processes."""
 
 
 def write_reports(result: Consolidated, year_dir: Path, workers: int = 1) -> tuple[Path, ...]:
