@@ -221,7 +221,7 @@ _FILTER_NAME = re.compile(r'<definedName name="_xlnm\._FilterDatabase"[^>]*>[^<]
 _WORKBOOK = "xl/workbook.xml"
 _MAX_ROWS = 1_048_576
 _SHARED_STRINGS = "xl/sharedStrings.xml"
-_PARALLEL_STAMPS = 200  # fewer are quicker stamped in one process than sent to several
+_PARALLEL_STAMPS = 50  # fewer are quicker stamped in one process than sent to several
 _StampJob = tuple[Department, TemplateOptions, Path]
 
 
