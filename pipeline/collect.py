@@ -155,10 +155,7 @@ def collect(
     batches = make_batches(intake.pending, batch_size)
     processed: list[Processed] = []
     if workers > 1 and len(batches) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(process_batch, batch, plan, year, as_of, settings) for batch in batches]
-            for future in futures:
-                processed.extend(record_batch(settings, future.result()))
+        processed = process_batches_in_parallel(batches, plan, year, as_of, settings, workers)
     else:
         for batch in batches:
             processed.extend(record_batch(settings, process_batch(batch, plan, year, as_of, settings)))
@@ -199,6 +196,23 @@ def make_batches(pending: Sequence[Pending], batch_size: int = DEFAULT_BATCH_SIZ
     """Returns the pending submissions in batches of at most `batch_size`, in inbox order."""
     size = max(1, batch_size)
     return [list(pending[i : i + size]) for i in range(0, len(pending), size)]
+
+
+def process_batches_in_parallel(
+    batches: Sequence[Sequence[Pending]],
+    plan: Plan,
+    year: int,
+    as_of: dt.date,
+    settings: Settings,
+    workers: int,
+) -> list[Processed]:
+    """Checks the batches on `workers` local processes; records each in the ledger as it returns."""
+    processed: list[Processed] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(process_batch, batch, plan, year, as_of, settings) for batch in batches]
+        for future in futures:
+            processed.extend(record_batch(settings, future.result()))
+    return processed
 
 
 def record_batch(settings: Settings, processed: Sequence[Processed]) -> Sequence[Processed]:

@@ -90,8 +90,8 @@ class Consolidated:
     """The kommun's handlingsplan for a year, as of a date.
 
     `actions` has ACTION_TABLE_COLUMNS plus AREA (the målområde number), one row per
-    accepted action, ordered by förvaltning (plan order) and Åtgärds-ID; dates are
-    `datetime.date` or None, `Kostnad (kr)` float (NaN when empty), text str or None.
+    accepted action, ordered by förvaltning (plan order), then as the förvaltning wrote
+    them; dates are `datetime.date` or None, `Kostnad (kr)` float (NaN when empty), text str or None.
     `concerns` has DEPARTMENT, `Delmål` and `Berör oss` ("Ja", "Nej" or None).
     """
 

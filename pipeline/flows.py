@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from pipeline.collect import (
     finish,
     make_batches,
     process_batch,
+    process_batches_in_parallel,
     record_batch,
     take_in,
 )
@@ -125,12 +125,7 @@ def process_batches_in_parallel_task(
     batches: list[list[Pending]], plan: Plan, year: int, as_of: dt.date, settings: Settings, workers: int
 ) -> list[Processed]:
     """Checks the batches on `workers` local processes and records each as it finishes."""
-    processed: list[Processed] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(process_batch, batch, plan, year, as_of, settings) for batch in batches]
-        for future in futures:
-            processed.extend(record_batch(settings, future.result()))
-    return processed
+    return process_batches_in_parallel(batches, plan, year, as_of, settings, workers)
 
 
 def _collect(
