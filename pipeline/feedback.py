@@ -25,9 +25,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.xml.functions import tostring
 
 from pipeline import contract as c
+from pipeline import markup
 from pipeline.config import jinja_templates_dir, local_time
 from pipeline.files import write_bytes_atomic, write_text_atomic
 from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, sort_key
@@ -40,6 +40,8 @@ SHEET_ORDER = (c.SHEET_INSTRUCTIONS, c.SHEET_GOALS, c.SHEET_ACTIONS, c.SHEET_LIS
 WHOLE_FILE = "Hela filen"
 FEEDBACK_HEADER_ROW = 4
 FEEDBACK_COLUMNS = (("Blad", 14), ("Cell", 8), ("Typ", 10), ("Problem", 60), ("Så rättar du", 60))
+FEEDBACK_KIND_COLUMN = 3
+FEEDBACK_FONT = "Calibri"  # the templates' font
 # Used for the marked copy's dates when `received` cannot be read; zip needs >= 1980.
 FALLBACK_MOMENT = dt.datetime(2015, 2, 9, 0, 0, 0)
 MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
@@ -245,12 +247,31 @@ def _write_annotated_copy(submission: FeedbackInput, target: Path) -> Path | Non
 
 
 def _annotated_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.datetime) -> bytes | None:
-    """Returns the marked workbook as .xlsx bytes, or None when openpyxl cannot handle the file."""
+    """Returns the marked workbook as .xlsx bytes, or None when the file cannot be marked.
+
+    The XML parts are edited directly when the workbook allows it (fast, and keeps every
+    other part as it came); otherwise openpyxl reads and rewrites the whole workbook.
+    """
+    ordered = _ordered(problems)
+    table = _feedback_table(ordered)
+    try:
+        data = workbook.read_bytes()
+    except OSError:
+        return None
+    marks_for = functools.partial(_cell_marks, ordered)
+    marked = markup.marked_workbook(data, marks_for, table, COMMENT_AUTHOR, moment)
+    return marked if marked is not None else _openpyxl_marked(workbook, ordered, table, moment)
+
+
+def _openpyxl_marked(
+    workbook: Path, problems: Sequence[Problem], table: markup.FeedbackTable, moment: dt.datetime
+) -> bytes | None:
     try:
         wb = openpyxl.load_workbook(workbook, rich_text=False, keep_vba=False)
         _remove_earlier_feedback(wb)
-        _mark_cells(wb, problems)
-        _add_feedback_sheet(wb, problems)
+        for mark in _cell_marks(problems, functools.partial(_openpyxl_target, wb)):
+            _mark(wb[mark.sheet].cell(mark.row, mark.column), mark)
+        _add_feedback_sheet(wb, table)
         wb.template = False  # saved as .xlsx whatever it came as, so Excel opens it
         buffer = io.BytesIO()
         wb.save(buffer)
@@ -270,6 +291,51 @@ def _fixed_moment(submission: FeedbackInput) -> dt.datetime:
     return moment.replace(microsecond=0) if moment.year >= 1980 else FALLBACK_MOMENT
 
 
+def _cell_marks(problems: Sequence[Problem], resolve: markup.Resolve) -> list[markup.CellMark]:
+    """Returns one mark per cell named by the problems; one comment holds all of a cell's problems."""
+    by_cell: dict[tuple[str, int, int], list[Problem]] = {}
+    for problem in problems:
+        target = _target(problem, resolve)
+        if target is not None:
+            by_cell.setdefault(target, []).append(problem)
+    marks = []
+    for (sheet, row, column), found in by_cell.items():
+        kind = ERROR if any(p.kind == ERROR for p in found) else WARNING
+        text = "\n".join(_comment_line(p) for p in found)
+        marks.append(markup.CellMark(sheet, row, column, _fill_colour(kind), text, *_comment_size(text)))
+    return marks
+
+
+def _target(problem: Problem, resolve: markup.Resolve) -> tuple[str, int, int] | None:
+    """Returns the problem's cell (the first cell of a merged range), or None if the workbook has none."""
+    if not problem.cell:
+        return None
+    try:
+        row, column = coordinate_to_tuple(problem.cell.upper())
+    except (ValueError, TypeError):
+        return None
+    if not (1 <= row <= MAX_ROW and 1 <= column <= MAX_COLUMN):
+        return None
+    found = resolve(problem.sheet, row, column)
+    return None if found is None else (problem.sheet, *found)
+
+
+def _openpyxl_target(wb: Workbook, sheet: str, row: int, column: int) -> tuple[int, int] | None:
+    ws = wb[sheet] if sheet in wb.sheetnames else None
+    if not isinstance(ws, Worksheet):
+        return None
+    for merged in ws.merged_cells.ranges:
+        if (row, column) in merged:
+            return merged.min_row, merged.min_col
+    return row, column
+
+
+def _comment_size(text: str) -> tuple[int, int]:
+    """Returns the comment box's width and height in pixels, tall enough for the wrapped text."""
+    wrapped = sum(len(textwrap.wrap(line, COMMENT_CHARS_PER_LINE)) or 1 for line in text.split("\n"))
+    return COMMENT_WIDTH, COMMENT_LINE_HEIGHT * (wrapped + 1)
+
+
 def _remove_earlier_feedback(wb: Workbook) -> None:
     """Removes the feedback sheet and comments of an earlier round, when a marked copy is sent back."""
     if FEEDBACK_SHEET in wb.sheetnames:
@@ -281,52 +347,18 @@ def _remove_earlier_feedback(wb: Workbook) -> None:
                     cell.comment = None
 
 
-def _mark_cells(wb: Workbook, problems: Iterable[Problem]) -> None:
-    """Fills and comments every cell named by a problem; one comment holds all of a cell's problems."""
-    by_cell: dict[tuple[str, str], list[Problem]] = {}
-    for problem in _ordered(problems):
-        cell = _target_cell(wb, problem)
-        if cell is not None:
-            by_cell.setdefault((cell.parent.title, cell.coordinate), []).append(problem)
-    for (sheet, ref), found in by_cell.items():
-        _mark(wb[sheet][ref], found)
-
-
-def _target_cell(wb: Workbook, problem: Problem) -> Cell | None:
-    """Returns the problem's cell (the first cell of a merged range), or None if the workbook has none."""
-    if not problem.cell or problem.sheet not in wb.sheetnames:
-        return None
-    ws = wb[problem.sheet]
-    if not isinstance(ws, Worksheet):
-        return None
-    try:
-        row, column = coordinate_to_tuple(problem.cell.upper())
-    except (ValueError, TypeError):
-        return None
-    if not (1 <= row <= MAX_ROW and 1 <= column <= MAX_COLUMN):
-        return None
-    for merged in ws.merged_cells.ranges:
-        if (row, column) in merged:
-            return ws.cell(merged.min_row, merged.min_col)
-    return ws.cell(row, column)
-
-
-def _mark(cell: Cell, problems: Sequence[Problem]) -> None:
-    cell.fill = _fill(ERROR if any(p.kind == ERROR for p in problems) else WARNING)
-    lines = [_comment_line(p) for p in problems]
+def _mark(cell: Cell, mark: markup.CellMark) -> None:
+    cell.fill = PatternFill(fill_type="solid", start_color=mark.fill, end_color=mark.fill)
+    text = mark.comment
     if cell.comment is not None and cell.comment.text:
-        lines.append(cell.comment.text)
-    text = "\n".join(lines)
-    comment = Comment(text, COMMENT_AUTHOR)
-    wrapped = sum(len(textwrap.wrap(line, COMMENT_CHARS_PER_LINE)) or 1 for line in text.split("\n"))
-    comment.width = COMMENT_WIDTH
-    comment.height = COMMENT_LINE_HEIGHT * (wrapped + 1)
+        text = f"{text}\n{markup.clean_text(cell.comment.text)}"
+    comment = Comment(markup.clean_text(text), COMMENT_AUTHOR)
+    comment.width, comment.height = _comment_size(text)
     cell.comment = comment
 
 
-def _fill(kind: str) -> PatternFill:
-    colour = "FF" + (ERROR_FILL if kind == ERROR else WARNING_FILL)  # opaque ARGB
-    return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+def _fill_colour(kind: str) -> str:
+    return "FF" + (ERROR_FILL if kind == ERROR else WARNING_FILL)  # opaque ARGB
 
 
 def _comment_line(problem: Problem) -> str:
@@ -334,32 +366,54 @@ def _comment_line(problem: Problem) -> str:
     return f"{line}\nSå rättar du: {problem.hint}" if problem.hint else line
 
 
-def _add_feedback_sheet(wb: Workbook, problems: Iterable[Problem]) -> None:
-    """Adds the sheet listing every problem as the first sheet, and shows it on opening."""
-    ws = wb.create_sheet(FEEDBACK_SHEET, 0)
-    ws["A1"] = "Återkoppling från Kommunstyrelsen"
-    ws["A1"].font = Font(bold=True, size=14)
-    ws["A2"] = (
-        "Celler med fel är markerade i rött och celler med varningar i gult. "
-        "Håll muspekaren över en markerad cell för att läsa vad som behöver rättas."
-    )
-    for column, (title, width) in enumerate(FEEDBACK_COLUMNS, start=1):
-        ws.cell(FEEDBACK_HEADER_ROW, column, title).font = Font(bold=True)
-        ws.column_dimensions[get_column_letter(column)].width = width
-    for row, problem in enumerate(_ordered(problems), start=FEEDBACK_HEADER_ROW + 1):
-        values = (
-            problem.sheet or WHOLE_FILE,
-            problem.cell,
-            KIND_LABEL[problem.kind],
-            problem.message,
-            problem.hint,
+def _feedback_table(problems: Sequence[Problem]) -> markup.FeedbackTable:
+    """Returns the sheet that lists every problem, for either way of marking."""
+    rows = tuple(
+        (
+            (
+                problem.sheet or WHOLE_FILE,
+                problem.cell,
+                KIND_LABEL[problem.kind],
+                problem.message,
+                problem.hint,
+            ),
+            _fill_colour(problem.kind),
         )
+        for problem in problems
+    )
+    return markup.FeedbackTable(
+        name=FEEDBACK_SHEET,
+        title="Återkoppling från Kommunstyrelsen",
+        intro=(
+            "Celler med fel är markerade i rött och celler med varningar i gult. "
+            "Håll muspekaren över en markerad cell för att läsa vad som behöver rättas."
+        ),
+        header_row=FEEDBACK_HEADER_ROW,
+        columns=FEEDBACK_COLUMNS,
+        rows=rows,
+        fill_column=FEEDBACK_KIND_COLUMN,
+        font=FEEDBACK_FONT,
+    )
+
+
+def _add_feedback_sheet(wb: Workbook, table: markup.FeedbackTable) -> None:
+    """Adds the sheet listing every problem as the first sheet, and shows it on opening."""
+    ws = wb.create_sheet(table.name, 0)
+    ws["A1"] = table.title
+    ws["A1"].font = Font(name=table.font, bold=True, size=14)
+    ws["A2"] = table.intro
+    for column, (title, width) in enumerate(table.columns, start=1):
+        ws.cell(table.header_row, column, title).font = Font(name=table.font, bold=True, size=11)
+        ws.column_dimensions[get_column_letter(column)].width = width
+    for row, (values, fill) in enumerate(table.rows, start=table.header_row + 1):
         for column, value in enumerate(values, start=1):
-            cell = ws.cell(row, column, value)
+            cell = ws.cell(row, column, markup.clean_text(value) if value else value)
             cell.data_type = "s"  # text from a submission is never a formula, even with a leading "="
             cell.alignment = Alignment(wrap_text=True, vertical="top")
-        ws.cell(row, 3).fill = _fill(problem.kind)
-    ws.freeze_panes = ws.cell(FEEDBACK_HEADER_ROW + 1, 1)
+        ws.cell(row, table.fill_column).fill = PatternFill(
+            fill_type="solid", start_color=fill, end_color=fill
+        )
+    ws.freeze_panes = ws.cell(table.header_row + 1, 1)
     for sheet in wb.worksheets:
         sheet.sheet_view.tabSelected = sheet is ws
     wb.active = 0
@@ -371,16 +425,14 @@ def _with_fixed_times(data: bytes, wb: Workbook, moment: dt.datetime) -> bytes:
     openpyxl stamps the save time into docProps/core.xml and every zip entry; both are
     replaced so that the same submission gives the same bytes.
     """
-    wb.properties.created = moment
-    wb.properties.modified = moment
-    core = tostring(wb.properties.to_tree())
-    stamp = moment.timetuple()[:6]
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            content = core if info.filename == "docProps/core.xml" else source.read(info)
-            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = info.external_attr
-            target.writestr(entry, content)
-    return out.getvalue()
+    core = markup.fixed_core(wb.properties, moment)
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        parts = [
+            (
+                info.filename,
+                info.external_attr,
+                core if info.filename == "docProps/core.xml" else source.read(info),
+            )
+            for info in source.infolist()
+        ]
+    return markup.repack(parts, moment)

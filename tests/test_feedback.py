@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
+import io
 import zipfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import openpyxl
 import pytest
 
 from pipeline import contract as c
+from pipeline import feedback, markup
 from pipeline.feedback import (
     FEEDBACK_HEADER_ROW,
     FEEDBACK_SHEET,
@@ -357,3 +360,102 @@ def test_feedback_sheet_keeps_formula_like_text_as_text(plan, tmp_path) -> None:
     cells = [cell for row in sheet.iter_rows(min_row=5) for cell in row if cell.value]
     assert {cell.data_type for cell in cells} == {"s"}
     assert "=1+1" in [cell.value for cell in cells]
+
+
+# The marked copy is made by editing the workbook's XML; openpyxl is the fallback.
+
+MOMENT = dt.datetime(2027, 3, 15, 10, 42, 7)
+
+
+def _marked_fast(workbook: Path, problems: tuple[Problem, ...]) -> bytes | None:
+    ordered = feedback._ordered(problems)
+    marks_for = functools.partial(feedback._cell_marks, ordered)
+    return markup.marked_workbook(
+        workbook.read_bytes(), marks_for, feedback._feedback_table(ordered), feedback.COMMENT_AUTHOR, MOMENT
+    )
+
+
+def _as_seen(data: bytes) -> dict[str, object]:
+    """Returns what a person sees in a workbook: sheets, values, fills, fonts, comments."""
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    seen: dict[str, object] = {"sheets": wb.sheetnames, "active": wb.active.title}
+    for ws in wb.worksheets:
+        seen[ws.title] = (
+            ws.sheet_state,
+            bool(ws.sheet_view.tabSelected),
+            ws.freeze_panes,
+            ws.protection.sheet,
+            [
+                (
+                    cell.coordinate,
+                    cell.value,
+                    cell.fill.fill_type,
+                    cell.fill.fgColor.rgb,
+                    cell.font.b,
+                    cell.font.sz,
+                    cell.alignment.wrap_text,
+                    cell.protection.locked,
+                    cell.number_format,
+                    (cell.comment.text, cell.comment.author, cell.comment.width, cell.comment.height)
+                    if cell.comment
+                    else None,
+                )
+                for row in ws.iter_rows()
+                for cell in row
+            ],
+        )
+    return seen
+
+
+def test_both_ways_of_marking_give_the_same_workbook(workbook: Path) -> None:
+    ordered = feedback._ordered(PROBLEMS)
+    fast = _marked_fast(workbook, PROBLEMS)
+    slow = feedback._openpyxl_marked(workbook, ordered, feedback._feedback_table(ordered), MOMENT)
+    assert fast is not None and slow is not None
+    assert _as_seen(fast) == _as_seen(slow)
+
+
+def test_marked_copy_keeps_the_unmarked_sheets_byte_for_byte(workbook: Path, written: FeedbackPaths) -> None:
+    assert written.annotated is not None
+    with zipfile.ZipFile(workbook) as before, zipfile.ZipFile(written.annotated) as after:
+        sheets = [n for n in before.namelist() if n.startswith("xl/worksheets/sheet")]
+        kept = [n for n in sheets if after.read(n) == before.read(n)]
+        assert before.read("xl/theme/theme1.xml") == after.read("xl/theme/theme1.xml")
+    # All but Åtgärder (marked) and Instruktioner (no longer the selected tab).
+    assert len(kept) == len(sheets) - 2
+
+
+def test_a_problem_in_a_merged_range_marks_its_first_cell(workbook: Path, tmp_path: Path) -> None:
+    merged = tmp_path / "sammanslagen.xlsx"
+    wb = openpyxl.load_workbook(workbook)
+    wb[c.SHEET_ACTIONS].merge_cells("M2:N3")
+    wb.save(merged)
+    problem = dataclasses.replace(STATUS_ERROR, cell="N3", row=3)
+    fast = _marked_fast(merged, (problem,))
+    assert fast is not None
+    ws = openpyxl.load_workbook(io.BytesIO(fast))[c.SHEET_ACTIONS]
+    assert ws["M2"].fill.fgColor.rgb == "FFFFC7CE" and ws["M2"].comment is not None
+
+
+def test_a_cell_missing_from_the_file_is_marked_by_the_fallback(workbook: Path, tmp_path: Path) -> None:
+    far = dataclasses.replace(STATUS_ERROR, cell="Z900", row=900)
+    assert _marked_fast(workbook, (far,)) is None  # the XML has no such cell to edit
+    paths = write_feedback(_submission(workbook, problems=(far,)), tmp_path)
+    assert paths.annotated is not None
+    ws = openpyxl.load_workbook(paths.annotated)[c.SHEET_ACTIONS]
+    assert ws["Z900"].fill.fgColor.rgb == "FFFFC7CE"
+    assert ws["Z900"].comment.text.startswith('Fel: "Klar"')
+
+
+def test_control_characters_in_a_problem_do_not_stop_the_marked_copy(workbook: Path, tmp_path: Path) -> None:
+    odd = dataclasses.replace(
+        STATUS_ERROR, message='"Kl\x07ar" är inte en giltig status.', hint="Välj\x0b igen."
+    )
+    paths = write_feedback(_submission(workbook, problems=(odd,)), tmp_path)
+    assert paths.annotated is not None
+    wb = openpyxl.load_workbook(paths.annotated)
+    assert (
+        wb[c.SHEET_ACTIONS]["L2"].comment.text
+        == 'Fel: "Klar" är inte en giltig status.\nSå rättar du: Välj igen.'
+    )
+    assert wb[FEEDBACK_SHEET].cell(FEEDBACK_HEADER_ROW + 1, 4).value == '"Klar" är inte en giltig status.'
