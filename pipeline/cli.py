@@ -12,7 +12,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect, start_embedded_server
+from pipeline import server
+from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect
 from pipeline.errors import HandlingsplanError
 
 app = typer.Typer(
@@ -88,13 +89,21 @@ def _scaled(flows: Any, flow: Any, workers: int, dask: bool) -> tuple[Any, int]:
 
 
 def _flows() -> Any:
-    # Prefect reads its settings on import, so the project's defaults go in first.
+    # Prefect reads its settings on import, so the project's defaults go in first, and the
+    # embedded server's address once it is known. The stages load (pandas, pandera) while
+    # the server starts.
     configure_prefect()
-    server_start = start_embedded_server()
+    embedded = server.start()
+    if embedded is not None:
+        from pipeline.collect import warm_up
+
+        warm_up()
+        if not embedded.use():
+            embedded = None
     from pipeline import flows
 
-    if server_start is not None:
-        server_start.join()  # the flow finds the server running, as if it had started it
+    if embedded is not None:
+        embedded.wait_until_ready()
     return flows
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import threading
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -120,30 +119,6 @@ def configure_prefect(environ: dict[str, str] | None = None) -> None:
     env.setdefault("PREFECT_HOME", str(prefect_home_default()))
     # Prefect creates its home without parents; a missing parent stalls its embedded server.
     Path(env["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
-
-
-def start_embedded_server() -> threading.Thread | None:
-    """Starts Prefect's embedded server in the background; returns the thread to join.
-
-    The server takes seconds to start, in its own process; meanwhile the caller imports
-    the stages (pandas, pandera, openpyxl), so the two overlap instead of adding up. Does
-    nothing when a server is configured (PREFECT_API_URL) or embedded mode is off. A
-    failure here is ignored: the flow then starts the server itself and reports any error.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return None
-
-    def start() -> None:
-        with contextlib.suppress(Exception):
-            from prefect.server.api.server import SubprocessASGIServer
-
-            SubprocessASGIServer().start()
-
-    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
 
 
 def check_safe_xml() -> None:

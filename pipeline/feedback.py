@@ -32,6 +32,8 @@ from pipeline.config import jinja_templates_dir, local_time
 from pipeline.files import write_bytes_atomic, write_text_atomic
 from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, sort_key
 
+HTML_TEMPLATE = "aterkoppling.html.j2"
+MARKDOWN_TEMPLATE = "aterkoppling.md.j2"
 FEEDBACK_SHEET = "Återkoppling"
 COMMENT_AUTHOR = "Kommunstyrelsen"
 ERROR_FILL = "FFC7CE"
@@ -121,8 +123,8 @@ def write_feedback(submission: FeedbackInput, folder: Path) -> FeedbackPaths:
     context = _context(submission, base, annotated)
     # Not synced one by one (milliseconds a file): safe if the process is killed; a power cut
     # may lose the newest feedback, while the archive and the ledger are synced.
-    html = write_text_atomic(folder / f"{base}.html", _render("aterkoppling.html.j2", context), durable=False)
-    markdown = write_text_atomic(folder / f"{base}.md", _render("aterkoppling.md.j2", context), durable=False)
+    html = write_text_atomic(folder / f"{base}.html", _render(HTML_TEMPLATE, context), durable=False)
+    markdown = write_text_atomic(folder / f"{base}.md", _render(MARKDOWN_TEMPLATE, context), durable=False)
     return FeedbackPaths(html=html, markdown=markdown, annotated=annotated)
 
 
@@ -163,6 +165,12 @@ def _environment() -> jinja2.Environment:
 
 def _render(template: str, context: dict[str, object]) -> str:
     return _environment().get_template(template).render(context)
+
+
+def load_templates() -> None:
+    """Compiles the feedback templates now, so the first file's feedback does not wait for it."""
+    for name in (HTML_TEMPLATE, MARKDOWN_TEMPLATE):
+        _environment().get_template(name)
 
 
 def _context(submission: FeedbackInput, base: str, annotated: Path | None) -> dict[str, object]:

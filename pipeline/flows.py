@@ -138,7 +138,7 @@ def _collect(
     which is what a Dask task runner spreads over a cluster.
     """
     intake = take_in_task(settings, year)
-    batches = make_batches(intake.pending, batch_size)
+    batches = make_batches(intake.pending, batch_size, workers)
     processed: list[Processed] = []
     if workers > 1 and len(batches) > 1:
         processed = process_batches_in_parallel_task(quote(batches), plan, year, as_of, settings, workers)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pandera.errors
+import pandera.pandas
 
 from pipeline import contract as c
 from pipeline.plan import Plan
@@ -89,6 +90,16 @@ class _State:
     def finish(self) -> Validated:
         self.problems.extend(_warnings(self.actions, self.goals, self.raw.actions, self.raw.goals, self.ctx))
         return Validated(self.actions, self.goals, tuple(sorted(self.problems, key=sort_key)))
+
+
+def load_backends() -> None:
+    """Makes pandera load its pandas backends now instead of in the first validation.
+
+    pandera loads them on first use, and imports hypothesis with them when it is installed:
+    a third of a second that every process pays. Done before the worker processes fork,
+    they inherit it.
+    """
+    pandera.pandas.DataFrameSchema().validate(pd.DataFrame())
 
 
 def validate_workbook(raw: RawWorkbook, plan: Plan, department: str, file: str, as_of: dt.date) -> Validated:

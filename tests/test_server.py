@@ -1,0 +1,67 @@
+"""Prefect's embedded server started before Prefect is imported (pipeline.server)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import server
+
+SCRIPT = """
+import os, sys, urllib.request
+from pipeline import server
+from pipeline.config import configure_prefect
+configure_prefect()
+embedded = server.start()
+serving = embedded.use()
+print("serving" if serving else "not serving", os.environ.get("PREFECT_API_URL", "-"), flush=True)
+if serving:
+    embedded.wait_until_ready()
+    from prefect import flow
+
+    @flow
+    def answer() -> int:
+        return 42
+
+    print(answer(), embedded.process.pid, flush=True)
+"""
+
+
+def _run(tmp_path: Path, **env: str) -> list[str]:
+    environment = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), **env}
+    environment.pop("PREFECT_API_URL", None)
+    environment.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    return done.stdout.split()
+
+
+def test_not_started_once_prefect_is_imported() -> None:
+    import prefect  # noqa: F401  (as in the tests' own Prefect harness)
+
+    assert server.start() is None
+
+
+@pytest.mark.slow
+def test_serves_the_flow_and_stops_with_the_command(tmp_path: Path) -> None:
+    words = _run(tmp_path)
+    assert words[0] == "serving" and words[1].startswith("http://127.0.0.1:")
+    assert words[2] == "42"
+    pid = int(words[3])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped when the command ended
+
+
+def test_a_configured_server_is_left_to_prefect(tmp_path: Path) -> None:
+    words = _run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert words == ["not", "serving", "http://127.0.0.1:9/api"]
