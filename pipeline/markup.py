@@ -165,6 +165,8 @@ class _Package:
         self.names = set(self.archive.namelist())
         self.changed: dict[str, bytes] = {}
         self.added: dict[str, bytes] = {}
+        if b"macroEnabled" in self.read("[Content_Types].xml"):
+            raise _Unsupported("macros: openpyxl saves the copy without them")
         self.workbook_part = self._workbook_part()
         workbook = self.read(self.workbook_part)
         _require_plain(workbook, b"workbook")
@@ -291,9 +293,8 @@ class _Package:
         return repack(parts, moment)
 
     def _fix_content_types(self) -> None:
+        """Declares the workbook a plain .xlsx, as the copy's name says, even if it came as a template."""
         xml = self.read("[Content_Types].xml")
-        if b"macroEnabled" in xml:
-            raise _Unsupported("macros: openpyxl saves the copy without them")
         self.changed["[Content_Types].xml"] = xml.replace(TEMPLATE_TYPE.encode(), WORKBOOK_TYPE.encode())
 
     def _fix_document_properties(self, moment: dt.datetime) -> None:
