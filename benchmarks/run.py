@@ -588,29 +588,38 @@ def goals(sizes: dict[str, dict[str, Any]], trivial_s: float) -> list[dict[str, 
     add("(run − trivial flow) / calamine floor", value, "≤ 10", None if value is None else value <= 10, big)
     small, large = stage("100x50", "run"), run_big
     if small and large:
-        drift = large["per_workbook_ms"] / small["per_workbook_ms"] - 1
+        # The cost per workbook is what a run costs beyond the fixed cost of any flow run
+        # (the trivial flow): the split of a run's time into the two.
+        own_small = (small["wall_s"] - trivial_s) / sizes["100x50"]["n"]
+        own_large = (large["wall_s"] - trivial_s) / sizes[big]["n"]
+        drift = own_large / own_small - 1 if own_small > 0 else None
         add(
-            "run ms/workbook, N=1000 vs N=100",
-            round(drift * 100, 1),
+            "(run − trivial) ms/workbook, N=1000 vs N=100",
+            None if drift is None else round(drift * 100, 1),
             "within ±20 %",
-            abs(drift) <= 0.2,
+            None if drift is None else abs(drift) <= 0.2,
             "100x50 vs 1000x50",
         )
+        extra = (large["wall_s"] - small["wall_s"]) / (sizes[big]["n"] - sizes["100x50"]["n"])
+        for goal, value in (
+            (
+                "run ms/workbook (wall ÷ N), N=1000 vs N=100",
+                (large["per_workbook_ms"] / small["per_workbook_ms"] - 1) * 100,
+            ),
+            ("ms per workbook beyond the first 100", extra * 1000),
+            ("(run − trivial) ms/workbook at N=1000", own_large * 1000),
+        ):
+            out.append(
+                {
+                    "goal": goal,
+                    "size": "100x50 vs 1000x50",
+                    "value": round(value, 1),
+                    "target": "info only",
+                    "status": "info",
+                }
+            )
     else:
-        add("run ms/workbook, N=1000 vs N=100", None, "within ±20 %", None, "100x50 vs 1000x50")
-    if small and large:  # informational: the same without the fixed cost of a flow run
-        fixed_small = (small["wall_s"] - trivial_s) / sizes["100x50"]["n"]
-        fixed_large = (large["wall_s"] - trivial_s) / sizes[big]["n"]
-        drift = fixed_large / fixed_small - 1 if fixed_small > 0 else None
-        out.append(
-            {
-                "goal": "(run − trivial) ms/workbook, N=1000 vs N=100",
-                "size": "100x50 vs 1000x50",
-                "value": None if drift is None else round(drift * 100, 1),
-                "target": "info only",
-                "status": "info",
-            }
-        )
+        add("(run − trivial) ms/workbook, N=1000 vs N=100", None, "within ±20 %", None, "100x50 vs 1000x50")
     if run_big:
         peak = max(run_big["peak_rss_mib"], *(sizes[big]["stages"][s]["peak_rss_mib"] for s in STAGES))
         add("peak RSS of any stage (MiB)", peak, "< 1024", peak < 1024, big)
