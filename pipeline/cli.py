@@ -95,9 +95,10 @@ def _flows() -> Any:
     configure_prefect()
     embedded = server.start()
     if embedded is not None:
-        from pipeline.collect import warm_up
+        from pipeline import collect, report
 
-        warm_up()
+        collect.warm_up()
+        report.warm_up()
         if not embedded.use():
             embedded = None
     from pipeline import flows

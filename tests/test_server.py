@@ -65,3 +65,16 @@ def test_serves_the_flow_and_stops_with_the_command(tmp_path: Path) -> None:
 def test_a_configured_server_is_left_to_prefect(tmp_path: Path) -> None:
     words = _run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
     assert words == ["not", "serving", "http://127.0.0.1:9/api"]
+
+
+def test_the_warm_up_before_the_server_is_used_leaves_prefect_unimported() -> None:
+    # The CLI warms the stages up before pointing Prefect at the server; had that imported
+    # Prefect, its settings would be fixed without the server's address.
+    check = (
+        "import sys; from pipeline import collect, report; collect.warm_up(); report.warm_up(); "
+        "print('prefect' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "False"

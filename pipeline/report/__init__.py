@@ -16,6 +16,14 @@ PARALLEL_FROM_ACTIONS = 1_000
 """Below this many actions the writers take well under a second: not worth starting processes."""
 
 
+def warm_up() -> None:
+    """Does now what the first report would: compile the summary templates (the CLI does it
+    while Prefect's server starts)."""
+    from pipeline.report.summary import load_templates
+
+    load_templates()
+
+
 def write_reports(result: Consolidated, year_dir: Path, workers: int = 1) -> tuple[Path, ...]:
     """Returns the paths of the handlingsplan, follow-up and summary written for the year.
 

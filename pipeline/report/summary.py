@@ -345,6 +345,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def load_templates() -> None:
+    """Compiles the summary templates now, so the report does not wait for it."""
+    for name in (HTML_TEMPLATE, MARKDOWN_TEMPLATE):
+        _environment().get_template(name)
+
+
 def _render(template: str, context: dict[str, object]) -> str:
     """Returns the rendered template; HTML is autoescaped, Markdown escapes with the `md` filter."""
     return _environment().get_template(template).render(context)
