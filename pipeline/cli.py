@@ -104,7 +104,7 @@ def _flows() -> Any:
     from pipeline import flows
 
     if embedded is not None:
-        embedded.wait_until_ready()
+        _run(embedded.wait_until_ready)
     return flows
 
 

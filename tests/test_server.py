@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from pipeline import server
+from pipeline.errors import ServerStartError
 
 SCRIPT = """
 import os, sys, urllib.request
 from pipeline import server
+from pipeline.errors import ServerStartError
 from pipeline.config import configure_prefect
 configure_prefect()
 embedded = server.start()
@@ -78,3 +80,18 @@ def test_the_warm_up_before_the_server_is_used_leaves_prefect_unimported() -> No
         [sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_server_that_exits_while_starting_stops_the_command_with_a_swedish_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # restored afterwards
+    crashing = subprocess.Popen(
+        [sys.executable, "-c", "print('serving', flush=True); raise SystemExit(7)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    embedded = server.EmbeddedServer(crashing, port=9)
+    assert embedded.use()
+    with pytest.raises(ServerStartError, match="avslutades när den startade \\(kod 7\\)"):
+        embedded.wait_until_ready()
