@@ -79,9 +79,7 @@ TRIVIAL_FLOW_SCRIPT = """
 from pipeline import server
 from pipeline.config import configure_prefect
 configure_prefect()
-embedded = server.start()
-if embedded is not None and not embedded.use():
-    embedded = None
+embedded = server.prepare()
 from prefect import flow
 if embedded is not None:
     embedded.wait_until_ready()

@@ -93,19 +93,19 @@ def _flows() -> Any:
     # embedded server's address once it is known. The stages load (pandas, pandera) while
     # the server starts.
     configure_prefect()
-    embedded = server.start()
-    if embedded is not None:
-        from pipeline import collect, report
-
-        collect.warm_up()
-        report.warm_up()
-        if not embedded.use():
-            embedded = None
+    embedded = server.prepare(while_starting=_warm_up)
     from pipeline import flows
 
     if embedded is not None:
         _run(embedded.wait_until_ready)
     return flows
+
+
+def _warm_up() -> None:
+    from pipeline import collect, report
+
+    collect.warm_up()
+    report.warm_up()
 
 
 @app.command()

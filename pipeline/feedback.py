@@ -24,6 +24,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
 from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline import contract as c
@@ -43,6 +44,7 @@ WHOLE_FILE = "Hela filen"
 FEEDBACK_HEADER_ROW = 4
 FEEDBACK_COLUMNS = (("Blad", 14), ("Cell", 8), ("Typ", 10), ("Problem", 60), ("Så rättar du", 60))
 FEEDBACK_KIND_COLUMN = 3
+FEEDBACK_LINE_HEIGHT = 15  # points per wrapped line
 FEEDBACK_FONT = "Calibri"  # the templates' font
 # Used for the marked copy's dates when `received` cannot be read; zip needs >= 1980.
 FALLBACK_MOMENT = dt.datetime(2015, 2, 9, 0, 0, 0)
@@ -359,7 +361,7 @@ def _mark(cell: Cell, mark: markup.CellMark) -> None:
     cell.fill = PatternFill(fill_type="solid", start_color=mark.fill, end_color=mark.fill)
     text = mark.comment
     if cell.comment is not None and cell.comment.text:
-        text = f"{text}\n{markup.clean_text(cell.comment.text)}"
+        text = f"{text}\n{cell.comment.text}"
     comment = Comment(markup.clean_text(text), COMMENT_AUTHOR)
     comment.width, comment.height = _comment_size(text)
     cell.comment = comment
@@ -386,6 +388,7 @@ def _feedback_table(problems: Sequence[Problem]) -> markup.FeedbackTable:
                 problem.hint,
             ),
             _fill_colour(problem.kind),
+            _row_height((problem.message, problem.hint)),
         )
         for problem in problems
     )
@@ -404,6 +407,14 @@ def _feedback_table(problems: Sequence[Problem]) -> markup.FeedbackTable:
     )
 
 
+def _row_height(texts: Sequence[str]) -> float:
+    """Returns the height of a feedback row whose long texts wrap in the wide columns."""
+    # A column's width counts digits; about 1.2 characters of ordinary text fit per digit.
+    chars = round(1.2 * min(width for _, width in FEEDBACK_COLUMNS[FEEDBACK_KIND_COLUMN:]))
+    lines = max(sum(len(textwrap.wrap(line, chars)) or 1 for line in text.split("\n")) for text in texts)
+    return FEEDBACK_LINE_HEIGHT * max(1, lines)
+
+
 def _add_feedback_sheet(wb: Workbook, table: markup.FeedbackTable) -> None:
     """Adds the sheet listing every problem as the first sheet, and shows it on opening."""
     ws = wb.create_sheet(table.name, 0)
@@ -413,7 +424,8 @@ def _add_feedback_sheet(wb: Workbook, table: markup.FeedbackTable) -> None:
     for column, (title, width) in enumerate(table.columns, start=1):
         ws.cell(table.header_row, column, title).font = Font(name=table.font, bold=True, size=11)
         ws.column_dimensions[get_column_letter(column)].width = width
-    for row, (values, fill) in enumerate(table.rows, start=table.header_row + 1):
+    for row, (values, fill, height) in enumerate(table.rows, start=table.header_row + 1):
+        ws.row_dimensions[row].height = height
         for column, value in enumerate(values, start=1):
             cell = ws.cell(row, column, markup.clean_text(value) if value else value)
             cell.data_type = "s"  # text from a submission is never a formula, even with a leading "="
@@ -422,6 +434,10 @@ def _add_feedback_sheet(wb: Workbook, table: markup.FeedbackTable) -> None:
             fill_type="solid", start_color=fill, end_color=fill
         )
     ws.freeze_panes = ws.cell(table.header_row + 1, 1)
+    # Printed on A4 across, every column on the page.
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.paperSize, ws.page_setup.orientation = 9, "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     for sheet in wb.worksheets:
         sheet.sheet_view.tabSelected = sheet is ws
     wb.active = 0

@@ -82,7 +82,8 @@ class CellMark:
 class FeedbackTable:
     """The sheet listing every problem, put first in the marked copy.
 
-    `rows` are the values of each problem's row and the fill (ARGB) of its `fill_column`.
+    `rows` are the values of each problem's row, the fill (ARGB) of its `fill_column` and
+    its height in points (tall enough for the wrapped text, which no program sizes on opening).
     """
 
     name: str
@@ -90,7 +91,7 @@ class FeedbackTable:
     intro: str
     header_row: int
     columns: tuple[tuple[str, int], ...]
-    rows: tuple[tuple[tuple[str | None, ...], str], ...]
+    rows: tuple[tuple[tuple[str | None, ...], str, float], ...]
     fill_column: int
     font: str
 
@@ -512,12 +513,12 @@ def _feedback_sheet(table: FeedbackTable, styles: _Styles) -> bytes:
             [(n, title, styles.bold(table.font, 11)) for n, (title, _) in enumerate(table.columns, 1)],
         ),
     ]
-    for number, (values, fill) in enumerate(table.rows, start=table.header_row + 1):
+    for number, (values, fill, height) in enumerate(table.rows, start=table.header_row + 1):
         cells = [
             (n, value, styles.wrapped(fill if n == table.fill_column else None))
             for n, value in enumerate(values, 1)
         ]
-        rows.append(_row(number, cells))
+        rows.append(_row(number, cells, height))
     columns = "".join(
         f'<col min="{n}" max="{n}" width="{width}" customWidth="1"/>'
         for n, (_, width) in enumerate(table.columns, 1)
@@ -526,17 +527,21 @@ def _feedback_sheet(table: FeedbackTable, styles: _Styles) -> bytes:
     return (
         XML_DECLARATION
         + (
-            f'<worksheet xmlns="{MAIN_NS}"><sheetViews><sheetView tabSelected="1" workbookViewId="0">'
+            f'<worksheet xmlns="{MAIN_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><sheetViews><sheetView tabSelected="1" workbookViewId="0">'
             f'<pane ySplit="{table.header_row}" topLeftCell="A{first_row}" activePane="bottomLeft" state="frozen"/>'
             f'<selection pane="bottomLeft" activeCell="A{first_row}" sqref="A{first_row}"/></sheetView></sheetViews>'
             f'<sheetFormatPr defaultRowHeight="15"/><cols>{columns}</cols><sheetData>{"".join(rows)}</sheetData>'
-            '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/></worksheet>'
+            '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
+            '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>'
         ).encode()
     )
 
 
-def _row(number: int, cells: Sequence[tuple[int, str | None, int | None]]) -> str:
-    return f'<row r="{number}">{"".join(_cell(number, *cell) for cell in cells)}</row>'
+def _row(
+    number: int, cells: Sequence[tuple[int, str | None, int | None]], height: float | None = None
+) -> str:
+    size = f' ht="{height:g}" customHeight="1"' if height else ""
+    return f'<row r="{number}"{size}>{"".join(_cell(number, *cell) for cell in cells)}</row>'
 
 
 def _cell(row: int, column: int, value: str | None, style: int | None) -> str:

@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import ServerStartError
@@ -107,6 +108,20 @@ def start() -> EmbeddedServer | None:
         text=True,
     )
     return EmbeddedServer(process, port)
+
+
+def prepare(while_starting: Callable[[], None] = lambda: None) -> EmbeddedServer | None:
+    """Starts the server, runs `while_starting` meanwhile, and points Prefect at the server.
+
+    Returns the server to wait for once Prefect is imported, or None when Prefect starts or
+    finds its own (a server configured, embedded mode off, or Prefect already imported).
+    Call before importing Prefect.
+    """
+    embedded = start()
+    if embedded is None:
+        return None
+    while_starting()
+    return embedded if embedded.use() else None
 
 
 def _healthy(url: str) -> bool:

@@ -459,3 +459,16 @@ def test_control_characters_in_a_problem_do_not_stop_the_marked_copy(workbook: P
         == 'Fel: "Klar" är inte en giltig status.\nSå rättar du: Välj igen.'
     )
     assert wb[FEEDBACK_SHEET].cell(FEEDBACK_HEADER_ROW + 1, 4).value == '"Klar" är inte en giltig status.'
+
+
+def test_feedback_sheet_prints_across_a4_with_rows_tall_enough_for_their_text(workbook: Path) -> None:
+    long = dataclasses.replace(STATUS_ERROR, message="Ett långt fel. " * 20)  # 300 characters
+    ordered = feedback._ordered((long,))
+    fast = _marked_fast(workbook, (long,))
+    slow = feedback._openpyxl_marked(workbook, ordered, feedback._feedback_table(ordered), MOMENT)
+    for data in (fast, slow):
+        assert data is not None
+        ws = openpyxl.load_workbook(io.BytesIO(data))[FEEDBACK_SHEET]
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+        assert ws.row_dimensions[FEEDBACK_HEADER_ROW + 1].height >= 4 * 15  # 300 characters over 72 a line

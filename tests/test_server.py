@@ -18,8 +18,8 @@ from pipeline import server
 from pipeline.errors import ServerStartError
 from pipeline.config import configure_prefect
 configure_prefect()
-embedded = server.start()
-serving = embedded.use()
+embedded = server.prepare()
+serving = embedded is not None
 print("serving" if serving else "not serving", os.environ.get("PREFECT_API_URL", "-"), flush=True)
 if serving:
     embedded.wait_until_ready()
