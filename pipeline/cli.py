@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -96,9 +97,17 @@ def _flows() -> Any:
     embedded = server.prepare(while_starting=_warm_up)
     from pipeline import flows
 
+    _freeze_loaded_objects()
     if embedded is not None:
         _run(embedded.wait_until_ready)
     return flows
+
+
+def _freeze_loaded_objects() -> None:
+    # What the imports and the warm-up built lives as long as the command. Frozen, the
+    # collector stops walking it on every full collection, the worker processes forked later
+    # share its pages instead of copying them, and the exit skips collecting it (0.7 s).
+    gc.freeze()
 
 
 def _warm_up() -> None:
