@@ -17,8 +17,9 @@ PARALLEL_FROM_ACTIONS = 1_000
 
 
 def warm_up() -> None:
-    """Does now what the first report would: compile the summary templates (the CLI does it
-    while Prefect's server starts)."""
+    """Does now what the first report would: import the workbook writers and compile the
+    summary templates (the CLI does it while Prefect's server starts)."""
+    import pipeline.report.workbooks  # noqa: F401
     from pipeline.report.summary import load_templates
 
     load_templates()
