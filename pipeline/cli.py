@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -99,27 +97,11 @@ def _flows() -> Any:
     embedded = server.prepare(while_starting=_warm_up)
     from pipeline import flows
 
-    _import_first_call_modules()
+    server.import_first_call_modules()
     _freeze_loaded_objects()
     if embedded is not None:
         _run(embedded.wait_until_ready)
     return flows
-
-
-# What Prefect imports on the first call of a flow with parameters (fastapi to serialise
-# them) or of a task: a quarter of a second, taken while the server starts instead.
-FIRST_CALL_MODULES = (
-    "prefect.flow_engine",
-    "prefect.task_engine",
-    "prefect.utilities.visualization",
-    "fastapi.encoders",
-)
-
-
-def _import_first_call_modules() -> None:
-    for name in FIRST_CALL_MODULES:
-        with contextlib.suppress(ImportError):  # a later Prefect may have moved one
-            importlib.import_module(name)
 
 
 def _freeze_loaded_objects() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from pipeline import server
-from pipeline.cli import FIRST_CALL_MODULES
 from pipeline.errors import ServerStartError
 
 SCRIPT = """
@@ -102,4 +101,4 @@ def test_a_server_that_exits_while_starting_stops_the_command_with_a_swedish_lin
 def test_the_modules_imported_while_the_server_starts_exist_in_this_prefect() -> None:
     # The CLI imports what Prefect would import on the first flow call, skipping a missing
     # one silently; a Prefect that moved one would quietly cost every command that time.
-    assert [name for name in FIRST_CALL_MODULES if importlib.util.find_spec(name) is None] == []
+    assert [name for name in server.FIRST_CALL_MODULES if importlib.util.find_spec(name) is None] == []
