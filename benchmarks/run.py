@@ -74,21 +74,26 @@ print(len(files), "files", rows, "rows")
 """
 
 # The floor: a flow that does nothing, started the way the CLI starts its flows (Prefect's
-# embedded server launched before Prefect is imported; see pipeline/server.py).
+# embedded server launched before Prefect is imported, with its flow settings; see
+# pipeline/server.py).
 TRIVIAL_FLOW_SCRIPT = """
 from pipeline import server
 from pipeline.config import configure_prefect
 configure_prefect()
 embedded = server.prepare()
+import contextlib
 from prefect import flow
+settings = contextlib.nullcontext()
 if embedded is not None:
     embedded.wait_until_ready()
+    settings = embedded.flow_settings()
 
 @flow(name="benchmark-trivial")
 def trivial() -> int:
     return 1
 
-print(trivial())
+with settings:
+    print(trivial())
 """
 
 # For reference: the same flow left to Prefect, which starts its server on the first call.

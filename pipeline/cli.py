@@ -89,10 +89,10 @@ def _scaled(flows: Any, flow: Any, workers: int, dask: bool) -> tuple[Any, int]:
     return flow.with_options(task_runner=flows.task_runner(workers, dask)), 1 if dask else workers
 
 
-def _flows() -> Any:
+def _flows(ctx: typer.Context) -> Any:
     # Prefect reads its settings on import, so the project's defaults go in first, and the
     # embedded server's address once it is known. The stages load (pandas, pandera) while
-    # the server starts.
+    # the server starts. The embedded server's flow settings hold until the command ends.
     configure_prefect()
     embedded = server.prepare(while_starting=_warm_up)
     from pipeline import flows
@@ -101,6 +101,7 @@ def _flows() -> Any:
     _freeze_loaded_objects()
     if embedded is not None:
         _run(embedded.wait_until_ready)
+        ctx.with_resource(embedded.flow_settings())
     return flows
 
 
@@ -120,6 +121,7 @@ def _warm_up() -> None:
 
 @app.command()
 def templates(
+    ctx: typer.Context,
     year: YearOption,
     deadline: Annotated[
         str | None,
@@ -137,7 +139,7 @@ def templates(
     Exempel: handlingsplan templates --year 2027 --deadline 2027-03-31
     """
     deadline_date = _parse_date(deadline)
-    flows = _flows()
+    flows = _flows(ctx)
     paths = _run(
         lambda: flows.templates_flow(
             year=year,
@@ -155,6 +157,7 @@ def templates(
 
 @app.command()
 def collect(
+    ctx: typer.Context,
     year: YearOption,
     inbox: InboxOption = Path("inbox"),
     outbox: OutboxOption = Path("outbox"),
@@ -172,7 +175,7 @@ def collect(
     Exempel: handlingsplan collect --year 2027 --workers 2
     """
     as_of_date = _parse_date(as_of)
-    flows = _flows()
+    flows = _flows(ctx)
     flow, local_workers = _scaled(flows, flows.collect_flow, workers, dask)
     result = _run(
         lambda: flow(
@@ -219,6 +222,7 @@ def print_collect(result: Any) -> None:
 
 @app.command()
 def report(
+    ctx: typer.Context,
     year: YearOption,
     outbox: OutboxOption = Path("outbox"),
     plan: PlanOption = None,
@@ -230,7 +234,7 @@ def report(
     Exempel: handlingsplan report --year 2027 --as-of 2027-09-30
     """
     as_of_date = _parse_date(as_of)
-    flows = _flows()
+    flows = _flows(ctx)
     result = _run(
         lambda: flows.report_flow(year=year, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers)
     )
@@ -253,6 +257,7 @@ def print_report(result: Any) -> None:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     year: Annotated[
         int | None,
         typer.Option("--year", help="Året som följs upp (standard: innevarande år).", min=2000, max=2100),
@@ -269,7 +274,7 @@ def run(
     Exempel: handlingsplan run --year 2027
     """
     as_of_date = _parse_date(as_of)
-    flows = _flows()
+    flows = _flows(ctx)
     flow, local_workers = _scaled(flows, flows.run_flow, workers, dask)
     result = _run(
         lambda: flow(
@@ -295,6 +300,7 @@ DEMO_MARKER = ".handlingsplan-demo"
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     folder: Annotated[
         Path, typer.Option("--dir", help="Mappen där demon körs (skapas).", file_okay=False)
     ] = Path("handlingsplan-demo"),
@@ -312,7 +318,7 @@ def demo(
     except FileExistsError as exc:
         err_console.print(f"Fel: {exc}")
         raise typer.Exit(2) from None
-    flows = _flows()
+    flows = _flows(ctx)
     console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {inbox}.")
     as_of = dt.date(year, 3, 1)
     result = _run(

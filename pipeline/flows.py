@@ -141,8 +141,11 @@ def _collect(
     batches = make_batches(intake.pending, batch_size, workers)
     processed: list[Processed] = []
     if workers > 1 and len(batches) > 1:
-        processed = process_batches_in_parallel_task(quote(batches), plan, year, as_of, settings, workers)
+        processed = process_batches_in_parallel_task(
+            quote(batches), quote(plan), year, as_of, settings, workers
+        )
     else:
+        # Not quoted: Dask's task runner would hand the batch tasks the wrapper, not the plan.
         futures = [process_batch_task.submit(batch, plan, year, as_of, settings) for batch in batches]
         for future in futures:
             processed.extend(record_batch(settings, future.result()))
@@ -170,16 +173,13 @@ def task_runner(workers: int = 1, dask: bool = False) -> Any:
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@task(name="Sammanställ", **RETRIES)
-def consolidate_task(settings: Settings, plan: Plan, year: int, as_of: dt.date) -> Consolidated:
-    """Merges the submissions in force into one handlingsplan with its figures."""
-    return consolidate_year(settings, plan, year, as_of)
-
-
 @task(name="Skriv rapporter", **RETRIES)
-def write_reports_task(result: Consolidated, year_dir: Path, workers: int = 1) -> tuple[Path, ...]:
-    """Writes the handlingsplan and follow-up workbooks and the summary."""
-    return write_reports(result, year_dir, workers)
+def report_task(settings: Settings, plan: Plan, year: int, as_of: dt.date, workers: int = 1) -> ReportResult:
+    """Merges the submissions in force into one handlingsplan with its figures; writes the
+    handlingsplan and follow-up workbooks and the summary."""
+    consolidated = consolidate_year(settings, plan, year, as_of)
+    paths = write_reports(consolidated, settings.year_dir(year), workers)
+    return ReportResult(year=year, paths=paths, consolidated=consolidated)
 
 
 @flow(name="mallar", log_prints=False)
@@ -217,7 +217,7 @@ def _write_templates(
     options: dict[str, template_stage.TemplateOptions],
     workers: int = 1,
 ) -> list[Path]:
-    paths = write_templates_task(plan, quote(options), settings.templates_dir(year), workers)
+    paths = write_templates_task(quote(plan), quote(options), settings.templates_dir(year), workers)
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(year))
     return paths
 
@@ -257,9 +257,7 @@ def report_flow(
 
 
 def _report(settings: Settings, plan: Plan, year: int, as_of: dt.date, workers: int = 1) -> ReportResult:
-    consolidated = consolidate_task(settings, plan, year, as_of)
-    paths = write_reports_task(quote(consolidated), settings.year_dir(year), workers)
-    result = ReportResult(year=year, paths=paths, consolidated=consolidated)
+    result = report_task(settings, quote(plan), year, as_of, workers)
     _publish_report(result)
     return result
 
@@ -318,17 +316,14 @@ def _publish_collect(result: CollectResult) -> None:
 
 
 def _publish_report(result: ReportResult) -> None:
+    # One artifact: the summary with the written files under it (each artifact is a round trip).
     summary = next((p for p in result.paths if p.suffix == ".md"), None)
-    if summary is not None:
-        create_markdown_artifact(
-            key=f"sammanfattning-{result.year}",
-            markdown=summary.read_text(encoding="utf-8"),
-            description=f"Sammanfattning {result.year}",
-        )
-    create_table_artifact(
-        key=f"rapporter-{result.year}",
-        table=[{"Fil": str(path)} for path in result.paths],
-        description=f"Rapporter {result.year}",
+    text = summary.read_text(encoding="utf-8") if summary is not None else ""
+    files = "\n".join(f"- `{path}`" for path in result.paths)
+    create_markdown_artifact(
+        key=f"sammanfattning-{result.year}",
+        markdown=f"{text.rstrip()}\n\n## Filer\n\n{files}\n",
+        description=f"Sammanfattning och rapporter {result.year}",
     )
     get_run_logger().info(
         "Rapporter för %d skrivna: %s", result.year, ", ".join(p.name for p in result.paths)

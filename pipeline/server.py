@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pipeline.errors import ServerStartError
@@ -83,6 +83,20 @@ class EmbeddedServer:
             f"Prefects inbyggda server svarade inte inom {timeout:.0f} s. "
             "Kör kommandot igen, eller höj PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."
         )
+
+    @contextlib.contextmanager
+    def flow_settings(self) -> Iterator[None]:
+        """Prefect settings for the command's flow runs against this server: no heartbeats.
+
+        A heartbeat lets a lasting server mark a run as crashed when its process dies. This
+        server ends with the command, so nothing reads them, and Prefect joins the heartbeat
+        thread, which sleeps in whole seconds, at the end of every flow: up to a second
+        each. Runs by a worker against a configured server keep their heartbeats.
+        """
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
 
     def stop(self) -> None:
         if self.process.poll() is None:

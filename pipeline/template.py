@@ -14,7 +14,7 @@ import math
 import re
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
@@ -177,25 +177,46 @@ def write_templates(
 
     Templates whose options have the same shape are stamped from one prototype
     (`stamp_templates`), pre-filled rows and answers included; the others are built one by
-    one, on `workers` processes when there are many (a county-wide collection has hundreds).
+    one. With `workers` > 1 and many templates (a county-wide collection has hundreds) the
+    work is shared among that many processes, one pool for the whole stage.
     """
-    paths = dict(stamp_templates(plan, options_by_code, folder, workers))
-    jobs = [
-        (plan, plan.department(code), options, folder / template_filename(options.year, code))
-        for code, options in options_by_code.items()
-        if code not in paths
-    ]
-    if workers > 1 and len(jobs) > 20:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            built = list(pool.map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
-    else:
-        built = [_write_job(job) for job in jobs]
+    with _processes(workers) as pool:
+        paths = dict(stamp_templates(plan, options_by_code, folder, workers, pool))
+        jobs = [
+            (plan, plan.department(code), options, folder / template_filename(options.year, code))
+            for code, options in options_by_code.items()
+            if code not in paths
+        ]
+        if workers > 1 and len(jobs) > _PARALLEL_BUILDS:
+            built = list(pool().map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+        else:
+            built = [_write_job(job) for job in jobs]
     paths.update({job[1].code: path for job, path in zip(jobs, built, strict=True)})
     return [paths[code] for code in options_by_code]
 
 
 def _write_job(job: tuple[Plan, Department, TemplateOptions, Path]) -> Path:
     return write_template(*job)
+
+
+@contextlib.contextmanager
+def _processes(workers: int) -> Iterator[Callable[[], ProcessPoolExecutor]]:
+    """Yields a function returning the stage's one process pool, started on first use.
+
+    Starting a pool costs its processes; prototypes, stamps and builds share one.
+    """
+    started: list[ProcessPoolExecutor] = []
+
+    def pool() -> ProcessPoolExecutor:
+        if not started:
+            started.append(ProcessPoolExecutor(max_workers=workers))
+        return started[0]
+
+    try:
+        yield pool
+    finally:
+        for executor in started:
+            executor.shutdown()
 
 
 # Stamping: one prototype per shape of options, built for a placeholder förvaltning; each
@@ -222,6 +243,7 @@ _WORKBOOK = "xl/workbook.xml"
 _MAX_ROWS = 1_048_576
 _SHARED_STRINGS = "xl/sharedStrings.xml"
 _PARALLEL_STAMPS = 50  # fewer are quicker stamped in one process than sent to several
+_PARALLEL_BUILDS = 20  # a build takes about 0.1 s; fewer are not worth sending
 _StampJob = tuple[Department, TemplateOptions, Path]
 
 
@@ -230,7 +252,11 @@ class _NotStampable(Exception):
 
 
 def stamp_templates(
-    plan: Plan, options_by_code: Mapping[str, TemplateOptions], folder: Path, workers: int = 1
+    plan: Plan,
+    options_by_code: Mapping[str, TemplateOptions],
+    folder: Path,
+    workers: int = 1,
+    pool: Callable[[], ProcessPoolExecutor] | None = None,
 ) -> list[tuple[str, Path]]:
     """Writes the templates that can be stamped from a prototype; returns (code, path) for each.
 
@@ -240,7 +266,8 @@ def stamp_templates(
     XML parts as xlsxwriter would, keeping every zip entry's metadata, so a stamped file has
     the same bytes as one built directly. Left out, for `write_template`: a template alone
     in its shape (a prototype costs a build) and one with a value the stamp cannot write.
-    Many copies are shared among `workers` processes.
+    Many copies are shared among `workers` processes from `pool` (one is started if not
+    given), which also build the prototypes side by side.
     """
     groups: dict[tuple[Any, ...], list[_StampJob]] = {}
     for code, options in options_by_code.items():
@@ -249,25 +276,38 @@ def stamp_templates(
         if shape is not None:
             target = folder / template_filename(options.year, code)
             groups.setdefault(shape, []).append((department, options, target))
-    written: list[tuple[str, Path]] = []
-    for jobs in groups.values():
-        if len(jobs) < 2:
-            continue
-        try:
-            prototype = _Prototype.build(plan, jobs[0][1])
-        except _NotStampable:
-            continue
-        if not prototype.matches_build(plan, jobs):
-            continue
-        if workers > 1 and len(jobs) > _PARALLEL_STAMPS:
-            size = -(-len(jobs) // workers)
-            chunks = [(prototype, plan, jobs[i : i + size]) for i in range(0, len(jobs), size)]
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for stamped in pool.map(_stamp_chunk, chunks):
-                    written += stamped
-        else:
-            written += _stamp_chunk((prototype, plan, jobs))
-    return written
+    shared = [jobs for jobs in groups.values() if len(jobs) > 1]
+    count = sum(len(jobs) for jobs in shared)
+    if workers < 2 or count <= _PARALLEL_STAMPS:
+        written: list[tuple[str, Path]] = []
+        for jobs in shared:
+            prototype = _checked_prototype((plan, jobs))
+            if prototype is not None:
+                written += _stamp_chunk((prototype, plan, jobs))
+        return written
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(_processes(workers))
+        executor = pool()
+        prototypes = executor.map(_checked_prototype, [(plan, jobs) for jobs in shared])
+        size = -(-count // workers)
+        chunks = [
+            (prototype, plan, jobs[i : i + size])
+            for prototype, jobs in zip(prototypes, shared, strict=True)
+            if prototype is not None
+            for i in range(0, len(jobs), size)
+        ]
+        return [stamp for stamped in executor.map(_stamp_chunk, chunks) for stamp in stamped]
+
+
+def _checked_prototype(group: tuple[Plan, list[_StampJob]]) -> _Prototype | None:
+    """Returns the prototype for a group of jobs once its stamp has a build's bytes; else None."""
+    plan, jobs = group
+    try:
+        prototype = _Prototype.build(plan, jobs[0][1])
+    except _NotStampable:
+        return None
+    return prototype if prototype.matches_build(plan, jobs) else None
 
 
 def _stamp_chunk(chunk: tuple[_Prototype, Plan, list[_StampJob]]) -> list[tuple[str, Path]]:

@@ -219,6 +219,7 @@ def test_demo_command_runs_the_whole_cycle_with_artifacts(tmp_path: Path, prefec
     assert len(list((tmp_path / "demo" / "outbox" / "2028" / "mallar").glob("*.xlsx"))) == 5
     summary = Artifact.get("sammanfattning-2027")
     assert summary is not None and "3 av 5 förvaltningar har lämnat in" in summary.data
+    assert f"- `{year_dir / 'uppfoljning_2027.xlsx'}`" in summary.data  # the files under it
     table = Artifact.get("insamling-2027")
     assert table is not None and "KS handlingsplan 2027.xlsx" in str(table.data)
     again = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])

@@ -25,12 +25,15 @@ print("serving" if serving else "not serving", os.environ.get("PREFECT_API_URL",
 if serving:
     embedded.wait_until_ready()
     from prefect import flow
+    from prefect.settings import get_current_settings
 
     @flow
-    def answer() -> int:
-        return 42
+    def answer() -> str:
+        return f"42 heartbeat-every-{get_current_settings().flows.heartbeat_frequency}"
 
-    print(answer(), embedded.process.pid, flush=True)
+    with embedded.flow_settings():
+        print(answer(), embedded.process.pid, flush=True)
+    print(answer(), flush=True)
 """
 
 
@@ -59,8 +62,10 @@ def test_not_started_once_prefect_is_imported() -> None:
 def test_serves_the_flow_and_stops_with_the_command(tmp_path: Path) -> None:
     words = _run(tmp_path)
     assert words[0] == "serving" and words[1].startswith("http://127.0.0.1:")
-    assert words[2] == "42"
-    pid = int(words[3])
+    # The command's flows send no heartbeats to a server that ends with it; others keep theirs.
+    assert words[2:4] == ["42", "heartbeat-every-None"]
+    assert words[5:] == ["42", "heartbeat-every-180"]
+    pid = int(words[4])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # stopped when the command ended
 
