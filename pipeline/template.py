@@ -14,7 +14,7 @@ import math
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
@@ -180,7 +180,8 @@ def write_templates(
     one. With `workers` > 1 and many templates (a county-wide collection has hundreds) the
     work is shared among that many processes, one pool for the whole stage.
     """
-    with _processes(workers) as pool:
+    # A pool starts its processes with the first job sent, so one that gets none costs nothing.
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         paths = dict(stamp_templates(plan, options_by_code, folder, workers, pool))
         jobs = [
             (plan, plan.department(code), options, folder / template_filename(options.year, code))
@@ -188,7 +189,7 @@ def write_templates(
             if code not in paths
         ]
         if workers > 1 and len(jobs) > _PARALLEL_BUILDS:
-            built = list(pool().map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+            built = list(pool.map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
         else:
             built = [_write_job(job) for job in jobs]
     paths.update({job[1].code: path for job, path in zip(jobs, built, strict=True)})
@@ -197,26 +198,6 @@ def write_templates(
 
 def _write_job(job: tuple[Plan, Department, TemplateOptions, Path]) -> Path:
     return write_template(*job)
-
-
-@contextlib.contextmanager
-def _processes(workers: int) -> Iterator[Callable[[], ProcessPoolExecutor]]:
-    """Yields a function returning the stage's one process pool, started on first use.
-
-    Starting a pool costs its processes; prototypes, stamps and builds share one.
-    """
-    started: list[ProcessPoolExecutor] = []
-
-    def pool() -> ProcessPoolExecutor:
-        if not started:
-            started.append(ProcessPoolExecutor(max_workers=workers))
-        return started[0]
-
-    try:
-        yield pool
-    finally:
-        for executor in started:
-            executor.shutdown()
 
 
 # Stamping: one prototype per shape of options, built for a placeholder förvaltning; each
@@ -256,7 +237,7 @@ def stamp_templates(
     options_by_code: Mapping[str, TemplateOptions],
     folder: Path,
     workers: int = 1,
-    pool: Callable[[], ProcessPoolExecutor] | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> list[tuple[str, Path]]:
     """Writes the templates that can be stamped from a prototype; returns (code, path) for each.
 
@@ -285,10 +266,7 @@ def stamp_templates(
             if prototype is not None:
                 written += _stamp_chunk((prototype, plan, jobs))
         return written
-    with contextlib.ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(_processes(workers))
-        executor = pool()
+    with contextlib.nullcontext(pool) if pool is not None else ProcessPoolExecutor(workers) as executor:
         prototypes = executor.map(_checked_prototype, [(plan, jobs) for jobs in shared])
         size = -(-count // workers)
         chunks = [
