@@ -1081,20 +1081,18 @@ def _last_rows(options: TemplateOptions) -> tuple[int, int]:
 def _carried_rows(plan: Plan, options: TemplateOptions) -> list[tuple[float, list[Any]]]:
     """Returns the pre-filled rows of Åtgärder: each row's height and its values by column.
 
-    A carried delmål id is shown as its dropdown item; the height fits the raw values.
+    A carried delmål id is shown as its dropdown item; the height fits what is shown.
     """
     goal_labels = {g.id: goal_label(g) for g in plan.goals}
     goal = c.ACTION_COLUMNS.index(c.GOAL)
     widths = [COLUMN_WIDTHS[name] for name in c.ACTION_COLUMNS]
     rows = []
     for values in options.carried_actions:
-        raw = [values.get(name) for name in c.ACTION_COLUMNS]
-        cells = list(raw)
-        if raw[goal] in goal_labels:
-            cells[goal] = goal_labels[raw[goal]]
-        rows.append(
-            (row_height([(str(value or ""), width) for value, width in zip(raw, widths, strict=True)]), cells)
-        )
+        cells = [values.get(name) for name in c.ACTION_COLUMNS]
+        if cells[goal] in goal_labels:
+            cells[goal] = goal_labels[cells[goal]]
+        height = row_height([(str(value or ""), width) for value, width in zip(cells, widths, strict=True)])
+        rows.append((height, cells))
     return rows
 
 

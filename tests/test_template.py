@@ -232,6 +232,12 @@ def test_carried_actions_are_prefilled(plan: Plan, tmp_path: Path) -> None:
     ]
     assert ws.cell(2, 3).data_type == "s"  # text stays text, never a formula
     assert wb[c.SHEET_GOALS]["D4"].value == "Ja"
+    # The row is tall enough for the delmål as shown (its label), not for the id "1.3".
+    from pipeline.template import COLUMN_WIDTHS, row_height
+
+    label_height = row_height([(goal_label(plan.goal("1.3")), COLUMN_WIDTHS[c.GOAL])])
+    assert label_height > row_height([("1.3", COLUMN_WIDTHS[c.GOAL])])
+    assert ws.row_dimensions[2].height >= label_height
 
 
 def test_stamped_templates_are_byte_identical_to_templates_built_one_by_one(tmp_path: Path) -> None:
