@@ -24,6 +24,11 @@ serving = embedded is not None
 print("serving" if serving else "not serving", os.environ.get("PREFECT_API_URL", "-"), flush=True)
 if serving:
     embedded.wait_until_ready()
+    import json
+    with urllib.request.urlopen(embedded.api_url + "/admin/settings") as response:
+        served = json.load(response)
+    print("triggers", served["server"]["services"]["triggers"]["enabled"],
+          "stream-out", served["server"]["events"]["stream_out_enabled"], flush=True)
     from prefect import flow
     from prefect.settings import get_current_settings
 
@@ -60,12 +65,14 @@ def test_not_started_once_prefect_is_imported() -> None:
 
 @pytest.mark.slow
 def test_serves_the_flow_and_stops_with_the_command(tmp_path: Path) -> None:
-    words = _run(tmp_path)
+    words = _run(tmp_path, PREFECT_SERVER_EVENTS_STREAM_OUT_ENABLED="true")
     assert words[0] == "serving" and words[1].startswith("http://127.0.0.1:")
+    # Automations are off in the embedded server; a service the user turns on stays on.
+    assert words[2:6] == ["triggers", "False", "stream-out", "True"]
     # The command's flows send no heartbeats to a server that ends with it; others keep theirs.
-    assert words[2:4] == ["42", "heartbeat-every-None"]
-    assert words[5:] == ["42", "heartbeat-every-180"]
-    pid = int(words[4])
+    assert words[6:8] == ["42", "heartbeat-every-None"]
+    assert words[9:] == ["42", "heartbeat-every-180"]
+    pid = int(words[8])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # stopped when the command ended
 
