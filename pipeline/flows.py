@@ -1,7 +1,7 @@
 """Prefect flows and tasks: wiring only. The work is done by the stage modules.
 
-Tasks are few and coarse (a task costs a few milliseconds, a flow call about a second),
-never one per file. Each flow holds the outbox's lock while it writes.
+Tasks are few and coarse, never one per file: a task costs the flow a few milliseconds
+and the embedded server about a tenth of a second of CPU (a flow call about a second). Each flow holds the outbox's lock while it writes.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from pipeline.collect import (
     Intake,
     Pending,
     Processed,
+    collect,
     finish,
     make_batches,
     process_batch,
-    process_batches_in_parallel,
     record_batch,
     take_in,
 )
@@ -90,14 +90,6 @@ UNCACHED = {"cache_policy": NO_CACHE}
 RETRIES = {**UNCACHED, "retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn": _transient}
 
 
-@task(name="Läs planen", **UNCACHED)
-def load_plan_task(plan_file: Path, plans_dir: Path) -> Plan:
-    """Loads and checks the plan, and keeps a copy of its version in the outbox."""
-    plan = load_plan(plan_file)
-    archive_plan(plan, plans_dir)
-    return plan
-
-
 @task(name="Skriv mallar", **RETRIES)
 def write_templates_task(
     plan: Plan, options: dict[str, template_stage.TemplateOptions], folder: Path, workers: int = 1
@@ -120,12 +112,26 @@ def process_batch_task(
     return process_batch(batch, plan, year, as_of, settings)
 
 
-@task(name="Kontrollera inlämningar parallellt", **UNCACHED)
-def process_batches_in_parallel_task(
-    batches: list[list[Pending]], plan: Plan, year: int, as_of: dt.date, settings: Settings, workers: int
-) -> list[Processed]:
-    """Checks the batches on `workers` local processes and records each as it finishes."""
-    return process_batches_in_parallel(batches, plan, year, as_of, settings, workers)
+@task(name="Samla in", **RETRIES)
+def collect_task(
+    settings: Settings, plan: Plan, year: int, as_of: dt.date, batch_size: int, workers: int
+) -> CollectResult:
+    """Takes in the inbox and checks the new submissions in batches on `workers` local
+    processes, recording each batch as it finishes. A retry finds what was recorded
+    before it as already handled."""
+    return collect(settings, plan, year, as_of=as_of, workers=workers, batch_size=batch_size)
+
+
+def _plan(settings: Settings) -> Plan:
+    """Loads and checks the plan and keeps a copy of its version in the outbox.
+
+    Not a task: it is quick, and each task costs the embedded server about a tenth of a
+    second of CPU while the stages need the cores. A bad plan fails the flow with the same
+    message.
+    """
+    plan = load_plan(settings.plan_file)
+    archive_plan(plan, settings.plans_dir)
+    return plan
 
 
 def _collect(
@@ -133,23 +139,21 @@ def _collect(
 ) -> CollectResult:
     """Intake, then the batches, then the ledger.
 
-    With `workers` > 1 the batches run on a local process pool inside one task (the
-    processes need no Prefect); otherwise each batch is a task for the flow's task runner,
-    which is what a Dask task runner spreads over a cluster.
+    With `workers` > 1 all of it is one task, the batches on a local process pool (the
+    processes need no Prefect); otherwise intake is a task and each batch another, for the
+    flow's task runner, which is what a Dask task runner spreads over a cluster.
     """
-    intake = take_in_task(settings, year)
-    batches = make_batches(intake.pending, batch_size, workers)
-    processed: list[Processed] = []
-    if workers > 1 and len(batches) > 1:
-        processed = process_batches_in_parallel_task(
-            quote(batches), quote(plan), year, as_of, settings, workers
-        )
+    if workers > 1:
+        result = collect_task(settings, quote(plan), year, as_of, batch_size, workers)
     else:
+        intake = take_in_task(settings, year)
+        batches = make_batches(intake.pending, batch_size)
         # Not quoted: Dask's task runner would hand the batch tasks the wrapper, not the plan.
         futures = [process_batch_task.submit(batch, plan, year, as_of, settings) for batch in batches]
+        processed: list[Processed] = []
         for future in futures:
             processed.extend(record_batch(settings, future.result()))
-    result = finish(settings, year, intake, processed)
+        result = finish(settings, year, intake, processed)
     _publish_collect(result)
     return result
 
@@ -199,7 +203,7 @@ def templates_flow(
     year = year or dt.date.today().year + 1
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan_task(settings.plan_file, settings.plans_dir)
+        plan = _plan(settings)
         previous = previous_plan_path(settings.outbox, year)
         base = template_stage.TemplateOptions(
             year=year, deadline=deadline, return_to=return_to, prepared_rows=settings.prepared_rows
@@ -236,7 +240,7 @@ def collect_flow(
     """Takes in the förvaltningar's workbooks for `year` and gives each feedback."""
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan_task(settings.plan_file, settings.plans_dir)
+        plan = _plan(settings)
         return _collect(settings, plan, year, as_of or dt.date.today(), batch_size, workers)
 
 
@@ -251,7 +255,7 @@ def report_flow(
     """Writes the consolidated handlingsplan, the follow-up and the summary for `year`."""
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan_task(settings.plan_file, settings.plans_dir)
+        plan = _plan(settings)
         result = _report(settings, plan, year, as_of or dt.date.today(), workers)
     return result
 
@@ -281,7 +285,7 @@ def run_flow(
     year = year or as_of.year
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan_task(settings.plan_file, settings.plans_dir)
+        plan = _plan(settings)
         collected = _collect(settings, plan, year, as_of, batch_size, workers)
         report = _report(settings, plan, year, as_of, workers)
         consolidated = report.consolidated

@@ -349,3 +349,36 @@ def test_submission_on_an_older_plan_is_read_against_its_own_plan(plan: Plan, tm
     assert result.in_force["SOC"].plan_version == plan.version != revised.version
     consolidated = consolidate_year(settings, revised, YEAR, AS_OF)
     assert [d.plan_version for d in consolidated.departments if d.code == "SOC"] == [plan.version]
+
+
+@pytest.mark.flow
+def test_a_parallel_run_is_one_task_per_stage(tmp_path: Path, prefect_harness: None) -> None:
+    # Each task costs Prefect's server CPU that the stages need; never one per file or batch.
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from pipeline.flows import run_flow
+
+    inbox, outbox = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
+    state = run_flow(
+        year=YEAR,
+        inbox=inbox,
+        outbox=outbox,
+        as_of=AS_OF,
+        quiet_seconds=0,
+        batch_size=1,
+        workers=2,
+        return_state=True,
+    )
+    assert state.result().collect.new_submissions == 4
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+    names: list[str] = []
+    with get_client(sync_client=True) as client:
+        for _ in range(50):  # the server records task runs from their events, a moment later
+            names = sorted(t.name.rsplit("-", 1)[0] for t in client.read_task_runs(flow_run_filter=runs))
+            if len(names) >= 3:
+                break
+            time.sleep(0.2)
+    assert names == ["Samla in", "Skriv mallar", "Skriv rapporter"]
