@@ -482,8 +482,8 @@ def run_size(
             str(workers),
         ],
         # Timed in this order. The trivial flow goes just before the run it is subtracted
-        # from: the machine's speed drifts by 15-20 % between minutes, which is more than a
-        # run's own cost at 100 files.
+        # from, and again just after it: the machine's speed drifts by 15-20 % between
+        # minutes, which is more than a run's own cost at 100 files.
         "trivial": list(trivial_cmd),
         "run": [
             cli,
@@ -505,22 +505,30 @@ def run_size(
         "calamine": [sys.executable, "-c", CALAMINE_SCRIPT, str(inbox)],
     }
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in commands}
+    after: list[dict[str, Any]] = []  # the trivial flow timed again just after each run
+
+    def timed(name: str, into: list[dict[str, Any]], label: str) -> None:
+        print(f"   timing {label} …", end=" ", flush=True)
+        into.append(measure(name, commands[name], logs / f"{label.replace(' ', '-')}.log", env))
+        print(f"{into[-1]['wall_s']:.2f} s", flush=True)
+
     for repeat in range(repeats):
         if repeat:  # every repeat starts from empty outboxes, as the first did
             for folder in (o1, o2, o3):
                 fresh(folder)
-        for name, cmd in commands.items():
-            print(f"   timing {name} …", end=" ", flush=True)
-            runs[name].append(measure(name, cmd, logs / f"{name}.log", env))
-            print(f"{runs[name][-1]['wall_s']:.2f} s", flush=True)
+        for name in commands:
+            timed(name, runs[name], name)
+            if name == "run":
+                timed("trivial", after, "trivial after")
     results = {name: _median_run(measured) for name, measured in runs.items()}
     accepted = re.search(r"(\d+) godkända, (\d+) avvisade", (logs / "run.log").read_text(encoding="utf-8"))
     naive, floor = results["naive"]["wall_s"], results["calamine"]["wall_s"]
-    # The run against the floor, pair by pair: each repeat's run with the trivial flow timed
-    # just before it.
-    pairs = list(zip(runs["run"], runs["trivial"], strict=True))
-    own_s = statistics.median(r["wall_s"] - t["wall_s"] for r, t in pairs)
-    over_trivial = statistics.median(r["wall_s"] / t["wall_s"] for r, t in pairs)
+    # The run against the floor, repeat by repeat: each run with the mean of the trivial
+    # flows timed just before and just after it.
+    floors = [(b["wall_s"] + a["wall_s"]) / 2 for b, a in zip(runs["trivial"], after, strict=True)]
+    pairs = list(zip((r["wall_s"] for r in runs["run"]), floors, strict=True))
+    own_s = statistics.median(r - t for r, t in pairs)
+    over_trivial = statistics.median(r / t for r, t in pairs)
     for r in results.values():
         r["per_workbook_ms"] = round(r["wall_s"] * 1000 / n, 2)
         r["ratio_naive"] = round(r["wall_s"] / naive, 2) if naive else None
@@ -537,6 +545,8 @@ def run_size(
         "generation_s": data["generation_s"],
         "generation_reused": data["reused"],
         "trivial_flow_s": results["trivial"]["wall_s"],
+        "trivial_after_run_walls_s": [a["wall_s"] for a in after],
+        "run_floors_s": [round(t, 3) for t in floors],
         "run_own_s": round(own_s, 3),
         "run_over_trivial": round(over_trivial, 2),
         "run_minus_trivial_over_calamine": round(own_s / floor, 2) if floor else None,
@@ -661,7 +671,7 @@ def print_table(size: dict[str, Any]) -> None:
             f"{r['tree_peak_rss_mib']:>9.0f} {r['ratio_naive']:>7.2f} {r['ratio_calamine']:>9.2f} {r['exit_code']:>4}"
         )
     print(
-        f"run's own cost (run − the trivial flow timed before it, median of pairs): {size['run_own_s']:.2f} s, "
+        f"run's own cost (run − the trivial flows timed before and after it, median of repeats): {size['run_own_s']:.2f} s, "
         f"{size['run_own_s'] * 1000 / n:.1f} ms/workbook; run ÷ trivial {size['run_over_trivial']:.2f}"
     )
 
