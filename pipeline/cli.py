@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -94,7 +93,7 @@ def _flows(ctx: typer.Context) -> Any:
     # embedded server's address once it is known. The stages load (pandas, pandera) while
     # the server starts. The embedded server's flow settings hold until the command ends.
     configure_prefect()
-    embedded = server.prepare(while_starting=_warm_up)
+    embedded = server.prepare(while_starting=_warm_up, started=ctx.find_object(server.EmbeddedServer))
     from pipeline import flows
 
     server.import_first_call_modules()
@@ -362,12 +361,3 @@ def serve() -> None:
         )
         console.print(f"  {spec.name}: {spec.description} Schema: {when}")
     prefect_serve(*to_runner_deployments(specs), limit=1)
-
-
-def main() -> None:
-    """Entry point of the `handlingsplan` script."""
-    app()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

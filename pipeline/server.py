@@ -69,7 +69,6 @@ class EmbeddedServer:
             self.process.wait()
             return False
         os.environ["PREFECT_API_URL"] = self.api_url
-        atexit.register(self.stop)
         return True
 
     def wait_until_ready(self) -> None:
@@ -132,17 +131,24 @@ def start() -> EmbeddedServer | None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    return EmbeddedServer(process, port)
+    embedded = EmbeddedServer(process, port)
+    # Registered before Prefect is imported, so it runs after Prefect's own exit handlers
+    # (which send the last logs), and also when the command stops before its flow.
+    atexit.register(embedded.stop)
+    return embedded
 
 
-def prepare(while_starting: Callable[[], None] = lambda: None) -> EmbeddedServer | None:
-    """Starts the server, runs `while_starting` meanwhile, and points Prefect at the server.
+def prepare(
+    while_starting: Callable[[], None] = lambda: None, started: EmbeddedServer | None = None
+) -> EmbeddedServer | None:
+    """Starts the server (or takes one `started` earlier), runs `while_starting` meanwhile,
+    and points Prefect at the server.
 
     Returns the server to wait for once Prefect is imported, or None when Prefect starts or
     finds its own (a server configured, embedded mode off, or Prefect already imported).
     Call before importing Prefect.
     """
-    embedded = start()
+    embedded = started or start()
     if embedded is None:
         return None
     while_starting()

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from pipeline import server
+from pipeline.__main__ import runs_a_flow
 from pipeline.errors import ServerStartError
 
 SCRIPT = """
 import os, sys, urllib.request
 from pipeline import server
+from pipeline.__main__ import runs_a_flow
 from pipeline.errors import ServerStartError
 from pipeline.config import configure_prefect
 configure_prefect()
@@ -114,3 +116,86 @@ def test_the_modules_imported_while_the_server_starts_exist_in_this_prefect() ->
     # The CLI imports what Prefect would import on the first flow call, skipping a missing
     # one silently; a Prefect that moved one would quietly cost every command that time.
     assert [name for name in server.FIRST_CALL_MODULES if importlib.util.find_spec(name) is None] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--year", "2027"], True),
+        (["demo"], True),
+        (["templates", "--year", "2027", "--help"], False),  # help runs no flow
+        (["serve"], False),  # against a configured server
+        (["--help"], False),
+        ([], False),
+    ],
+)
+def test_only_commands_that_run_a_flow_start_the_server_first(args: list[str], expected: bool) -> None:
+    assert runs_a_flow(args) is expected
+
+
+# The command as installed, noting each server start and whether the command line had
+# loaded by then; printed after every exit handler but the last, so after the server stopped.
+ENTRY_SCRIPT = """
+import atexit, sys
+from pipeline import server
+from pipeline.__main__ import runs_a_flow
+started = []
+original = server.start
+def noted():
+    started.append("after the command line" if "pipeline.cli" in sys.modules else "first")
+    return original()
+server.start = noted
+atexit.register(lambda: print("servers started:", *started, flush=True))
+sys.argv = ["handlingsplan", *sys.argv[1:]]
+from pipeline.__main__ import main
+main()
+"""
+
+
+def _command(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """Runs the command in a process of its own; returns it and the servers it left running."""
+    environment = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    environment.pop("PREFECT_API_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", ENTRY_SCRIPT, *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    out, err = process.communicate(timeout=180)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err), _servers_of(process.pid)
+
+
+def _servers_of(parent: int) -> list[int]:
+    """Returns the embedded servers still running for the command with process id `parent`."""
+    servers = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "pipeline.server" in args and str(parent) in args:
+            servers.append(int(entry.name))
+    return servers
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads processes from /proc")
+@pytest.mark.slow
+def test_the_command_uses_the_server_it_started_first_and_stops_it(tmp_path: Path) -> None:
+    done, left = _command(tmp_path, "demo", "--dir", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "demo" / "outbox" / "2027" / "sammanfattning_2027.html").is_file()
+    assert "servers started: first\n" in done.stdout  # before anything else, and only one
+    assert "Error logging to API" not in done.stderr  # the last logs reached it before it stopped
+    assert left == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads processes from /proc")
+def test_a_command_refused_before_its_flow_stops_the_server_it_started(tmp_path: Path) -> None:
+    done, left = _command(tmp_path, "run", "--year", "tjugo")
+    assert done.returncode == 2
+    assert "servers started: first\n" in done.stdout
+    assert "--year" in done.stderr
+    assert left == []
