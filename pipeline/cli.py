@@ -242,7 +242,7 @@ def report(
 
 def print_report(result: Any) -> None:
     """Prints the key figures and where the reports are."""
-    from pipeline.consolidate import figures
+    from pipeline.combine import figures
 
     fig = figures(result.consolidated)
     console.print(

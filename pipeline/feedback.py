@@ -29,9 +29,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline import contract as c
 from pipeline import markup
-from pipeline.config import jinja_templates_dir, local_time
+from pipeline.config import jinja_templates_dir
 from pipeline.files import write_bytes_atomic, write_text_atomic
 from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, sort_key
+from pipeline.text import display_time, markdown_escape
 
 HTML_TEMPLATE = "aterkoppling.html.j2"
 MARKDOWN_TEMPLATE = "aterkoppling.md.j2"
@@ -53,9 +54,6 @@ COMMENT_WIDTH = 320  # openpyxl writes the comment box size in pixels
 COMMENT_CHARS_PER_LINE = 48
 COMMENT_LINE_HEIGHT = 15
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9-]+")
-_MD_SPECIAL = re.compile(r"([\\|*_`\[\]<>])")
-_MD_HEADING = re.compile(r"^(\s{0,3})#")
-_NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -137,17 +135,6 @@ def feedback_basename(department_code: str | None, digest: str) -> str:
     return f"{code or 'okand'}_{short}"
 
 
-def markdown_escape(text: str) -> str:
-    """Returns `text` safe for one Markdown table cell: it renders as the plain text it is.
-
-    Backslash, `|`, `*`, `_`, backtick, `[`, `]`, `<`, `>` and a `#` at line start are
-    escaped with a backslash; line breaks become spaces.
-    """
-    flat = _NEWLINES.sub(" ", text)
-    escaped = _MD_SPECIAL.sub(r"\\\1", flat)
-    return _MD_HEADING.sub(r"\1\\#", escaped)
-
-
 # --- the reports ---------------------------------------------------------------------------
 
 
@@ -199,11 +186,6 @@ def _context(submission: FeedbackInput, base: str, annotated: Path | None) -> di
 def _tally(problems: Sequence[Problem]) -> str:
     warnings = count(problems, WARNING)
     return f"{count(problems, ERROR)} fel och {warnings} {'varning' if warnings == 1 else 'varningar'}"
-
-
-def display_time(received: str) -> str:
-    """Returns `received` as Swedish local time the way the reports write it: "2027-03-15 kl. 11.42"."""
-    return local_time(received, "%Y-%m-%d kl. %H.%M")
 
 
 def _ordered(problems: Iterable[Problem]) -> list[Problem]:

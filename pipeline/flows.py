@@ -33,14 +33,14 @@ from pipeline.collect import (
     record_batch,
     take_in,
 )
-from pipeline.config import RETURN_TO_DEFAULT, Settings
-from pipeline.consolidate import (
+from pipeline.combine import (
     Consolidated,
     consolidate_year,
     previous_plan_path,
     read_previous_actions,
     read_previous_concerns,
 )
+from pipeline.config import RETURN_TO_DEFAULT, Settings
 from pipeline.errors import HandlingsplanError
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan

@@ -31,6 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline import contract as c
 from pipeline.config import RETURN_TO_DEFAULT, TEMPLATE_VERSION
 from pipeline.files import atomic_path, write_bytes_atomic
+from pipeline.layout import COLUMN_WIDTHS, row_height
 from pipeline.plan import Department, Goal, GoalArea, Plan
 
 GOAL_LABEL_MAX = 90
@@ -40,23 +41,6 @@ FIXED_CREATED = dt.datetime(2015, 2, 9, 0, 0, 0)
 LAST_ROW_LIMIT = 1_048_575
 _WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
 _ANSWER_COL = 3  # Berör oss, on the Delmål sheet
-
-COLUMN_WIDTHS = {
-    c.ACTION_ID: 13,
-    c.GOAL: 24,
-    c.ACTION: 36,
-    c.OWNER: 16,
-    c.START: 11,
-    c.DONE: 11,
-    c.COST: 11,
-    c.FUNDING: 16,
-    c.PARTNERS: 20,
-    c.INDICATOR: 22,
-    c.TARGET: 12,
-    c.STATUS: 12,
-    c.OUTCOME: 18,
-    c.COMMENT: 22,
-}
 
 INPUT_MESSAGES = {
     c.ACTION_ID: (
@@ -120,30 +104,6 @@ class TemplateOptions:
     validated_rows: int = 1000
     carried_actions: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     concerns: Mapping[str, str] = field(default_factory=dict)
-
-
-LINE_HEIGHT = 15.0
-
-
-def row_height(cells: Sequence[tuple[str, float]]) -> float:
-    """Returns a row height (points) that shows every (text, column width) pair in full.
-
-    Neither Excel nor LibreOffice grows rows of a generated file to fit wrapped text, so
-    the height is estimated from each text's length at its column's width (word breaks
-    waste about a tenth of a line, hence the 0.9); cheap enough for tens of thousands of rows.
-    """
-    lines = 1
-    for text, width in cells:
-        if not text:
-            continue
-        per_line = max(int(width * 1.15 * 0.9), 8)
-        text = str(text)
-        if "\n" in text:
-            wrapped = sum(max(1, math.ceil(len(part) / per_line)) for part in text.split("\n"))
-        else:
-            wrapped = -(-len(text) // per_line)  # math.ceil, in integers
-        lines = max(lines, wrapped)
-    return math.ceil(lines * LINE_HEIGHT + 3)
 
 
 def template_filename(year: int, code: str) -> str:
@@ -1139,7 +1099,7 @@ def carried_over(
 
     Carries each förvaltning's actions that are neither Genomförd nor Avbruten, with their
     Åtgärds-ID so the follow-up can track them, and its Berör oss answers. Frames are
-    consolidated tables (see pipeline.consolidate); either may be None.
+    consolidated tables (see pipeline.combine); either may be None.
     """
     base = base or TemplateOptions(year=year)
     actions_by_code: dict[str, list[dict[str, Any]]] = {}

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from pipeline import contract as c
 from pipeline.cli import app
 from pipeline.collect import CollectResult, collect
+from pipeline.combine import consolidate_year
 from pipeline.config import Settings
-from pipeline.consolidate import consolidate_year
 from pipeline.intake import read_ledger
 from pipeline.plan import Plan
 from tests.workbooks import GOOD_ACTION as GOOD

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from pipeline import contract as c
 from pipeline.cli import DEMO_MARKER, app
 from pipeline.collect import collect
+from pipeline.combine import consolidate_year, figures, read_previous_actions, read_previous_concerns
 from pipeline.config import Settings
-from pipeline.consolidate import consolidate_year, figures, read_previous_actions, read_previous_concerns
 from pipeline.demo import example_submissions, prepare_demo
 from pipeline.deployments import load_specs
 from pipeline.errors import OutboxLockedError
@@ -170,7 +170,7 @@ import datetime as dt, sys
 from pathlib import Path
 from pipeline.config import Settings, default_plan_file
 from pipeline.plan import load_plan
-from pipeline.consolidate import consolidate_year
+from pipeline.combine import consolidate_year
 from pipeline.report.workbooks import write_workbooks
 from pipeline.report.summary import write_summary
 settings = Settings(inbox=Path(sys.argv[1]), outbox=Path(sys.argv[2]))
@@ -236,7 +236,7 @@ from pathlib import Path
 from pipeline.config import Settings, default_plan_file
 from pipeline.plan import load_plan
 from pipeline.collect import collect
-from pipeline.consolidate import consolidate_year
+from pipeline.combine import consolidate_year
 from pipeline.files import outbox_lock
 from pipeline.report.workbooks import write_workbooks
 from pipeline.report.summary import write_summary

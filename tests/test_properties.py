@@ -25,8 +25,8 @@ from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
 from pipeline import contract as c
 from pipeline.collect import check_submission, collect
+from pipeline.combine import combine
 from pipeline.config import Settings
-from pipeline.consolidate import combine
 from pipeline.plan import Plan
 from pipeline.validate import parse_text
 from tests.corpus import AS_OF, NOW, OLD, YEAR

@@ -16,8 +16,7 @@ from xlsxwriter.exceptions import OverlappingRange
 
 from pipeline import contract as c
 from pipeline.collect import collect
-from pipeline.config import Settings
-from pipeline.consolidate import (
+from pipeline.combine import (
     ACTION_TABLE_COLUMNS,
     AREA,
     CHANGE_COLUMNS,
@@ -29,6 +28,7 @@ from pipeline.consolidate import (
     consolidate_year,
     read_previous_actions,
 )
+from pipeline.config import Settings
 from pipeline.demo import example_submissions, write_example_inbox
 from pipeline.plan import Plan
 from pipeline.report import blocks
@@ -50,7 +50,7 @@ FOLLOW_UP_SHEETS = ["Översikt", "Status", "Förvaltningar", "Avvikelser", "Ekon
 EVIL = ("=SUM(A1)", "+1", "@x", "<script>alert(1)</script>", "http://evil.example")
 
 
-# Expected figures, straight from the example answers (not from pipeline.consolidate).
+# Expected figures, straight from the example answers (not from pipeline.combine).
 
 
 def _expected_actions() -> list[tuple[str, str, dict[str, Any]]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import consolidate as k
+from pipeline import combine as k
 from pipeline import contract as c
 from pipeline.collect import collect
 from pipeline.config import Settings

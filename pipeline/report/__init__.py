@@ -8,7 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from pipeline.consolidate import Consolidated
+from pipeline.combine import Consolidated
 
 T = TypeVar("T")
 

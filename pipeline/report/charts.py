@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pipeline import contract as c
-from pipeline.consolidate import TOTAL
+from pipeline.combine import TOTAL
 from pipeline.plan import Plan
 
 FONT = "Segoe UI, Calibri, Arial, sans-serif"
@@ -57,7 +57,7 @@ def status_bars_svg(status_by_area_frame: pd.DataFrame) -> str:
     """Returns a horizontal stacked bar per målområde, split by status, as an inline SVG string.
 
     Args:
-        status_by_area_frame: the frame of `pipeline.consolidate.status_by_area`: målområde
+        status_by_area_frame: the frame of `pipeline.combine.status_by_area`: målområde
             label × status counts; a TOTAL row and column are ignored.
     """
     frame = _without_totals(status_by_area_frame)
@@ -134,7 +134,7 @@ def matrix_heatmap_svg(responsibility_matrix_frame: pd.DataFrame, plan: Plan) ->
     the förvaltning answered "Ja" on Berör oss.
 
     Args:
-        responsibility_matrix_frame: the frame of `pipeline.consolidate.responsibility_matrix`,
+        responsibility_matrix_frame: the frame of `pipeline.combine.responsibility_matrix`,
             each cell a tuple (Berör oss answer, number of actions).
         plan: the plan, for the order and names of the målområden.
     """

@@ -16,12 +16,12 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from pipeline import consolidate as k
+from pipeline import combine as k
 from pipeline import contract as c
 from pipeline.config import jinja_templates_dir
-from pipeline.feedback import display_time, markdown_escape
 from pipeline.files import write_text_atomic
 from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
+from pipeline.text import display_time, markdown_escape
 
 HTML_TEMPLATE = "sammanfattning.html.j2"
 MARKDOWN_TEMPLATE = "sammanfattning.md.j2"
@@ -288,7 +288,7 @@ def _matrix_rows(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """Returns per delmål the matrix cells as text: "2", "1 (Ja)", "0 (Ja)" or "–".
 
     Args:
-        frame: the frame of `pipeline.consolidate.responsibility_matrix`.
+        frame: the frame of `pipeline.combine.responsibility_matrix`.
     """
     rows = []
     for goal_id, pairs in zip(frame.index, frame.to_numpy().tolist(), strict=True):

@@ -4,7 +4,7 @@
 responsibility matrix and a print-ready plan in the shape of Bilaga 1); `write_follow_up`
 writes the follow-up (key figures with charts, status, förvaltningar, deviations, costs,
 all actions and, with a previous year, the changes). Every figure comes from
-`pipeline.consolidate`; this module only lays it out. User text is always written as a
+`pipeline.combine`; this module only lays it out. User text is always written as a
 string, never as a formula or link, and the same `Consolidated` gives the same bytes.
 Tables are converted to Python lists a column at a time and written with
 `pipeline.report.blocks.write_columns`, which lays out big ones in bulk.
@@ -26,13 +26,13 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from pipeline import consolidate as k
+from pipeline import combine as k
 from pipeline import contract as c
+from pipeline.combine import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
 from pipeline.config import local_time
-from pipeline.consolidate import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
 from pipeline.files import atomic_path
+from pipeline.layout import COLUMN_WIDTHS, row_height
 from pipeline.report.blocks import Column, add_block_sheet, write_columns
-from pipeline.template import COLUMN_WIDTHS, row_height
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
 
