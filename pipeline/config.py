@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,50 @@ def jinja_templates_dir() -> Path:
     return PROJECT_ROOT / "templates"
 
 
+def today() -> dt.date:
+    """Returns today's date in the kommun's time zone (the default as-of date of every run)."""
+    try:
+        return dt.datetime.now(ZoneInfo(LOCAL_ZONE)).date()
+    except ZoneInfoNotFoundError:
+        return dt.date.today()
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """Which year's cycle a run belongs to, the day it judges against, and the deadline.
+
+    Built once at a command's or deployment's entry (`Cycle.build`); every stage takes it.
+    """
+
+    year: int
+    as_of: dt.date
+    deadline: dt.date | None = None
+
+    @classmethod
+    def build(
+        cls,
+        year: int | None = None,
+        as_of: dt.date | None = None,
+        deadline: dt.date | None = None,
+        *,
+        upcoming: bool = False,
+    ) -> Cycle:
+        """Returns the cycle with its defaults decided: as-of today; the year of the as-of
+        date, or the year after it for `upcoming` work (next year's templates)."""
+        as_of = as_of or today()
+        default_year = as_of.year + 1 if upcoming else as_of.year
+        return cls(year=year or default_year, as_of=as_of, deadline=deadline)
+
+
+@dataclass(frozen=True)
+class FeedbackPaths:
+    """Where one submission's feedback goes; `marked` is the copy with marked cells."""
+
+    html: Path
+    markdown: Path
+    marked: Path
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where a run reads and writes, and the limits it keeps."""
@@ -67,6 +112,32 @@ class Settings:
         """Returns outbox/<year>/aterkoppling, the feedback per submission."""
         return self.year_dir(year) / "aterkoppling"
 
+    def template_file(self, year: int, code: str) -> Path:
+        """Returns outbox/<year>/mallar/handlingsplan_<year>_<code>.xlsx, one förvaltning's template."""
+        return self.templates_dir(year) / f"handlingsplan_{year}_{code}.xlsx"
+
+    def feedback_paths(self, year: int, department: str | None, digest: str) -> FeedbackPaths:
+        """Returns where a submission's feedback goes: <KOD>_<id>.html/.md and <KOD>_<id>_markerad.xlsx."""
+        stem = feedback_stem(department, digest)
+        folder = self.feedback_dir(year)
+        return FeedbackPaths(
+            html=folder / f"{stem}.html",
+            markdown=folder / f"{stem}.md",
+            marked=folder / f"{stem}_markerad.xlsx",
+        )
+
+    def action_plan_file(self, year: int) -> Path:
+        """Returns outbox/<year>/handlingsplan_<year>.xlsx, the consolidated handlingsplan."""
+        return self.year_dir(year) / f"handlingsplan_{year}.xlsx"
+
+    def follow_up_file(self, year: int) -> Path:
+        """Returns outbox/<year>/uppfoljning_<year>.xlsx, KS's follow-up workbook."""
+        return self.year_dir(year) / f"uppfoljning_{year}.xlsx"
+
+    def summary_file(self, year: int, suffix: str) -> Path:
+        """Returns outbox/<year>/sammanfattning_<year><suffix> (".html", ".md", ".pdf")."""
+        return self.year_dir(year) / f"sammanfattning_{year}{suffix}"
+
     def clean_data_file(self, year: int, digest: str) -> Path:
         """Returns outbox/<year>/data/<digest>.json: an accepted submission's clean tables."""
         return self.year_dir(year) / "data" / f"{digest}.json"
@@ -85,6 +156,16 @@ class Settings:
     def plans_dir(self) -> Path:
         """Returns outbox/planer, a copy of every plan version templates were made from."""
         return self.outbox / "planer"
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9-]+")
+
+
+def feedback_stem(department: str | None, digest: str) -> str:
+    """Returns the file name stem of a submission's feedback: "SOC_1a2b3c4d" or "okand_1a2b3c4d"."""
+    code = _UNSAFE_NAME.sub("_", department or "").strip("_")
+    short = _UNSAFE_NAME.sub("_", digest[:8].lower())
+    return f"{code or 'okand'}_{short}"
 
 
 PREFECT_DEFAULTS = {
