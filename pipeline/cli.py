@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from pipeline import server
 from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect
 from pipeline.errors import HandlingsplanError
 
@@ -43,11 +41,16 @@ AsOfOption = Annotated[
     typer.Option("--as-of", help="Dagens datum för bedömningen (standard: i dag).", metavar="ÅÅÅÅ-MM-DD"),
 ]
 WorkersOption = Annotated[
-    int,
-    typer.Option("--workers", help="Antal processer som kontrollerar inlämningar parallellt.", min=1, max=64),
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Antal processer att dela arbetet på (standard: efter datorn och mängden arbete).",
+        min=1,
+        max=64,
+    ),
 ]
 DaskOption = Annotated[
-    bool, typer.Option("--dask", help="Kör kontrollen på ett Dask-kluster (kräver tillägget dask).")
+    bool, typer.Option("--dask", help="Kör arbetet på ett Dask-kluster (kräver tillägget dask).")
 ]
 OutboxOption = Annotated[Path, typer.Option("--outbox", help="Mappen där allt skrivs.", file_okay=False)]
 YearOption = Annotated[
@@ -80,47 +83,16 @@ def _run(call: Callable[[], T]) -> T:
         raise typer.Exit(exc.exit_code) from None
 
 
-def _scaled(flows: Any, flow: Any, workers: int, dask: bool) -> tuple[Any, int]:
-    """Returns the flow with its task runner, and the local process count it should use.
-
-    With Dask the batches are spread by the Dask task runner, so no local pool is added.
-    """
-    return flow.with_options(task_runner=flows.task_runner(workers, dask)), 1 if dask else workers
-
-
-def _flows(ctx: typer.Context) -> Any:
-    # Prefect reads its settings on import, so the project's defaults go in first, and the
-    # embedded server's address once it is known. The stages load (pandas, pandera) while
-    # the server starts. The embedded server's flow settings hold until the command ends.
+def _flows() -> Any:
+    # Prefect reads its settings on import, so the project's defaults go in first.
     configure_prefect()
-    embedded = server.prepare(while_starting=_warm_up, started=ctx.find_object(server.EmbeddedServer))
     from pipeline import flows
 
-    server.import_first_call_modules()
-    _freeze_loaded_objects()
-    if embedded is not None:
-        _run(embedded.wait_until_ready)
-        ctx.with_resource(embedded.flow_settings())
     return flows
-
-
-def _freeze_loaded_objects() -> None:
-    # What the imports and the warm-up built lives as long as the command. Frozen, the
-    # collector stops walking it on every full collection, the worker processes forked later
-    # share its pages instead of copying them, and the exit skips collecting it (0.7 s).
-    gc.freeze()
-
-
-def _warm_up() -> None:
-    from pipeline import collect, report
-
-    collect.warm_up()
-    report.warm_up()
 
 
 @app.command()
 def templates(
-    ctx: typer.Context,
     year: YearOption,
     deadline: Annotated[
         str | None,
@@ -131,14 +103,14 @@ def templates(
     return_to: Annotated[
         str, typer.Option("--return-to", help="Vem mallen lämnas till (står i instruktionerna).")
     ] = RETURN_TO_DEFAULT,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
 ) -> None:
     """Skriv en mall per förvaltning till outbox/<år>/mallar.
 
     Exempel: handlingsplan templates --year 2027 --deadline 2027-03-31
     """
     deadline_date = _parse_date(deadline)
-    flows = _flows(ctx)
+    flows = _flows()
     paths = _run(
         lambda: flows.templates_flow(
             year=year,
@@ -156,7 +128,6 @@ def templates(
 
 @app.command()
 def collect(
-    ctx: typer.Context,
     year: YearOption,
     inbox: InboxOption = Path("inbox"),
     outbox: OutboxOption = Path("outbox"),
@@ -166,7 +137,7 @@ def collect(
         float | None,
         typer.Option("--quiet-seconds", help="Filer ändrade senare än så här många sekunder sedan väntar."),
     ] = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     dask: DaskOption = False,
 ) -> None:
     """Samla in ifyllda mallar från inkorgen, kontrollera dem och ge återkoppling.
@@ -174,17 +145,17 @@ def collect(
     Exempel: handlingsplan collect --year 2027 --workers 2
     """
     as_of_date = _parse_date(as_of)
-    flows = _flows(ctx)
-    flow, local_workers = _scaled(flows, flows.collect_flow, workers, dask)
+    flows = _flows()
     result = _run(
-        lambda: flow(
+        lambda: flows.collect_flow(
             year=year,
             inbox=inbox,
             outbox=outbox,
             plan_file=plan,
             as_of=as_of_date,
             quiet_seconds=quiet_seconds,
-            workers=local_workers,
+            workers=workers,
+            dask=dask,
         )
     )
     print_collect(result)
@@ -192,7 +163,7 @@ def collect(
 
 def print_collect(result: Any) -> None:
     """Prints one line per file and a total."""
-    from pipeline.collect import STATE_LABEL
+    from pipeline.records import STATE_LABEL
 
     for f in result.files:
         warnings = "varning" if f.warnings == 1 else "varningar"
@@ -221,19 +192,18 @@ def print_collect(result: Any) -> None:
 
 @app.command()
 def report(
-    ctx: typer.Context,
     year: YearOption,
     outbox: OutboxOption = Path("outbox"),
     plan: PlanOption = None,
     as_of: AsOfOption = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
 ) -> None:
     """Skriv kommunens handlingsplan, KS uppföljning och sammanfattningen.
 
     Exempel: handlingsplan report --year 2027 --as-of 2027-09-30
     """
     as_of_date = _parse_date(as_of)
-    flows = _flows(ctx)
+    flows = _flows()
     result = _run(
         lambda: flows.report_flow(year=year, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers)
     )
@@ -256,7 +226,6 @@ def print_report(result: Any) -> None:
 
 @app.command()
 def run(
-    ctx: typer.Context,
     year: Annotated[
         int | None,
         typer.Option("--year", help="Året som följs upp (standard: innevarande år).", min=2000, max=2100),
@@ -265,7 +234,7 @@ def run(
     outbox: OutboxOption = Path("outbox"),
     plan: PlanOption = None,
     as_of: AsOfOption = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     dask: DaskOption = False,
 ) -> None:
     """Årlig körning: samla in, skriv rapporterna och nästa års ifyllda mallar.
@@ -273,11 +242,10 @@ def run(
     Exempel: handlingsplan run --year 2027
     """
     as_of_date = _parse_date(as_of)
-    flows = _flows(ctx)
-    flow, local_workers = _scaled(flows, flows.run_flow, workers, dask)
+    flows = _flows()
     result = _run(
-        lambda: flow(
-            year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=local_workers
+        lambda: flows.run_flow(
+            year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers, dask=dask
         )
     )
     print_collect(result.collect)
@@ -299,7 +267,6 @@ DEMO_MARKER = ".handlingsplan-demo"
 
 @app.command()
 def demo(
-    ctx: typer.Context,
     folder: Annotated[
         Path, typer.Option("--dir", help="Mappen där demon körs (skapas).", file_okay=False)
     ] = Path("handlingsplan-demo"),
@@ -317,7 +284,7 @@ def demo(
     except FileExistsError as exc:
         err_console.print(f"Fel: {exc}")
         raise typer.Exit(2) from None
-    flows = _flows(ctx)
+    flows = _flows()
     console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {inbox}.")
     as_of = dt.date(year, 3, 1)
     result = _run(

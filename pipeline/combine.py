@@ -7,27 +7,21 @@ workbook and summary writers only lay it out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from python_calamine import CalamineWorkbook
 
 from pipeline import contract as c
-from pipeline.collect import Checked, check_submission, check_submissions, read_clean_data
-from pipeline.config import Settings
-from pipeline.intake import LedgerRecord, in_force, read_ledger
 from pipeline.plan import Goal, Plan
-from pipeline.problems import ERROR, first_reasons
+from pipeline.records import CleanData, GoalAnswers, LedgerRecord, Records
 
 DEPARTMENT = c.DEPARTMENT
 AREA = "Målområde"
 NO_FUNDING = "Ej angiven"
 TOTAL = "Totalt"
 BEFORE, NOW = "Status före", "Status nu"
-CONCERNS_SHEET = "Berör oss"
+CONCERNS_SHEET = c.SHEET_CONCERNS
 ACTION_TABLE_COLUMNS = (DEPARTMENT, *c.ACTION_COLUMNS)
 CHANGE_COLUMNS = (c.ACTION_ID, DEPARTMENT, c.GOAL, c.ACTION, BEFORE, NOW)
 
@@ -146,8 +140,48 @@ def combine(
     return _combine_records(plan, year, as_of, tables, departments, rejections, previous)
 
 
-Records = list[dict[str, Any]]
-GoalAnswers = list[tuple[Any, Any]]
+def combine_submissions(
+    plan: Plan,
+    year: int,
+    as_of: dt.date,
+    in_force: Mapping[str, tuple[LedgerRecord, CleanData]],
+    open_rejections: Iterable[LedgerRecord] = (),
+    previous: pd.DataFrame | None = None,
+) -> Consolidated:
+    """Returns the consolidated plan from the submissions in force, as the store keeps them.
+
+    `in_force` maps a förvaltning code to its ledger record and clean tables; förvaltningar
+    of the plan without one count as not submitted. `open_rejections` are the year's
+    rejections that still need action.
+    """
+    statuses = []
+    tables: dict[str, tuple[Records, GoalAnswers]] = {}
+    for department in plan.departments:
+        kept = in_force.get(department.code)
+        if kept is None:
+            statuses.append(DepartmentStatus(department.code, department.name, submitted=False))
+            continue
+        record, data = kept
+        tables[department.code] = (data.actions, data.goals)
+        statuses.append(
+            DepartmentStatus(
+                code=department.code,
+                name=department.name,
+                submitted=True,
+                file=record.original_name,
+                received=record.received,
+                digest=record.digest,
+                contact=data.contact,
+                email=data.email,
+                plan_version=record.plan_version,
+                actions=len(data.actions),
+                warnings=data.warnings,
+            )
+        )
+    rejections = [
+        Rejection(r.original_name, r.department, r.received, r.errors, r.reasons) for r in open_rejections
+    ]
+    return _combine_records(plan, year, as_of, tables, statuses, rejections, previous)
 
 
 def _as_records(actions: pd.DataFrame) -> Records:
@@ -226,26 +260,6 @@ def compare_years(previous: pd.DataFrame, current: pd.DataFrame, previous_year: 
         status_changes=rows(changed, now, True, True),
         disappeared=rows(gone, before, True, False),
     )
-
-
-def read_previous_actions(path: Path) -> pd.DataFrame | None:
-    """Returns the Åtgärder table of an earlier consolidated handlingsplan, or None if absent."""
-    if not path.is_file():
-        return None
-    workbook = CalamineWorkbook.from_path(str(path))
-    try:
-        rows = workbook.get_sheet_by_name(c.SHEET_ACTIONS).to_python()
-    finally:
-        workbook.close()
-    if not rows:
-        return None
-    header = [str(v) for v in rows[0]]
-    frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
-    frame = frame.replace("", None)
-    for name in (c.START, c.DONE):
-        if name in frame:
-            frame[name] = [v.date() if isinstance(v, dt.datetime) else v for v in frame[name]]
-    return frame[[col for col in ACTION_TABLE_COLUMNS if col in frame.columns]]
 
 
 # Figures and tables the reports show.
@@ -381,136 +395,3 @@ def figures(result: Consolidated) -> Figures:
         goals_without_action=len(goals_without_action(result)),
         total_cost=float(result.actions[c.COST].sum(skipna=True)) if total else 0.0,
     )
-
-
-# From the ledger: which submissions the report is built from.
-
-
-def submissions_in_force(ledger_file: Path, year: int) -> dict[str, LedgerRecord]:
-    """Returns the accepted submission in force per förvaltning for `year`."""
-    return in_force(read_ledger(ledger_file), year)
-
-
-def rejected_records(
-    ledger_file: Path, year: int, in_force_records: dict[str, LedgerRecord]
-) -> list[LedgerRecord]:
-    """Returns the year's rejected submissions not superseded by a later accepted one."""
-    records = [r for r in read_ledger(ledger_file) if r.year == year and r.outcome == "rejected"]
-    latest: dict[str, LedgerRecord] = {}
-    for record in records:
-        winner = in_force_records.get(record.department or "")
-        if winner is not None and winner.received >= record.received:
-            continue
-        latest[record.digest] = record
-    return sorted(latest.values(), key=lambda r: (r.received, r.digest))
-
-
-# The I/O edge: from the ledger and the archive to a Consolidated.
-
-
-def previous_plan_path(outbox: Path, year: int) -> Path:
-    """Returns where last year's consolidated handlingsplan is written."""
-    return outbox / str(year - 1) / f"handlingsplan_{year - 1}.xlsx"
-
-
-def consolidate_year(settings: Settings, plan: Plan, year: int, as_of: dt.date) -> Consolidated:
-    """Returns the consolidated plan from the submissions in force, as collect kept them."""
-    records = submissions_in_force(settings.ledger_file, year)
-    tables: dict[str, tuple[Records, GoalAnswers]] = {}
-    statuses = []
-    for department in plan.departments:
-        record = records.get(department.code)
-        accepted = _accepted_data(record, settings, plan, year, as_of) if record else None
-        if record is None or accepted is None:
-            statuses.append(DepartmentStatus(department.code, department.name, submitted=False))
-            continue
-        tables[department.code] = (accepted["actions"], accepted["goals"])
-        statuses.append(
-            DepartmentStatus(
-                code=department.code,
-                name=department.name,
-                submitted=True,
-                file=record.original_name,
-                received=record.received,
-                digest=record.digest,
-                contact=accepted["contact"],
-                email=accepted["email"],
-                plan_version=record.plan_version,
-                actions=len(accepted["actions"]),
-                warnings=accepted["warnings"],
-            )
-        )
-    rejections = _rejections(settings, plan, year, as_of, records)
-    previous = read_previous_actions(previous_plan_path(settings.outbox, year))
-    return _combine_records(plan, year, as_of, tables, statuses, rejections, previous)
-
-
-def _rejections(
-    settings: Settings, plan: Plan, year: int, as_of: dt.date, in_force_records: dict[str, LedgerRecord]
-) -> list[Rejection]:
-    """Returns the year's rejections with their first errors, as the ledger keeps them.
-
-    Records from ledgers older than the reasons field are read again, as one batch.
-    """
-    rejected = rejected_records(settings.ledger_file, year, in_force_records)
-    unexplained = [r for r in rejected if not r.reasons and (settings.outbox / r.archived).is_file()]
-    checks = check_submissions(
-        [(settings.outbox / r.archived, r.original_name) for r in unexplained],
-        plan,
-        year,
-        as_of,
-        settings.plans_dir,
-    )
-    reasons = {
-        r.digest: first_reasons(checked.problems) for r, checked in zip(unexplained, checks, strict=True)
-    }
-    return [
-        Rejection(r.original_name, r.department, r.received, r.errors, r.reasons or reasons.get(r.digest, ()))
-        for r in rejected
-    ]
-
-
-def _accepted_data(
-    record: LedgerRecord, settings: Settings, plan: Plan, year: int, as_of: dt.date
-) -> dict[str, Any] | None:
-    """Returns an accepted submission's clean tables: kept by collect, else read again."""
-    kept = read_clean_data(settings.clean_data_file(year, record.digest))
-    if kept is not None:
-        return kept
-    checked = _recheck(record, settings, plan, year, as_of)
-    if checked is None or not checked.accepted or checked.validated is None:
-        return None
-    actions, goals = checked.validated.actions, checked.validated.goals
-    return {
-        "contact": checked.contact,
-        "email": checked.email,
-        "warnings": sum(1 for p in checked.problems if p.kind != ERROR),
-        "actions": _as_records(actions),
-        "goals": _goal_answers(goals),
-    }
-
-
-def _recheck(
-    record: LedgerRecord, settings: Settings, plan: Plan, year: int, as_of: dt.date
-) -> Checked | None:
-    path = settings.outbox / record.archived
-    if not path.is_file():
-        return None
-    return check_submission(path, record.original_name, plan, year, as_of, settings.plans_dir)
-
-
-def read_previous_concerns(path: Path) -> pd.DataFrame | None:
-    """Returns the Berör oss answers kept in an earlier consolidated handlingsplan, or None."""
-    if not path.is_file():
-        return None
-    workbook = CalamineWorkbook.from_path(str(path))
-    try:
-        if CONCERNS_SHEET not in workbook.sheet_names:
-            return None
-        rows = workbook.get_sheet_by_name(CONCERNS_SHEET).to_python()
-    finally:
-        workbook.close()
-    if not rows:
-        return None
-    frame = pd.DataFrame(rows[1:], columns=[str(v) for v in rows[0]], dtype=object).replace("", None)
-    return frame[[DEPARTMENT, c.GOAL_ID, c.CONCERNS_US]]

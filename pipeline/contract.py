@@ -11,6 +11,8 @@ SHEET_GOALS = "Delmål"
 SHEET_ACTIONS = "Åtgärder"
 SHEET_LISTS = "Listor"
 SHEET_IDENTIFICATION = "Identifiering"
+SHEET_CONCERNS = "Berör oss"
+"""The consolidated handlingsplan's sheet of Berör oss answers, read back next year."""
 
 # Action columns, in template order; the reader finds them by header text.
 ACTION_ID = "Åtgärds-ID"

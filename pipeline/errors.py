@@ -31,9 +31,3 @@ class MissingInputError(HandlingsplanError):
     """A folder or file the run needs does not exist."""
 
     exit_code = 2
-
-
-class ServerStartError(HandlingsplanError):
-    """Prefect's embedded server did not start."""
-
-    exit_code = 5

@@ -1,50 +1,152 @@
-"""Prefect flows and tasks: wiring only. The work is done by the stage modules.
+"""Prefect flows and tasks: the only wiring, and the one place that decides where work runs.
 
-Tasks are few and coarse, never one per file: a task costs the flow a few milliseconds
-and the embedded server about a tenth of a second of CPU (a flow call about a second). Each flow holds the outbox's lock while it writes.
+Stages are plain functions over one file or one batch (check, feedback, store, combine,
+template, report). The flows read what the store holds at their edge, hand it to the pure
+parts, and spread batches over an `Executor`: in this process, a local process pool, or a
+Dask cluster, all through Prefect's task runners. Each flow holds the outbox's lock while
+it writes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
+import logging
+import math
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import datetime as dt
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from pipeline import check, intake, store
 from pipeline import template as template_stage
-from pipeline.collect import (
-    DEFAULT_BATCH_SIZE,
-    STATE_LABEL,
-    CollectResult,
-    Intake,
-    Pending,
-    Processed,
-    collect,
-    finish,
-    make_batches,
-    process_batch,
-    record_batch,
-    take_in,
-)
-from pipeline.combine import (
-    Consolidated,
-    consolidate_year,
-    previous_plan_path,
-    read_previous_actions,
-    read_previous_concerns,
-)
-from pipeline.config import RETURN_TO_DEFAULT, Settings
+from pipeline.combine import ACTION_TABLE_COLUMNS, Consolidated, combine_submissions
+from pipeline.config import RETURN_TO_DEFAULT, Cycle, Settings
 from pipeline.errors import HandlingsplanError
+from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
-from pipeline.report import write_reports
+from pipeline.records import STATE_LABEL, CleanData, FileOutcome, LedgerRecord, Pending, State
+from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+"""Submissions checked together: validation's cost is mostly per call, not per row."""
+FILES_PER_PROCESS = 200
+"""A local process is worth starting (a few seconds: it imports Prefect and pandas) only
+for about this many workbooks; below it the work stays in the flow's process."""
+ACTIONS_PER_WRITER_PROCESS = 20_000
+"""From this many actions the three report writers run side by side."""
+ARCHIVE_THREADS = 4
+"""Archiving waits mostly on the disk (two syncs a file): a few threads overlap the waits."""
+
+
+# --- where work runs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where a flow's batches run.
+
+    Attributes:
+        workers: local processes; None lets the amount of work and the machine decide.
+        dask: run the batches on a Dask cluster: the one at DASK_SCHEDULER_ADDRESS, else a
+            local one of `workers` (or the machine's) processes (needs the extra
+            `pip install -e ".[dask]"`).
+    """
+
+    workers: int | None = None
+    dask: bool = False
+
+    def processes(self, jobs: int, jobs_per_process: int) -> int:
+        """Returns how many local processes `jobs` batches of work should use."""
+        if self.workers is not None:
+            return max(1, self.workers)
+        wanted = math.ceil(jobs / jobs_per_process) if jobs >= jobs_per_process else 1
+        return max(1, min(os.cpu_count() or 1, wanted))
+
+    def runner(self, processes: int) -> TaskRunner[Any]:
+        """Returns the Prefect task runner for this much parallel work."""
+        if self.dask:
+            from prefect_dask import DaskTaskRunner
+
+            address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+            if address:
+                return DaskTaskRunner(address=address)
+            return DaskTaskRunner(
+                cluster_kwargs={"n_workers": processes, "threads_per_worker": 1, "processes": True}
+            )
+        if processes > 1:
+            return ProcessPoolTaskRunner(max_workers=processes)
+        return ThreadPoolTaskRunner(max_workers=1)
+
+
+def spread(
+    executor: Executor, work: Any, calls: Sequence[Mapping[str, Any]], processes: int
+) -> Iterator[Any]:
+    """Yields the results of running task `work` once per parameter set, in order.
+
+    Work that leaves this process is pointed at the same Prefect API as the flow (the
+    embedded server's address, which other processes could not know otherwise).
+    """
+    if not calls:
+        return
+    runner = executor.runner(processes)
+    leaves_process = not isinstance(runner, ThreadPoolTaskRunner)
+    with _same_api() if leaves_process else contextlib.nullcontext(), runner:
+        futures = [runner.submit(work, dict(parameters)) for parameters in calls]
+        for future in futures:
+            yield future.result()
+
+
+@contextlib.contextmanager
+def _same_api() -> Iterator[None]:
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield
+
+
+def _batches(items: Sequence[Any], size: int, processes: int) -> list[list[Any]]:
+    """Returns the items in batches of at most `size`, cut finer so `processes` all have work."""
+    if processes > 1:
+        size = min(size, max(1, math.ceil(len(items) / (processes * 4))))
+    size = max(1, size)
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    """One collect run: an outcome per file and the submission in force per förvaltning."""
+
+    year: int
+    files: tuple[FileOutcome, ...]
+    in_force: dict[str, LedgerRecord] = field(default_factory=dict)
+
+    @property
+    def new_submissions(self) -> int:
+        """Returns how many files were handled for the first time in this run."""
+        return sum(1 for f in self.files if f.state in ("accepted", "rejected"))
+
+    def count(self, state: State) -> int:
+        """Returns how many files ended in `state`."""
+        return sum(1 for f in self.files if f.state == state)
 
 
 @dataclass(frozen=True)
@@ -58,17 +160,22 @@ class ReportResult:
 
 @dataclass(frozen=True)
 class RunResult:
-    """The annual run: what collect did and what report wrote."""
+    """The annual run: what collect did, what report wrote, and next year's templates."""
 
     collect: CollectResult
     report: ReportResult
     next_templates: tuple[Path, ...] = ()
 
 
-def _settings(**overrides: object) -> Settings:
-    return Settings().with_overrides(
-        **{k: Path(v) if k in ("inbox", "outbox") and v else v for k, v in overrides.items()}
-    )
+@dataclass(frozen=True)
+class Processed:
+    """A checked submission: its ledger record and what the run reports about it."""
+
+    record: LedgerRecord
+    outcome: FileOutcome
+
+
+# --- tasks -------------------------------------------------------------------------------
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -84,106 +191,242 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-# Every task writes files, so a cached result would skip work that must happen; not hashing
-# the inputs also saves Prefect walking large ones.
-UNCACHED = {"cache_policy": NO_CACHE}
-RETRIES = {**UNCACHED, "retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn": _transient}
-
-
-@task(name="Skriv mallar", **RETRIES)
-def write_templates_task(
-    plan: Plan, options: dict[str, template_stage.TemplateOptions], folder: Path, workers: int = 1
-) -> list[Path]:
-    """Writes one template per förvaltning (on `workers` processes when there are many)."""
-    return template_stage.write_templates(plan, options, folder, workers)
+# Every task writes files, so a cached result would skip work that must happen.
+RETRIES: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": _transient,
+}
 
 
 @task(name="Ta emot filer", **RETRIES)
-def take_in_task(settings: Settings, year: int) -> Intake:
+def take_in_task(settings: Settings, known: frozenset[str]) -> intake.Intake:
     """Sorts the inbox and archives every new file untouched."""
-    return take_in(settings, year)
+    entries = intake.scan(settings.inbox, quiet_seconds=settings.quiet_seconds)
+    candidates = [entry for entry in entries if entry.state == "candidate"]
+    with ThreadPoolExecutor(max_workers=ARCHIVE_THREADS) as pool:
+        copies = pool.map(lambda entry: intake.archive_entry(entry, settings.archive_dir), candidates)
+        archived = dict(zip((entry.relative for entry in candidates), copies, strict=True))
+    return intake.sort_intake(entries, archived, known)
 
 
 @task(name="Kontrollera inlämningar", **RETRIES)
-def process_batch_task(
-    batch: list[Pending], plan: Plan, year: int, as_of: dt.date, settings: Settings
+def check_batch_task(
+    batch: list[Pending], plans: check.Plans, cycle: Cycle, settings: Settings
 ) -> list[Processed]:
-    """Checks one batch of submissions and writes their feedback."""
-    return process_batch(batch, plan, year, as_of, settings)
+    """Checks one batch of submissions, writes their feedback and keeps accepted ones' tables."""
+    return handle_batch(batch, plans, cycle, settings)
 
 
-@task(name="Samla in", **RETRIES)
-def collect_task(
-    settings: Settings, plan: Plan, year: int, as_of: dt.date, batch_size: int, workers: int
-) -> CollectResult:
-    """Takes in the inbox and checks the new submissions in batches on `workers` local
-    processes, recording each batch as it finishes. A retry finds what was recorded
-    before it as already handled."""
-    return collect(settings, plan, year, as_of=as_of, workers=workers, batch_size=batch_size)
+@task(name="Skriv mallar", **RETRIES)
+def write_templates_task(plan: Plan, jobs: list[template_stage.TemplateJob]) -> list[Path]:
+    """Writes one batch of templates."""
+    return template_stage.write_templates(plan, jobs)
 
 
-def _plan(settings: Settings) -> Plan:
+@task(name="Skriv rapport", **RETRIES)
+def write_report_task(writer: Callable[..., Any], consolidated: Consolidated, targets: tuple[Path, ...]) -> Any:
+    """Writes one of the year's reports."""
+    return writer(consolidated, *targets)
+
+
+@task(name="Skriv rapporter", **RETRIES)
+def write_reports_task(consolidated: Consolidated, settings: Settings) -> tuple[Path, ...]:
+    """Writes the handlingsplan, the follow-up and the summary, one after the other."""
+    return write_reports(consolidated, settings)
+
+
+# --- the work of one batch ---------------------------------------------------------------
+
+
+def handle_batch(batch: Sequence[Pending], plans: check.Plans, cycle: Cycle, settings: Settings) -> list[Processed]:
+    """Returns each submission of the batch checked, with its feedback and clean tables written."""
+    checked = check.check_batch([(p.archived, p.name) for p in batch], plans, cycle.year, cycle.as_of)
+    return [_conclude(item, result, cycle.year, settings) for item, result in zip(batch, checked, strict=True)]
+
+
+def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settings) -> Processed:
+    paths = settings.feedback_paths(year, checked.department, item.digest)
+    written = write_feedback(
+        FeedbackInput(
+            display_name=item.name,
+            digest=item.digest,
+            department_code=checked.department,
+            department_name=checked.department_name,
+            year=year,
+            accepted=checked.accepted,
+            received=item.received,
+            problems=checked.problems,
+            workbook=item.archived if checked.markable else None,
+            plan_version=checked.plan_version,
+        ),
+        paths,
+    )
+    if checked.accepted:
+        store.write_clean_data(settings.clean_data_file(year, item.digest), check.clean_data(checked))
+    record = check.ledger_record(
+        item,
+        checked,
+        year,
+        feedback=_relative(written.html, settings.outbox),
+        archived=_relative(item.archived, settings.outbox),
+        processed=time.time(),
+    )
+    first_error = next((p.text for p in checked.problems if p.kind == "error"), "")
+    outcome = FileOutcome(
+        item.name,
+        record.verdict,
+        department=checked.department,
+        digest=item.digest,
+        errors=record.errors,
+        warnings=record.warnings,
+        feedback=written.html,
+        message=first_error,
+    )
+    return Processed(record, outcome)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# --- the stages as the flows run them ----------------------------------------------------
+
+
+def _settings(**overrides: Any) -> Settings:
+    paths = {k: Path(v) for k, v in overrides.items() if k in ("inbox", "outbox") and v is not None}
+    others = {k: v for k, v in overrides.items() if k not in paths}
+    return Settings().with_overrides(**paths, **others)
+
+
+def _plans(settings: Settings) -> check.Plans:
     """Loads and checks the plan and keeps a copy of its version in the outbox.
 
-    Not a task: it is quick, and each task costs the embedded server about a tenth of a
-    second of CPU while the stages need the cores. A bad plan fails the flow with the same
-    message.
+    Not a task: it is quick. A bad plan fails the flow with the same Swedish message.
     """
     plan = load_plan(settings.plan_file)
     archive_plan(plan, settings.plans_dir)
-    return plan
+    return check.Plans(plan, settings.plans_dir)
 
 
 def _collect(
-    settings: Settings, plan: Plan, year: int, as_of: dt.date, batch_size: int, workers: int = 1
+    settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor, batch_size: int
 ) -> CollectResult:
-    """Intake, then the batches, then the ledger.
-
-    With `workers` > 1 all of it is one task, the batches on a local process pool (the
-    processes need no Prefect); otherwise intake is a task and each batch another, for the
-    flow's task runner, which is what a Dask task runner spreads over a cluster.
-    """
-    if workers > 1:
-        result = collect_task(settings, quote(plan), year, as_of, batch_size, workers)
-    else:
-        intake = take_in_task(settings, year)
-        batches = make_batches(intake.pending, batch_size)
-        # Not quoted: Dask's task runner would hand the batch tasks the wrapper, not the plan.
-        futures = [process_batch_task.submit(batch, plan, year, as_of, settings) for batch in batches]
-        processed: list[Processed] = []
-        for future in futures:
-            processed.extend(record_batch(settings, future.result()))
-        result = finish(settings, year, intake, processed)
+    """Intake, then the new submissions checked in batches, then the ledger."""
+    before = store.received(settings, cycle.year)
+    taken = take_in_task(settings, before.digests)
+    processes = executor.processes(len(taken.pending), FILES_PER_PROCESS)
+    batches = _batches(taken.pending, batch_size, processes)
+    calls = [{"batch": b, "plans": quote(plans), "cycle": cycle, "settings": settings} for b in batches]
+    processed: list[Processed] = []
+    for done in spread(executor, check_batch_task, calls, processes):
+        # Recorded as each batch returns: a retry or a killed run finds it handled.
+        store.append_ledger(settings.ledger_file, [p.record for p in done])
+        processed.extend(done)
+    after = store.received_from([*before.records, *(p.record for p in processed)], cycle.year)
+    outcomes = sorted([*taken.outcomes, *(p.outcome for p in processed)], key=lambda o: o.name)
+    result = CollectResult(year=cycle.year, files=tuple(outcomes), in_force=after.in_force)
     _publish_collect(result)
     return result
 
 
-def task_runner(workers: int = 1, dask: bool = False) -> Any:
-    """Returns the task runner for collect's batch tasks: one thread, or Dask.
-
-    With `dask=True` each batch task runs on a local Dask cluster of `workers` processes
-    (needs the optional extra: pip install -e ".[dask]"), or on the cluster at
-    DASK_SCHEDULER_ADDRESS. Without Dask, parallel work uses the flows' `workers` parameter.
-    """
-    if dask:
-        from prefect_dask import DaskTaskRunner
-
-        address = os.environ.get("DASK_SCHEDULER_ADDRESS")
-        if address:
-            return DaskTaskRunner(address=address)
-        return DaskTaskRunner(
-            cluster_kwargs={"n_workers": max(1, workers), "threads_per_worker": 1, "processes": True}
-        )
-    return ThreadPoolTaskRunner(max_workers=1)
+def _consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consolidated:
+    """Returns the consolidated plan from what the store holds as in force for the year."""
+    year_view = store.received(settings, cycle.year)
+    kept = _kept_in_force(settings, plans, cycle, year_view)
+    previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
+    return combine_submissions(
+        plans.current,
+        cycle.year,
+        cycle.as_of,
+        kept,
+        year_view.open_rejections,
+        previous.actions if previous is not None else None,
+    )
 
 
-@task(name="Skriv rapporter", **RETRIES)
-def report_task(settings: Settings, plan: Plan, year: int, as_of: dt.date, workers: int = 1) -> ReportResult:
-    """Merges the submissions in force into one handlingsplan with its figures; writes the
-    handlingsplan and follow-up workbooks and the summary."""
-    consolidated = consolidate_year(settings, plan, year, as_of)
-    paths = write_reports(consolidated, settings.year_dir(year), workers)
-    return ReportResult(year=year, paths=paths, consolidated=consolidated)
+def _kept_in_force(
+    settings: Settings, plans: check.Plans, cycle: Cycle, year_view: store.Received
+) -> dict[str, tuple[LedgerRecord, CleanData]]:
+    """Returns each submission in force with its clean tables; tables that went missing are
+    rebuilt from the archived copy."""
+    kept: dict[str, tuple[LedgerRecord, CleanData]] = {}
+    for code, data in store.clean_data_in_force(settings, year_view).items():
+        record = year_view.in_force[code]
+        if data is None:
+            data = _rebuild_clean_data(settings, plans, cycle, record)
+        if data is not None:
+            kept[code] = (record, data)
+    return kept
+
+
+def _rebuild_clean_data(
+    settings: Settings, plans: check.Plans, cycle: Cycle, record: LedgerRecord
+) -> CleanData | None:
+    archived = settings.outbox / record.archived
+    if not archived.is_file():
+        log.warning("%s (%s) saknar både rensade data och arkivkopia", record.original_name, record.digest)
+        return None
+    checked = check.check_submission(archived, record.original_name, plans, cycle.year, cycle.as_of)
+    if not checked.accepted:
+        log.warning("%s godkänns inte längre när den kontrolleras igen", record.original_name)
+        return None
+    data = check.clean_data(checked)
+    store.write_clean_data(settings.clean_data_file(cycle.year, record.digest), data)
+    return data
+
+
+def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor) -> ReportResult:
+    consolidated = _consolidate(settings, plans, cycle)
+    processes = executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
+    if processes > 1 or executor.dask:
+        year = cycle.year
+        calls = [
+            {"writer": write_action_plan, "targets": (settings.action_plan_file(year),)},
+            {"writer": write_follow_up, "targets": (settings.follow_up_file(year),)},
+            {"writer": write_summary, "targets": (settings.summary_file(year, ".html"), settings.summary_file(year, ".md"))},
+        ]
+        shared = quote(consolidated)
+        written = list(spread(executor, write_report_task, [{**c, "consolidated": shared} for c in calls], processes))
+        paths = (written[0], written[1], *written[2])
+    else:
+        paths = write_reports_task(quote(consolidated), settings)
+    result = ReportResult(year=cycle.year, paths=tuple(paths), consolidated=consolidated)
+    _publish_report(result)
+    return result
+
+
+def _templates(
+    settings: Settings, plan: Plan, cycle: Cycle, executor: Executor, return_to: str
+) -> list[Path]:
+    """Writes the year's templates, pre-filled from last year's handlingsplan where it exists."""
+    previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
+    base = template_stage.TemplateOptions(
+        year=cycle.year, deadline=cycle.deadline, return_to=return_to, prepared_rows=settings.prepared_rows
+    )
+    options = template_stage.carried_over(
+        plan,
+        cycle.year,
+        previous.actions if previous is not None else None,
+        previous.concerns if previous is not None else None,
+        base,
+    )
+    jobs = [
+        template_stage.TemplateJob(code, options[code], settings.template_file(cycle.year, code))
+        for code in plan.department_codes
+    ]
+    processes = executor.processes(len(jobs), FILES_PER_PROCESS)
+    calls = [{"plan": quote(plan), "jobs": batch} for batch in _batches(jobs, BATCH_SIZE, processes)]
+    paths = [path for done in spread(executor, write_templates_task, calls, processes) for path in done]
+    get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(cycle.year))
+    return paths
+
+
+# --- the flows ---------------------------------------------------------------------------
 
 
 @flow(name="mallar", log_prints=False)
@@ -193,77 +436,56 @@ def templates_flow(
     plan_file: Path | None = None,
     outbox: Path = Path("outbox"),
     return_to: str = RETURN_TO_DEFAULT,
-    workers: int = 1,
+    workers: int | None = None,
+    dask: bool = False,
 ) -> list[Path]:
     """Writes the year's templates, one per förvaltning in the plan, to outbox/<år>/mallar.
 
-    When last year's consolidated handlingsplan exists, each template is pre-filled with the
-    förvaltning's unfinished actions and its Berör oss answers. Year defaults to next year.
+    Year defaults to next year. When last year's consolidated handlingsplan exists, each
+    template is pre-filled with the förvaltning's unfinished actions and Berör oss answers.
     """
-    year = year or dt.date.today().year + 1
+    cycle = Cycle.build(year, deadline=deadline, upcoming=True)
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = _plan(settings)
-        previous = previous_plan_path(settings.outbox, year)
-        base = template_stage.TemplateOptions(
-            year=year, deadline=deadline, return_to=return_to, prepared_rows=settings.prepared_rows
-        )
-        options = template_stage.carried_over(
-            plan, year, read_previous_actions(previous), read_previous_concerns(previous), base
-        )
-        return _write_templates(settings, plan, year, options, workers)
-
-
-def _write_templates(
-    settings: Settings,
-    plan: Plan,
-    year: int,
-    options: dict[str, template_stage.TemplateOptions],
-    workers: int = 1,
-) -> list[Path]:
-    paths = write_templates_task(quote(plan), quote(options), settings.templates_dir(year), workers)
-    get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(year))
-    return paths
+        plans = _plans(settings)
+        return _templates(settings, plans.current, cycle, Executor(workers, dask), return_to)
 
 
 @flow(name="insamling", log_prints=False)
 def collect_flow(
-    year: int,
+    year: int | None = None,
     inbox: Path = Path("inbox"),
     outbox: Path = Path("outbox"),
     plan_file: Path | None = None,
     as_of: dt.date | None = None,
     quiet_seconds: float | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    workers: int = 1,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    dask: bool = False,
 ) -> CollectResult:
-    """Takes in the förvaltningar's workbooks for `year` and gives each feedback."""
+    """Takes in the förvaltningar's workbooks for the year (default: this year) and gives each feedback."""
+    cycle = Cycle.build(year, as_of)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = _plan(settings)
-        return _collect(settings, plan, year, as_of or dt.date.today(), batch_size, workers)
+        plans = _plans(settings)
+        return _collect(settings, plans, cycle, Executor(workers, dask), batch_size)
 
 
 @flow(name="rapport", log_prints=False)
 def report_flow(
-    year: int,
+    year: int | None = None,
     outbox: Path = Path("outbox"),
     plan_file: Path | None = None,
     as_of: dt.date | None = None,
-    workers: int = 1,
+    workers: int | None = None,
+    dask: bool = False,
 ) -> ReportResult:
-    """Writes the consolidated handlingsplan, the follow-up and the summary for `year`."""
+    """Writes the consolidated handlingsplan, the follow-up and the summary for the year (default: this year)."""
+    cycle = Cycle.build(year, as_of)
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = _plan(settings)
-        result = _report(settings, plan, year, as_of or dt.date.today(), workers)
-    return result
-
-
-def _report(settings: Settings, plan: Plan, year: int, as_of: dt.date, workers: int = 1) -> ReportResult:
-    result = report_task(settings, quote(plan), year, as_of, workers)
-    _publish_report(result)
-    return result
+        plans = _plans(settings)
+        return _report(settings, plans, cycle, Executor(workers, dask))
 
 
 @flow(name="arlig-korning", log_prints=False)
@@ -274,24 +496,28 @@ def run_flow(
     plan_file: Path | None = None,
     as_of: dt.date | None = None,
     quiet_seconds: float | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    workers: int = 1,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    dask: bool = False,
+    return_to: str = RETURN_TO_DEFAULT,
 ) -> RunResult:
     """The annual run: collect the year's submissions, write the reports and next year's templates.
 
     Year defaults to the current year, as-of to today: the follow-up before mål- och budget.
     """
-    as_of = as_of or dt.date.today()
-    year = year or as_of.year
+    cycle = Cycle.build(year, as_of)
+    executor = Executor(workers, dask)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = _plan(settings)
-        collected = _collect(settings, plan, year, as_of, batch_size, workers)
-        report = _report(settings, plan, year, as_of, workers)
-        consolidated = report.consolidated
-        options = template_stage.carried_over(plan, year + 1, consolidated.actions, consolidated.concerns)
-        next_templates = _write_templates(settings, plan, year + 1, options, workers)
+        plans = _plans(settings)
+        collected = _collect(settings, plans, cycle, executor, batch_size)
+        report = _report(settings, plans, cycle, executor)
+        next_cycle = Cycle.build(cycle.year + 1, cycle.as_of)
+        next_templates = _templates(settings, plans.current, next_cycle, executor, return_to)
     return RunResult(collect=collected, report=report, next_templates=tuple(next_templates))
+
+
+# --- what the coordinator sees in Prefect's UI -------------------------------------------
 
 
 def _publish_collect(result: CollectResult) -> None:
@@ -306,9 +532,7 @@ def _publish_collect(result: CollectResult) -> None:
         }
         for f in result.files
     ]
-    create_table_artifact(
-        key=f"insamling-{result.year}", table=rows, description=f"Inlämningar {result.year}"
-    )
+    create_table_artifact(key=f"insamling-{result.year}", table=rows, description=f"Inlämningar {result.year}")
     get_run_logger().info(
         "Insamling %d: %d nya, %d godkända, %d avvisade, %d väntar",
         result.year,
@@ -320,7 +544,6 @@ def _publish_collect(result: CollectResult) -> None:
 
 
 def _publish_report(result: ReportResult) -> None:
-    # One artifact: the summary with the written files under it (each artifact is a round trip).
     summary = next((p for p in result.paths if p.suffix == ".md"), None)
     text = summary.read_text(encoding="utf-8") if summary is not None else ""
     files = "\n".join(f"- `{path}`" for path in result.paths)
@@ -329,6 +552,4 @@ def _publish_report(result: ReportResult) -> None:
         markdown=f"{text.rstrip()}\n\n## Filer\n\n{files}\n",
         description=f"Sammanfattning och rapporter {result.year}",
     )
-    get_run_logger().info(
-        "Rapporter för %d skrivna: %s", result.year, ", ".join(p.name for p in result.paths)
-    )
+    get_run_logger().info("Rapporter för %d skrivna: %s", result.year, ", ".join(p.name for p in result.paths))

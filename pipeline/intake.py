@@ -1,28 +1,32 @@
 """What is in the inbox, an untouched copy of every submission, and the ledger of them.
 
 The inbox is the förvaltningar's drop folder: this module reads it and never writes there.
-What it writes, the archive (copies named by their SHA-256) and the ledger (one JSON line
-per handled submission), lives wherever the caller says, normally under the outbox.
+What it writes, the archive (copies named by their SHA-256), lives wherever the caller
+says, normally under the outbox.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
+import logging
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from pipeline.errors import MissingInputError
+from pipeline.files import fsync_folder
+from pipeline.records import FileOutcome, Pending, State, utc_iso
 from pipeline.sniff import ZIP_LOCAL_SIGNATURE, has_zip_end_record
 
+log = logging.getLogger(__name__)
+
 EntryState = Literal["candidate", "ignored", "waiting"]
-Outcome = Literal["accepted", "rejected"]
 
 CHUNK_SIZE = 1024 * 1024
 COPY_GRACE_FACTOR = 10
@@ -79,44 +83,6 @@ class ArchivedFile:
     size: int
     mtime: float
     is_new: bool
-
-
-@dataclass(frozen=True)
-class LedgerRecord:
-    """One handled submission, as a line in the ledger.
-
-    Attributes:
-        digest: SHA-256 of the submitted bytes.
-        original_name: the file's path inside the inbox.
-        size: number of bytes.
-        received: when the förvaltning saved the file (its mtime), ISO 8601 UTC, seconds.
-        processed: when the pipeline handled it, ISO 8601 UTC, seconds.
-        department: förvaltning code from the workbook, if it could be read.
-        year: the year of the handlingsplan, if it could be read.
-        outcome: "accepted" or "rejected".
-        errors: number of errors found.
-        warnings: number of warnings found.
-        plan_version: the plan version the template was made from, if known.
-        feedback: path of the feedback report, relative to the outbox, if one was written.
-        archived: path of the archived copy, relative to the outbox.
-        reasons: for a rejected submission, its first errors as told in the feedback
-            (absent in ledgers written before it was kept).
-    """
-
-    digest: str
-    original_name: str
-    size: int
-    received: str
-    processed: str
-    department: str | None
-    year: int | None
-    outcome: Outcome
-    errors: int
-    warnings: int
-    plan_version: str | None
-    feedback: str | None
-    archived: str
-    reasons: tuple[str, ...] = ()
 
 
 class FileChangedDuringCopyError(OSError):
@@ -297,7 +263,7 @@ def _store(
     folder.mkdir(exist_ok=True)
     target = folder / f"{digest}{suffix}"
     os.replace(temporary, target)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return ArchivedFile(digest, target, size, mtime, is_new=True)
 
 
@@ -318,145 +284,89 @@ def _archive_suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Makes a rename in `folder` durable where the platform allows syncing a folder."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+
+# --- the intake pass ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Intake:
+    """The inbox after the intake pass: final outcomes, and new submissions to check."""
+
+    outcomes: tuple[FileOutcome, ...]
+    pending: tuple[Pending, ...]
 
 
-# --- the ledger --------------------------------------------------------------------------
+def scan(inbox: Path, *, quiet_seconds: float) -> list[InboxEntry]:
+    """Returns the inbox's entries now (see `scan_inbox`).
 
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "digest": (str,),
-    "original_name": (str,),
-    "size": (int,),
-    "received": (str,),
-    "processed": (str,),
-    "department": (str, type(None)),
-    "year": (int, type(None)),
-    "outcome": (str,),
-    "errors": (int,),
-    "warnings": (int,),
-    "plan_version": (str, type(None)),
-    "feedback": (str, type(None)),
-    "archived": (str,),
-}
-
-
-def utc_iso(timestamp: float) -> str:
-    """Returns a POSIX timestamp as ISO 8601 in UTC to the second, e.g. 2027-03-01T08:15:00+00:00."""
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).replace(microsecond=0).isoformat()
-
-
-def read_ledger(path: Path) -> list[LedgerRecord]:
-    """Returns the ledger's records in the order they were written; [] when there is no ledger.
-
-    A line that does not parse as a record is skipped, and so is a last line without its
-    newline: that is what a crash in the middle of an append leaves behind.
+    Raises:
+        MissingInputError: the inbox does not exist.
     """
-    if not path.exists():
-        return []
-    records = []
-    with path.open("rb") as handle:
-        for line in handle:
-            record = _parse_record(line) if line.endswith(b"\n") else None
-            if record is not None:
-                records.append(record)
-    return records
+    if not inbox.is_dir():
+        raise MissingInputError(f"Inkorgen {inbox} finns inte. Skapa mappen eller ange --inbox.")
+    return scan_inbox(inbox, now=time.time(), quiet_seconds=quiet_seconds)
 
 
-def append_ledger(path: Path, record: LedgerRecord) -> None:
-    """Appends one record as one complete JSON line, flushed and synced to disk."""
-    append_ledger_many(path, [record])
+def sort_intake(
+    entries: Sequence[InboxEntry],
+    archived: Mapping[str, ArchivedFile | FileOutcome],
+    known: frozenset[str],
+) -> Intake:
+    """Returns the inbox sorted: ignored, waiting, duplicate and known files, and new ones.
 
-
-def append_ledger_many(path: Path, records: Iterable[LedgerRecord]) -> None:
-    """Appends records as complete JSON lines in one write, flushed and synced to disk.
-
-    A torn last line left by an earlier crash is closed off first, so that it cannot
-    swallow these records. Creates the ledger and its folder when missing.
+    `archived` holds each candidate's archived copy (or why it could not be archived), by
+    its path in the inbox; `known` are the digests already handled for the year: a file
+    with those bytes is "unchanged".
     """
-    data = b"".join(json.dumps(asdict(r), ensure_ascii=False).encode("utf-8") + b"\n" for r in records)
-    if not data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    with path.open("a+b") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        if end > 0:
-            handle.seek(end - 1)
-            if handle.read(1) != b"\n":
-                data = b"\n" + data
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if created:
-        _fsync_folder(path.parent)
+    outcomes: list[FileOutcome] = []
+    pending: list[Pending] = []
+    seen: dict[str, str] = {}
+    for entry in entries:
+        item = _take(entry, archived.get(entry.relative), known, seen)
+        if isinstance(item, Pending):
+            pending.append(item)
+        else:
+            outcomes.append(item)
+    return Intake(tuple(outcomes), tuple(pending))
 
 
-def known_digests(records: Iterable[LedgerRecord]) -> set[str]:
-    """Returns the digests of every submission in the ledger, accepted or rejected."""
-    return {record.digest for record in records}
-
-
-def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerRecord]:
-    """Returns, per förvaltning, its accepted submission for `year` that was received last.
-
-    Ties on `received` go to the higher digest, so the answer never depends on order.
-    The dict is ordered by förvaltning code.
-    """
-    winners: dict[str, LedgerRecord] = {}
-    for record in records:
-        if record.outcome != "accepted" or record.year != year or record.department is None:
-            continue
-        current = winners.get(record.department)
-        if current is None or _recency(record) > _recency(current):
-            winners[record.department] = record
-    return dict(sorted(winners.items()))
-
-
-def _recency(record: LedgerRecord) -> tuple[dt.datetime, str]:
-    """Returns the sort key for which submission is newer: received time, then digest."""
-    return _parse_utc(record.received), record.digest
-
-
-def _parse_utc(text: str) -> dt.datetime:
-    """Returns an ISO 8601 timestamp as an aware datetime; one without offset is taken as UTC."""
-    moment = dt.datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
-def _parse_record(line: bytes) -> LedgerRecord | None:
-    """Returns the record on one ledger line, or None when the line is not a valid record."""
+def archive_entry(entry: InboxEntry, archive_dir: Path) -> ArchivedFile | FileOutcome:
+    """Returns the entry's archived copy, or its outcome when it cannot be archived now."""
     try:
-        data = json.loads(line.decode("utf-8"))
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not _valid_fields(data):
-        return None
-    reasons = data.get("reasons", [])
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        return None
-    return LedgerRecord(**{name: data[name] for name in _FIELD_TYPES}, reasons=tuple(reasons))
+        return archive_submission(entry.path, archive_dir)
+    except FileChangedDuringCopyError:
+        return FileOutcome(
+            entry.relative,
+            "waiting",
+            message="Filen ändrades medan den kopierades; den behandlas vid nästa körning.",
+        )
+    except OSError as exc:
+        log.warning("%s kunde inte arkiveras (%s: %s)", entry.path, type(exc).__name__, exc)
+        return FileOutcome(
+            entry.relative,
+            "waiting",
+            message=f"Filen kunde inte läsas ({exc.strerror or exc}); försöker igen nästa körning.",
+        )
 
 
-def _valid_fields(data: dict[str, object]) -> bool:
-    """Returns True when `data` has every record field with a value of the right type."""
-    for name, types in _FIELD_TYPES.items():
-        if name not in data or not isinstance(data[name], types):
-            return False
-    if data["outcome"] not in ("accepted", "rejected"):
-        return False
-    try:
-        _parse_utc(str(data["received"]))
-    except ValueError:
-        return False
-    return True
+def _take(
+    entry: InboxEntry,
+    archived: ArchivedFile | FileOutcome | None,
+    known: frozenset[str],
+    seen: dict[str, str],
+) -> FileOutcome | Pending:
+    if entry.state != "candidate" or archived is None:
+        state: State = "waiting" if entry.state == "waiting" else "ignored"
+        return FileOutcome(entry.relative, state, message=entry.reason)
+    if isinstance(archived, FileOutcome):
+        return archived
+    digest = archived.digest
+    if digest in seen:
+        return FileOutcome(
+            entry.relative, "duplicate", digest=digest, message=f"Samma innehåll som {seen[digest]}."
+        )
+    seen[digest] = entry.relative
+    if digest in known:
+        return FileOutcome(
+            entry.relative, "unchanged", digest=digest, message="Redan behandlad vid en tidigare körning."
+        )
+    return Pending(entry.relative, digest, archived.archived_path, archived.size, utc_iso(archived.mtime))

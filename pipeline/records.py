@@ -1,0 +1,117 @@
+"""The values the stages hand each other: a handled submission's ledger record, an accepted
+submission's clean tables, and what a run did with each file in the inbox.
+
+Plain frozen data, no I/O: check makes them, store keeps them, combine and the writers read
+them, so none of those needs to import another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Verdict = Literal["accepted", "rejected"]
+State = Literal["accepted", "rejected", "ignored", "waiting", "duplicate", "unchanged"]
+
+STATE_LABEL: dict[State, str] = {
+    "accepted": "godkänd",
+    "rejected": "avvisad",
+    "ignored": "ignorerad",
+    "waiting": "väntar",
+    "duplicate": "dubblett",
+    "unchanged": "redan behandlad",
+}
+
+Records = list[dict[str, Any]]
+"""Action rows as column → value; dates as `datetime.date`, empty cells as None."""
+GoalAnswers = list[tuple[Any, Any]]
+"""(Delmål, Berör oss) pairs in the plan's order."""
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One handled submission, as a line in the ledger.
+
+    Attributes:
+        digest: SHA-256 of the submitted bytes.
+        original_name: the file's path inside the inbox.
+        size: number of bytes.
+        received: when the förvaltning saved the file (its mtime), ISO 8601 UTC, seconds.
+        processed: when the pipeline handled it, ISO 8601 UTC, seconds.
+        department: förvaltning code from the workbook, if it could be read.
+        year: the year of the handlingsplan, if it could be read.
+        verdict: "accepted" or "rejected" (stored as "outcome": the ledger's format).
+        errors: number of errors found.
+        warnings: number of warnings found.
+        plan_version: the plan version the template was made from, if known.
+        feedback: path of the feedback report, relative to the outbox, if one was written.
+        archived: path of the archived copy, relative to the outbox.
+        reasons: for a rejected submission, its first errors as told in the feedback.
+        details: what went wrong inside the program, when a check failed on an exception
+            (type and message): for the coordinator, never shown to the förvaltning.
+    """
+
+    digest: str
+    original_name: str
+    size: int
+    received: str
+    processed: str
+    department: str | None
+    year: int | None
+    verdict: Verdict
+    errors: int
+    warnings: int
+    plan_version: str | None
+    feedback: str | None
+    archived: str
+    reasons: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CleanData:
+    """An accepted submission's clean tables and contact, as kept beside the ledger."""
+
+    contact: str
+    email: str
+    warnings: int
+    actions: Records
+    goals: GoalAnswers
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A new submission, archived, waiting to be checked."""
+
+    name: str
+    digest: str
+    archived: Path
+    size: int
+    received: str
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What a run did with one file in the inbox."""
+
+    name: str
+    state: State
+    department: str | None = None
+    digest: str | None = None
+    errors: int = 0
+    warnings: int = 0
+    feedback: Path | None = None
+    message: str = ""
+
+
+def utc_iso(timestamp: float) -> str:
+    """Returns a POSIX timestamp as ISO 8601 in UTC to the second, e.g. 2027-03-01T08:15:00+00:00."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).replace(microsecond=0).isoformat()
+
+
+def parse_utc(text: str) -> dt.datetime:
+    """Returns an ISO 8601 timestamp as an aware datetime; one without offset is taken as UTC."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
