@@ -17,9 +17,9 @@ from typing import Any
 import openpyxl
 
 from pipeline import contract as c
-from pipeline.config import default_plan_file
+from pipeline.config import Settings, default_plan_file
 from pipeline.plan import Plan, load_plan
-from pipeline.template import TemplateOptions, template_filename, write_template
+from pipeline.template import TemplateOptions, write_template
 
 D = dt.datetime
 
@@ -427,7 +427,7 @@ def write_example_inbox(
             plan,
             plan.department(code),
             TemplateOptions(year=year),
-            templates_dir / template_filename(year, code),
+            templates_dir / Settings().template_file(year, code).name,
         )
         target = inbox / f"{code} handlingsplan {year}.xlsx"
         fill_template(

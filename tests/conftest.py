@@ -25,9 +25,9 @@ def plan() -> Plan:
     return load_plan(default_plan_file())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def prefect_harness() -> Iterator[None]:
-    """A temporary Prefect database and server for the few end-to-end flow tests."""
+    """A temporary Prefect database and server: tests run the real flows (tests/running.py)."""
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import shutil
 import zipfile
@@ -16,11 +15,11 @@ from typer.testing import CliRunner
 
 from pipeline import contract as c
 from pipeline.cli import app
-from pipeline.collect import CollectResult, collect
-from pipeline.combine import consolidate_year
 from pipeline.config import Settings
-from pipeline.intake import read_ledger
+from pipeline.flows import CollectResult
 from pipeline.plan import Plan
+from pipeline.store import read_ledger
+from tests import running
 from tests.workbooks import GOOD_ACTION as GOOD
 from tests.workbooks import fill_workbook, make_template
 
@@ -38,8 +37,8 @@ def _settings(tmp_path: Path) -> Settings:
     return Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox")
 
 
-def _run(tmp_path: Path, plan: Plan, now: float = OLD + 3600) -> CollectResult:
-    return collect(_settings(tmp_path), plan, YEAR, now=now, as_of=AS_OF)
+def _run(tmp_path: Path, plan: Plan) -> CollectResult:
+    return running.collect(_settings(tmp_path), YEAR, AS_OF)
 
 
 def _states(result: CollectResult) -> dict[str, str]:
@@ -131,7 +130,7 @@ def test_ledger_records_outcomes_and_rerun_changes_nothing(
     _run(tmp_path, plan)
     ledger = tmp_path / "outbox" / "inlamningar.jsonl"
     records = read_ledger(ledger)
-    assert sorted((r.original_name, r.outcome, r.department) for r in records) == [
+    assert sorted((r.original_name, r.verdict, r.department) for r in records) == [
         ("SOC/min plan.xlsx", "accepted", "SOC"),
         ("egen.xlsx", "rejected", None),
         ("ks_handlingsplan.xlsx", "rejected", "KS"),
@@ -161,9 +160,10 @@ def test_latest_accepted_submission_is_in_force(plan: Plan, tmp_path: Path) -> N
 
 def test_recent_file_waits_for_the_next_run(plan: Plan, tmp_path: Path) -> None:
     template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
-    path = _age(fill_workbook(template, tmp_path / "inbox" / "ny.xlsx", actions=[GOOD]), OLD + 3590)
-    assert _states(_run(tmp_path, plan, now=OLD + 3600)) == {"ny.xlsx": "waiting"}
-    assert _states(_run(tmp_path, plan, now=OLD + 7200)) == {"ny.xlsx": "accepted"}
+    path = fill_workbook(template, tmp_path / "inbox" / "ny.xlsx", actions=[GOOD])  # saved just now
+    assert _states(_run(tmp_path, plan)) == {"ny.xlsx": "waiting"}
+    _age(path)  # a later run, the file untouched since
+    assert _states(_run(tmp_path, plan)) == {"ny.xlsx": "accepted"}
     assert path.exists()
 
 
@@ -216,17 +216,13 @@ def test_ledger_keeps_why_a_submission_was_rejected(mixed_inbox: Path, plan: Pla
     assert any('"Klar" är inte en giltig status' in text for text in reasons["ks_handlingsplan.xlsx"])
 
 
-def test_rejections_are_explained_from_the_ledger_or_the_archive(
+def test_rejections_still_open_are_explained_from_the_ledger(
     mixed_inbox: Path, plan: Plan, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path)
     _run(tmp_path, plan)
-    from_ledger = {r.file: r.reasons for r in consolidate_year(settings, plan, YEAR, AS_OF).rejections}
+    consolidated = running.report(settings, YEAR, AS_OF).consolidated
+    from_ledger = {r.file: r.reasons for r in consolidated.rejections}
     assert any('"Klar"' in text for text in from_ledger["ks_handlingsplan.xlsx"])
-    # A ledger written before reasons were kept: the report reads the archived files again.
-    lines = settings.ledger_file.read_text(encoding="utf-8").splitlines()
-    old_lines = [json.dumps({k: v for k, v in json.loads(line).items() if k != "reasons"}) for line in lines]
-    settings.ledger_file.write_text("\n".join(old_lines) + "\n", encoding="utf-8")
-    assert all(r.reasons == () for r in read_ledger(settings.ledger_file))
-    reread = {r.file: r.reasons for r in consolidate_year(settings, plan, YEAR, AS_OF).rejections}
-    assert reread == from_ledger
+    assert from_ledger["trasig.xlsx"] == ("Filen är skadad eller ofullständig.",)
+    assert "SOC/min plan.xlsx" not in from_ledger

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from pipeline import intake
 from pipeline.intake import (
@@ -20,15 +17,9 @@ from pipeline.intake import (
     REASON_RECENT,
     REASON_SYMLINK,
     FileChangedDuringCopyError,
-    LedgerRecord,
-    append_ledger,
     archive_submission,
-    in_force,
-    known_digests,
-    read_ledger,
     scan_inbox,
     sha256_file,
-    utc_iso,
 )
 from pipeline.plan import Plan
 from tests.workbooks import make_template
@@ -232,124 +223,3 @@ def test_file_changed_during_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(FileChangedDuringCopyError):
         archive_submission(source, tmp_path / "arkiv")
     assert [p for p in (tmp_path / "arkiv").rglob("*") if p.is_file()] == []
-
-
-# --- the ledger --------------------------------------------------------------------------
-
-
-def record(**changes: object) -> LedgerRecord:
-    """Returns an accepted SOC 2027 record, with any fields changed."""
-    base = LedgerRecord(
-        digest="a" * 64,
-        original_name="SOC/Handlingsplan SOC 2027.xlsx",
-        size=12_345,
-        received="2027-02-01T08:00:00+00:00",
-        processed="2027-02-01T09:00:00+00:00",
-        department="SOC",
-        year=2027,
-        outcome="accepted",
-        errors=0,
-        warnings=2,
-        plan_version="2015-02-09",
-        feedback="2027/aterkoppling/SOC.xlsx",
-        archived="arkiv/aa/" + "a" * 64 + ".xlsx",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def test_ledger_round_trip(tmp_path: Path) -> None:
-    ledger = tmp_path / "utkorg" / "inlamningar.jsonl"
-    records = [
-        record(),
-        record(
-            digest="b" * 64,
-            outcome="rejected",
-            department=None,
-            year=None,
-            plan_version=None,
-            feedback=None,
-            reasons=("Filen är skadad eller ofullständig.",),
-        ),
-    ]
-    for item in records:
-        append_ledger(ledger, item)
-    assert read_ledger(ledger) == records
-    assert ledger.read_text(encoding="utf-8").count("\n") == 2
-
-
-def test_missing_ledger_is_empty(tmp_path: Path) -> None:
-    assert read_ledger(tmp_path / "inlamningar.jsonl") == []
-
-
-def test_torn_last_line_is_skipped_and_closed_off(tmp_path: Path) -> None:
-    ledger = tmp_path / "inlamningar.jsonl"
-    append_ledger(ledger, record())
-    with ledger.open("ab") as handle:
-        handle.write(b'{"digest": "bbbb", "original_na')
-    assert read_ledger(ledger) == [record()]
-    append_ledger(ledger, record(digest="c" * 64))
-    assert read_ledger(ledger) == [record(), record(digest="c" * 64)]
-
-
-def test_lines_that_are_not_records_are_skipped(tmp_path: Path) -> None:
-    ledger = tmp_path / "inlamningar.jsonl"
-    append_ledger(ledger, record())
-    with ledger.open("ab") as handle:
-        handle.write(b"inte json\n[1, 2]\n" + b'{"digest": "x"}\n' + b"\xff\xfe\n\n")
-    append_ledger(ledger, record(digest="d" * 64))
-    assert [r.digest for r in read_ledger(ledger)] == ["a" * 64, "d" * 64]
-
-
-@given(name=st.text(), department=st.none() | st.text(max_size=5))
-def test_ledger_round_trips_any_text(
-    tmp_path_factory: pytest.TempPathFactory, name: str, department: str | None
-) -> None:
-    ledger = tmp_path_factory.mktemp("ledger") / "inlamningar.jsonl"
-    item = record(original_name=name, department=department)
-    append_ledger(ledger, item)
-    assert read_ledger(ledger) == [item]
-
-
-def test_known_digests() -> None:
-    records = [record(), record(digest="b" * 64, outcome="rejected"), record()]
-    assert known_digests(records) == {"a" * 64, "b" * 64}
-
-
-def test_utc_iso_is_seconds_in_utc() -> None:
-    assert utc_iso(1_800_000_000.75) == "2027-01-15T08:00:00+00:00"
-
-
-# --- in_force ----------------------------------------------------------------------------
-
-
-def test_in_force_picks_the_last_received() -> None:
-    older = record(digest="1" * 64, received="2027-02-01T08:00:00+00:00")
-    newer = record(digest="2" * 64, received="2027-03-01T08:00:00+00:00")
-    rejected_newest = record(digest="3" * 64, received="2027-04-01T08:00:00+00:00", outcome="rejected")
-    other_year = record(digest="4" * 64, received="2027-05-01T08:00:00+00:00", year=2026)
-    utb = record(digest="5" * 64, department="UTB")
-    chosen = in_force([newer, utb, rejected_newest, older, other_year], 2027)
-    assert chosen == {"SOC": newer, "UTB": utb}
-
-
-def test_in_force_compares_times_not_text() -> None:
-    utc = record(digest="1" * 64, received="2027-03-01T08:30:00+00:00")
-    stockholm = record(digest="2" * 64, received="2027-03-01T09:00:00+01:00")
-    assert in_force([stockholm, utc], 2027)["SOC"] == utc
-
-
-SOC_RECORDS = st.lists(
-    st.builds(
-        record,
-        digest=st.sampled_from(["1" * 64, "2" * 64, "3" * 64]),
-        received=st.sampled_from(["2027-02-01T08:00:00+00:00", "2027-03-01T08:00:00+00:00"]),
-        outcome=st.sampled_from(["accepted", "rejected"]),
-    ),
-    max_size=8,
-)
-
-
-@given(records=SOC_RECORDS, data=st.data())
-def test_in_force_does_not_depend_on_order(records: list[LedgerRecord], data: st.DataObject) -> None:
-    shuffled = data.draw(st.permutations(records))
-    assert in_force(shuffled, 2027) == in_force(records, 2027)

@@ -10,7 +10,8 @@ from typing import Any
 from pipeline import contract as c
 from pipeline.demo import fill_template
 from pipeline.plan import Plan
-from pipeline.template import TemplateOptions, template_filename, write_template
+from pipeline.config import Settings
+from pipeline.template import TemplateOptions, write_template
 
 GOOD_ACTION: dict[str, Any] = {
     c.GOAL: "1.3",
@@ -32,7 +33,7 @@ def make_template(plan: Plan, code: str, year: int, folder: Path, **options: Any
         plan,
         plan.department(code),
         TemplateOptions(year=year, **options),
-        folder / template_filename(year, code),
+        folder / Settings().template_file(year, code).name,
     )
 
 
