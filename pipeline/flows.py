@@ -10,6 +10,7 @@ it writes.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import math
 import os
@@ -19,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import datetime as dt
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -33,7 +32,7 @@ from prefect.utilities.annotations import quote
 from pipeline import check, intake, store
 from pipeline import template as template_stage
 from pipeline.combine import ACTION_TABLE_COLUMNS, Consolidated, combine_submissions
-from pipeline.config import RETURN_TO_DEFAULT, Cycle, Settings
+from pipeline.config import RETURN_TO_DEFAULT, Cycle, Settings, check_safe_xml
 from pipeline.errors import HandlingsplanError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
@@ -303,7 +302,7 @@ def _settings(**overrides: Any) -> Settings:
     return Settings().with_overrides(**paths, **others)
 
 
-def _plans(settings: Settings) -> check.Plans:
+def plans_for(settings: Settings) -> check.Plans:
     """Loads and checks the plan and keeps a copy of its version in the outbox.
 
     Not a task: it is quick. A bad plan fails the flow with the same Swedish message.
@@ -334,7 +333,7 @@ def _collect(
     return result
 
 
-def _consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consolidated:
+def consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consolidated:
     """Returns the consolidated plan from what the store holds as in force for the year."""
     year_view = store.received(settings, cycle.year)
     kept = _kept_in_force(settings, plans, cycle, year_view)
@@ -381,7 +380,7 @@ def _rebuild_clean_data(
 
 
 def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor) -> ReportResult:
-    consolidated = _consolidate(settings, plans, cycle)
+    consolidated = consolidate(settings, plans, cycle)
     processes = executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
     if processes > 1 or executor.dask:
         year = cycle.year
@@ -447,7 +446,7 @@ def templates_flow(
     cycle = Cycle.build(year, deadline=deadline, upcoming=True)
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plans = _plans(settings)
+        plans = plans_for(settings)
         return _templates(settings, plans.current, cycle, Executor(workers, dask), return_to)
 
 
@@ -464,10 +463,11 @@ def collect_flow(
     dask: bool = False,
 ) -> CollectResult:
     """Takes in the förvaltningar's workbooks for the year (default: this year) and gives each feedback."""
+    check_safe_xml()
     cycle = Cycle.build(year, as_of)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plans = _plans(settings)
+        plans = plans_for(settings)
         return _collect(settings, plans, cycle, Executor(workers, dask), batch_size)
 
 
@@ -484,7 +484,7 @@ def report_flow(
     cycle = Cycle.build(year, as_of)
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plans = _plans(settings)
+        plans = plans_for(settings)
         return _report(settings, plans, cycle, Executor(workers, dask))
 
 
@@ -505,11 +505,12 @@ def run_flow(
 
     Year defaults to the current year, as-of to today: the follow-up before mål- och budget.
     """
+    check_safe_xml()
     cycle = Cycle.build(year, as_of)
     executor = Executor(workers, dask)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
     with outbox_lock(settings.outbox, settings.lock_timeout):
-        plans = _plans(settings)
+        plans = plans_for(settings)
         collected = _collect(settings, plans, cycle, executor, batch_size)
         report = _report(settings, plans, cycle, executor)
         next_cycle = Cycle.build(cycle.year + 1, cycle.as_of)

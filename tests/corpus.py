@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import struct
+import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +36,6 @@ YEAR = 2027
 AS_OF = dt.date(2027, 3, 1)
 OLD = 1_790_000_000
 """2026-09-21: the default modification time, long before the run."""
-NOW = OLD + 3600
-"""When the corpus runs collect."""
 MIB = 1024 * 1024
 
 CONCERNS = {"1.3": "Ja"}
@@ -810,14 +809,14 @@ def hidden_file(kit: Kit) -> str:
 
 def still_being_written(kit: Kit) -> str:
     """A valid submission modified seconds before the run (may still be saving): waits."""
-    kit.touch(kit.filled("ny.xlsx"), NOW - 5)
+    kit.touch(kit.filled("ny.xlsx"), time.time() - 5)
     return "ny.xlsx"
 
 
 def half_copied(kit: Kit) -> str:
     """Half a workbook modified 5 minutes ago (still within the copy grace): waits, not rejected."""
     data = kit.filled("_källa.xlsx", scratch=True).read_bytes()
-    kit.touch(kit.write("kopieras.xlsx", data[: len(data) // 2]), NOW - 300)
+    kit.touch(kit.write("kopieras.xlsx", data[: len(data) // 2]), time.time() - 300)
     return "kopieras.xlsx"
 
 

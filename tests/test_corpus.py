@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import pipeline.collect
-from pipeline.collect import Checked, collect
+import pipeline.check
+from pipeline.check import Checked
 from pipeline.config import Settings
 from pipeline.plan import Plan
-from tests.corpus import AS_OF, CASES, NOW, OLD, YEAR, Case, Kit
+from tests import running
+from tests.corpus import AS_OF, CASES, OLD, YEAR, Case, Kit
 from tests.workbooks import make_template
 
 
@@ -37,16 +38,16 @@ def templates(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Callable[
 
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Checked]]:
-    """Records what check_submissions returned for each file collect checked, by inbox name."""
+    """Records what check_batch returned for each file collect checked, by inbox name."""
     found: dict[str, Checked] = {}
-    original = pipeline.collect.check_submissions
+    original = pipeline.check.check_batch
 
-    def recording(files: list[tuple[Path, str]], *args: object) -> list[Checked]:
-        results = original(files, *args)  # type: ignore[arg-type]
+    def recording(files: list[tuple[Path, str]], *args: object, **kwargs: object) -> list[Checked]:
+        results = original(files, *args, **kwargs)  # type: ignore[arg-type]
         found.update({name: checked for (_, name), checked in zip(files, results, strict=True)})
         return results
 
-    monkeypatch.setattr(pipeline.collect, "check_submissions", recording)
+    monkeypatch.setattr(pipeline.check, "check_batch", recording)
     yield found
 
 
@@ -86,7 +87,7 @@ def test_corpus_case(
     subject = build(case, kit)
     settings = Settings(inbox=kit.inbox, outbox=tmp_path / "outbox")
 
-    result = collect(settings, plan, YEAR, now=NOW, as_of=AS_OF)
+    result = running.collect(settings, YEAR, AS_OF)
 
     outcome = next(f for f in result.files if f.name == subject)
     assert outcome.state == case.expected_state, outcome.message

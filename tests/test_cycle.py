@@ -17,17 +17,14 @@ from typer.testing import CliRunner
 
 from pipeline import contract as c
 from pipeline.cli import DEMO_MARKER, app
-from pipeline.collect import collect
-from pipeline.combine import consolidate_year, figures, read_previous_actions, read_previous_concerns
+from pipeline.combine import Consolidated, figures
 from pipeline.config import Settings
 from pipeline.demo import example_submissions, prepare_demo
 from pipeline.deployments import load_specs
 from pipeline.errors import OutboxLockedError
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan
-from pipeline.report.summary import write_summary
-from pipeline.report.workbooks import write_workbooks
-from pipeline.template import carried_over, write_templates
+from tests import running
 from tests.workbooks import fill_workbook
 
 YEAR = 2027
@@ -42,20 +39,19 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo_outbox(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A demo year collected (without Prefect): the example submissions in an outbox."""
+    """A demo year collected: the example submissions in an outbox."""
     folder = tmp_path_factory.mktemp("demo") / "demo"
     inbox, outbox = prepare_demo(folder, YEAR, DEMO_MARKER)
     settings = Settings(inbox=inbox, outbox=outbox, quiet_seconds=0)
-    collect(settings, plan, YEAR, as_of=AS_OF)
+    running.collect(settings, YEAR, AS_OF)
     return settings
 
 
-def _report(settings: Settings, plan: Plan, year: int = YEAR, as_of: dt.date = AS_OF):
-    result = consolidate_year(settings, plan, year, as_of)
-    return result, (
-        *write_workbooks(result, settings.year_dir(year)),
-        *write_summary(result, settings.year_dir(year)),
-    )
+def _report(
+    settings: Settings, plan: Plan, year: int = YEAR, as_of: dt.date = AS_OF
+) -> tuple[Consolidated, tuple[Path, ...]]:
+    result = running.report(settings, year, as_of)
+    return result.consolidated, result.paths
 
 
 def test_report_is_byte_identical_for_same_submissions_and_date(demo_outbox: Settings, plan: Plan) -> None:
@@ -83,10 +79,10 @@ def test_figures_match_the_example_submissions(demo_outbox: Settings, plan: Plan
 
 
 def test_carry_over_round_trip_into_next_year(demo_outbox: Settings, plan: Plan, tmp_path: Path) -> None:
+    from pipeline.flows import templates_flow
+
     _report(demo_outbox, plan)
-    previous = demo_outbox.year_dir(YEAR) / f"handlingsplan_{YEAR}.xlsx"
-    options = carried_over(plan, YEAR + 1, read_previous_actions(previous), read_previous_concerns(previous))
-    paths = write_templates(plan, options, tmp_path / "mallar")
+    paths = templates_flow(year=YEAR + 1, outbox=demo_outbox.outbox)
     soc = openpyxl.load_workbook(next(p for p in paths if p.name.endswith("_SOC.xlsx")))
     ids = [row[0].value for row in soc[c.SHEET_ACTIONS].iter_rows(min_row=2) if row[0].value]
     open_examples = [
@@ -109,7 +105,7 @@ def test_carry_over_round_trip_into_next_year(demo_outbox: Settings, plan: Plan,
     }
     fill_workbook(filled, demo_outbox.inbox / "soc2028.xlsx", actions=[new_action], first_row=2 + len(ids))
     os.utime(demo_outbox.inbox / "soc2028.xlsx", (1_790_000_000, 1_790_000_000))
-    collected = collect(demo_outbox, plan, YEAR + 1, as_of=dt.date(YEAR + 1, 3, 1))
+    collected = running.collect(demo_outbox, YEAR + 1, dt.date(YEAR + 1, 3, 1))
     assert [f.state for f in collected.files if f.name == "soc2028.xlsx"] == ["accepted"]
     result, paths = _report(demo_outbox, plan, YEAR + 1, dt.date(YEAR + 1, 3, 1))
     assert result.changes is not None
@@ -168,17 +164,13 @@ def test_second_run_waits_then_refuses_with_a_clear_message(tmp_path: Path) -> N
 KILL_SCRIPT = """
 import datetime as dt, sys
 from pathlib import Path
-from pipeline.config import Settings, default_plan_file
-from pipeline.plan import load_plan
-from pipeline.combine import consolidate_year
-from pipeline.report.workbooks import write_workbooks
-from pipeline.report.summary import write_summary
+from pipeline.config import Cycle, Settings
+from pipeline.flows import consolidate, plans_for
+from pipeline.report import write_reports
 settings = Settings(inbox=Path(sys.argv[1]), outbox=Path(sys.argv[2]))
-plan = load_plan(default_plan_file())
+plans = plans_for(settings)
 while True:
-    result = consolidate_year(settings, plan, 2027, dt.date(2027, 3, 1))
-    write_workbooks(result, settings.year_dir(2027))
-    write_summary(result, settings.year_dir(2027))
+    write_reports(consolidate(settings, plans, Cycle.build(2027, dt.date(2027, 3, 1))), settings)
     print("round", flush=True)
 """
 
@@ -233,20 +225,12 @@ def test_demo_command_runs_the_whole_cycle_with_artifacts(tmp_path: Path, prefec
 CONCURRENT_SCRIPT = """
 import datetime as dt, sys
 from pathlib import Path
-from pipeline.config import Settings, default_plan_file
-from pipeline.plan import load_plan
-from pipeline.collect import collect
-from pipeline.combine import consolidate_year
-from pipeline.files import outbox_lock
-from pipeline.report.workbooks import write_workbooks
-from pipeline.report.summary import write_summary
-settings = Settings(inbox=Path(sys.argv[1]), outbox=Path(sys.argv[2]), quiet_seconds=0)
-plan = load_plan(default_plan_file())
-with outbox_lock(settings.outbox, timeout=120):
-    collect(settings, plan, 2027, as_of=dt.date(2027, 3, 1))
-    result = consolidate_year(settings, plan, 2027, dt.date(2027, 3, 1))
-    write_workbooks(result, settings.year_dir(2027))
-    write_summary(result, settings.year_dir(2027))
+from pipeline.config import configure_prefect
+configure_prefect()
+from pipeline.flows import collect_flow, report_flow
+inbox, outbox, as_of = Path(sys.argv[1]), Path(sys.argv[2]), dt.date(2027, 3, 1)
+collect_flow(year=2027, inbox=inbox, outbox=outbox, as_of=as_of, quiet_seconds=0)
+report_flow(year=2027, outbox=outbox, as_of=as_of)
 """
 
 
@@ -266,14 +250,9 @@ def test_two_concurrent_runs_leave_consistent_outputs(plan: Plan, tmp_path: Path
 
 def test_parallel_collect_gives_the_same_outcomes(plan: Plan, tmp_path: Path) -> None:
     inbox, _ = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
-    one = collect(Settings(inbox=inbox, outbox=tmp_path / "one", quiet_seconds=0), plan, YEAR, as_of=AS_OF)
-    two = collect(
-        Settings(inbox=inbox, outbox=tmp_path / "two", quiet_seconds=0),
-        plan,
-        YEAR,
-        as_of=AS_OF,
-        workers=2,
-        batch_size=1,
+    one = running.collect(Settings(inbox=inbox, outbox=tmp_path / "one", quiet_seconds=0), YEAR, AS_OF)
+    two = running.collect(
+        Settings(inbox=inbox, outbox=tmp_path / "two", quiet_seconds=0), YEAR, AS_OF, workers=2, batch_size=1
     )
     assert [(f.name, f.state, f.errors, f.warnings) for f in two.files] == [
         (f.name, f.state, f.errors, f.warnings) for f in one.files
@@ -343,17 +322,20 @@ def test_submission_on_an_older_plan_is_read_against_its_own_plan(plan: Plan, tm
     os.utime(settings.inbox / "soc.xlsx", (1_790_000_000, 1_790_000_000))
     data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
     data["malomraden"][0]["delmal"].pop()  # KS revises the plan: delmål 1.8 is gone
-    revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
-    result = collect(settings, revised, YEAR, as_of=AS_OF)
+    revised_file = tmp_path / "reviderad.yaml"
+    revised_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    revised = parse_plan(revised_file.read_text(encoding="utf-8"))
+    settings = Settings(inbox=settings.inbox, outbox=settings.outbox, plan_file=revised_file, quiet_seconds=0)
+    result = running.collect(settings, YEAR, AS_OF)
     assert [f.state for f in result.files] == ["accepted"]
     assert result.in_force["SOC"].plan_version == plan.version != revised.version
-    consolidated = consolidate_year(settings, revised, YEAR, AS_OF)
+    consolidated = running.report(settings, YEAR, AS_OF).consolidated
     assert [d.plan_version for d in consolidated.departments if d.code == "SOC"] == [plan.version]
 
 
 @pytest.mark.flow
-def test_a_parallel_run_is_one_task_per_stage(tmp_path: Path, prefect_harness: None) -> None:
-    # Each task costs Prefect's server CPU that the stages need; never one per file or batch.
+def test_a_run_is_a_task_per_stage_and_per_batch(tmp_path: Path, prefect_harness: None) -> None:
+    # The flows spread batches, never single files, over the task runner.
     import time
 
     from prefect.client.orchestration import get_client
@@ -363,14 +345,7 @@ def test_a_parallel_run_is_one_task_per_stage(tmp_path: Path, prefect_harness: N
 
     inbox, outbox = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
     state = run_flow(
-        year=YEAR,
-        inbox=inbox,
-        outbox=outbox,
-        as_of=AS_OF,
-        quiet_seconds=0,
-        batch_size=1,
-        workers=2,
-        return_state=True,
+        year=YEAR, inbox=inbox, outbox=outbox, as_of=AS_OF, quiet_seconds=0, batch_size=2, return_state=True
     )
     assert state.result().collect.new_submissions == 4
     runs = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
@@ -378,7 +353,13 @@ def test_a_parallel_run_is_one_task_per_stage(tmp_path: Path, prefect_harness: N
     with get_client(sync_client=True) as client:
         for _ in range(50):  # the server records task runs from their events, a moment later
             names = sorted(t.name.rsplit("-", 1)[0] for t in client.read_task_runs(flow_run_filter=runs))
-            if len(names) >= 3:
+            if len(names) >= 5:
                 break
             time.sleep(0.2)
-    assert names == ["Samla in", "Skriv mallar", "Skriv rapporter"]
+    assert names == [
+        "Kontrollera inlämningar",
+        "Kontrollera inlämningar",
+        "Skriv mallar",
+        "Skriv rapporter",
+        "Ta emot filer",
+    ]

@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 from openpyxl import xml as openpyxl_xml
 
-from pipeline.collect import collect
 from pipeline.config import PROJECT_ROOT, Settings, check_safe_xml
 from pipeline.errors import UnsafeEnvironmentError
 from pipeline.plan import Plan
+from tests import running
 from tests.corpus import (
     AS_OF,
-    NOW,
     OLD,
     YEAR,
     Kit,
@@ -44,19 +43,20 @@ CHILD = textwrap.dedent(
     """
     import datetime as dt, json, sys, time
     from pathlib import Path
-    from pipeline.collect import check_submission, collect
-    from pipeline.config import Settings, default_plan_file
-    from pipeline.plan import load_plan
+    from pipeline.config import Settings, configure_prefect
+    configure_prefect()
+    from pipeline.check import Plans, check_submission
+    from pipeline.flows import collect_flow, plans_for
     from pipeline.sniff import sniff_workbook
 
     inbox, outbox = Path(sys.argv[1]), Path(sys.argv[2])
-    plan = load_plan(default_plan_file())
+    plans = plans_for(Settings(inbox=inbox, outbox=outbox))
     as_of = dt.date.fromisoformat(sys.argv[4])
     found = {}
     for path in sorted(inbox.iterdir()):
         started = time.perf_counter()
         sniffed = sniff_workbook(path)
-        checked = check_submission(path, path.name, plan, int(sys.argv[3]), as_of, outbox / "planer")
+        checked = check_submission(path, path.name, plans, int(sys.argv[3]), as_of)
         found[path.name] = {
             "sniffed": sniffed.kind,
             "codes": sorted({p.code for p in checked.problems}),
@@ -64,7 +64,7 @@ CHILD = textwrap.dedent(
             "seconds": time.perf_counter() - started,
         }
     started = time.perf_counter()
-    result = collect(Settings(inbox=inbox, outbox=outbox), plan, int(sys.argv[3]), now=float(sys.argv[5]), as_of=as_of)
+    result = collect_flow(year=int(sys.argv[3]), inbox=inbox, outbox=outbox, as_of=as_of)
     states = {f.name: f.state for f in result.files}
     print(json.dumps({"files": found, "states": states, "collect_seconds": time.perf_counter() - started}))
     """
@@ -109,7 +109,6 @@ def test_bombs_are_rejected_in_seconds_under_a_memory_limit(plan: Plan, tmp_path
             str(tmp_path / "outbox"),
             str(YEAR),
             AS_OF.isoformat(),
-            str(NOW),
         ],
         preexec_fn=_limit_memory,
         capture_output=True,
@@ -167,5 +166,5 @@ def test_collect_refuses_to_run_without_defusedxml(
     os.utime(inbox / "plan.xlsx", (OLD, OLD))
     monkeypatch.setattr(openpyxl_xml, "DEFUSEDXML", False)
     with pytest.raises(UnsafeEnvironmentError):
-        collect(Settings(inbox=inbox, outbox=tmp_path / "outbox"), plan, YEAR, now=NOW, as_of=AS_OF)
+        running.collect(Settings(inbox=inbox, outbox=tmp_path / "outbox"), YEAR, AS_OF)
     assert not (tmp_path / "outbox").exists()

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import contract as c
+from pipeline.config import Settings
 from pipeline.demo import fill_template
 from pipeline.plan import Plan
-from pipeline.config import Settings
 from pipeline.template import TemplateOptions, write_template
 
 GOOD_ACTION: dict[str, Any] = {
