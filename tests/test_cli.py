@@ -68,3 +68,15 @@ def test_bad_deadline_is_refused_with_a_hint(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "ÅÅÅÅ-MM-DD" in result.output
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    assert {"templates", "collect", "report", "run", "demo", "serve"} <= set(commands)
+    for name in commands:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Exempel: " in result.output and "handlingsplan" in result.output.split("Exempel: ")[1], name
