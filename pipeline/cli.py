@@ -317,9 +317,7 @@ def serve() -> None:
             "PREFECT_API_URL=http://127.0.0.1:4200/api (se README, Schemalagd körning)."
         )
         raise typer.Exit(2)
-    from prefect import serve as prefect_serve
-
-    from pipeline.deployments import load_specs, to_runner_deployments
+    from pipeline.deployments import load_specs, serve_from_here
 
     specs = _run(load_specs)
     for spec in specs:
@@ -327,4 +325,4 @@ def serve() -> None:
             ", ".join(f"{s['cron']} ({s.get('timezone', LOCAL_ZONE)})" for s in spec.schedules) or "manuellt"
         )
         console.print(f"  {spec.name}: {spec.description} Schema: {when}")
-    prefect_serve(*to_runner_deployments(specs), limit=1)
+    serve_from_here(specs)

@@ -84,3 +84,10 @@ def to_runner_deployments(specs: list[DeploymentSpec]) -> list[Any]:
             )
         )
     return deployments
+
+
+def serve_from_here(specs: list[DeploymentSpec]) -> None:
+    """Serves the deployments from this process, one run at a time, until stopped."""
+    from prefect import serve
+
+    serve(*to_runner_deployments(specs), limit=1)
