@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import pickle
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,17 @@ import pytest
 import yaml
 
 from pipeline import contract as c
-from pipeline.config import TEMPLATE_VERSION, default_plan_file
+from pipeline.config import TEMPLATE_VERSION, Settings, default_plan_file
 from pipeline.plan import Plan, parse_plan
-from pipeline.template import goal_label
-from tests.workbooks import header_columns, make_template
+from pipeline.template import TemplateJob, TemplateOptions, goal_label, write_template, write_templates
 
 YEAR = 2027
+
+
+def make_template(plan: Plan, code: str, year: int, outbox: Path, **options: Any) -> Path:
+    """Writes one förvaltning's template where Settings puts it under `outbox`; returns its path."""
+    target = Settings(outbox=outbox).template_file(year, code)
+    return write_template(plan, plan.department(code), TemplateOptions(year=year, **options), target)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +99,7 @@ def test_action_dropdowns_have_the_exact_lists_on_at_least_200_rows(
     wb: openpyxl.Workbook, plan: Plan
 ) -> None:
     ws = wb[c.SHEET_ACTIONS]
-    cols = header_columns(ws)
+    cols = {cell.value: cell.column for cell in ws[1] if cell.value}
     letter = {name: openpyxl.utils.get_column_letter(col) for name, col in cols.items()}
     for name, expected in [
         (
@@ -240,28 +246,29 @@ def test_carried_actions_are_prefilled(plan: Plan, tmp_path: Path) -> None:
     assert ws.row_dimensions[2].height >= label_height
 
 
-def test_stamped_templates_are_byte_identical_to_templates_built_one_by_one(tmp_path: Path) -> None:
-    from pipeline.template import TemplateOptions, template_filename, write_template, write_templates
-
+def test_templates_for_jobs_are_written_in_order_where_settings_names_them(tmp_path: Path) -> None:
     data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
     data["forvaltningar"].append({"kod": "MBN", "namn": "Miljö- & byggnämndens förvaltning <MBN>"})
     revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
-    options = {
-        code: TemplateOptions(year=YEAR, deadline=dt.date(2027, 3, 31)) for code in revised.department_codes
-    }
-    stamped = write_templates(revised, options, tmp_path / "stamped")
-    assert [p.name for p in stamped] == [template_filename(YEAR, code) for code in revised.department_codes]
-    for code, path in zip(revised.department_codes, stamped, strict=True):
-        built = write_template(
-            revised, revised.department(code), options[code], tmp_path / "built" / path.name
-        )
+    options = TemplateOptions(year=YEAR, deadline=dt.date(2027, 3, 31))
+    settings = Settings(outbox=tmp_path / "outbox")
+    jobs = [
+        TemplateJob(code, options, settings.template_file(YEAR, code)) for code in revised.department_codes
+    ]
+    written = write_templates(revised, jobs)
+    assert [p.name for p in written] == [
+        f"handlingsplan_{YEAR}_{code}.xlsx" for code in revised.department_codes
+    ]
+    assert {p.parent for p in written} == {tmp_path / "outbox" / str(YEAR) / "mallar"}
+    for code, path in zip(revised.department_codes, written, strict=True):
+        built = write_template(revised, revised.department(code), options, tmp_path / "built" / path.name)
         assert path.read_bytes() == built.read_bytes(), code
-    wb = openpyxl.load_workbook(stamped[-1])
+    wb = openpyxl.load_workbook(written[-1])
     assert wb.properties.title == "Handlingsplan 2027 – Miljö- & byggnämndens förvaltning <MBN>"
 
 
 def _varied_actions(plan: Plan, code: str) -> list[dict[str, Any]]:
-    """Carried actions with every kind of value a stamp must write as xlsxwriter does."""
+    """Carried actions with every kind of value a cell can be given, and texts to escape."""
     return [
         {
             c.ACTION_ID: f"{code}-2026-001",
@@ -301,12 +308,7 @@ def _varied_actions(plan: Plan, code: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pipeline import template
-    from pipeline.template import TemplateOptions, stamp_templates, write_template, write_templates
-
+def test_jobs_sent_elsewhere_write_the_same_files_with_every_kind_of_carried_value(tmp_path: Path) -> None:
     data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
     data["forvaltningar"] += [
         {"kod": "MBN", "namn": "Miljö- & byggnämndens förvaltning <MBN>"},
@@ -320,7 +322,7 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
         {"kod": "LONG", "namn": "Förvaltningen för " * 8 + "allt"},
     ]
     # More carried rows than prepared: each template has its own last row (and past
-    # validated_rows its own last validated row), stamped from one prototype all the same.
+    # validated_rows its own last validated row).
     many = {"R201": (200, 201), "R250": (200, 250), "R1100": (200, 1100), "F21": (20, 21), "F60": (20, 60)}
     data["forvaltningar"] += [
         {"kod": code, "namn": f"Förvaltning med {n} rader"} for code, (_, n) in many.items()
@@ -352,11 +354,11 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
         actions = tuple((_varied_actions(revised, code) * n)[:n])
         options[code] = replace(base if prepared == 200 else few_rows, carried_actions=actions)
     assert set(options) == set(revised.department_codes)
-    stamped = {code for code, _ in stamp_templates(revised, options, tmp_path / "stamped")}
-    assert stamped == set(options) - {"TS", "NP", "BIG", "HUGE", "LONG"}  # these are built
-
-    monkeypatch.setattr(template, "_PARALLEL_STAMPS", 2)  # groups of three or more on two processes
-    written = write_templates(revised, options, tmp_path / "written", workers=2)
+    # As a flow sends a batch to another process or worker: pickled, then written there.
+    settings = Settings(outbox=tmp_path / "written")
+    jobs = [TemplateJob(code, opts, settings.template_file(YEAR, code)) for code, opts in options.items()]
+    written = write_templates(revised, pickle.loads(pickle.dumps(jobs)))
+    assert written == [job.target for job in jobs]
     for code, path in zip(options, written, strict=True):
         built = write_template(
             revised, revised.department(code), options[code], tmp_path / "built" / path.name
@@ -379,18 +381,3 @@ def test_stamped_carried_templates_are_byte_identical_to_templates_built_one_by_
     ]
     assert not any(ws.cell(row, col).protection.locked for row in (2, 7, 201) for col in range(1, 15))
     assert [wb[c.SHEET_GOALS][f"D{row}"].value for row in (2, 3, 4)] == ["Ja", None, "Nej"]
-
-
-def test_stamp_check_also_builds_the_template_with_the_most_rows(plan: Plan, tmp_path: Path) -> None:
-    from pipeline.template import TemplateOptions, _Prototype
-
-    base = TemplateOptions(year=YEAR, prepared_rows=20, validated_rows=40)
-    jobs = [
-        (plan.department(code), replace(base, carried_actions=({c.ACTION: "Åtgärd"},) * n), tmp_path / code)
-        for code, n in zip(plan.department_codes, (1, 2, 60), strict=False)
-    ]
-    prototype = _Prototype.build(plan, jobs[0][1])
-    assert prototype.matches_build(plan, jobs)
-    # Rows beyond the prototype's are written only for the last job: the check must see them.
-    prototype._blank_row = lambda row: ""  # type: ignore[method-assign]
-    assert not prototype.matches_build(plan, jobs)
