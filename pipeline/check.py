@@ -65,9 +65,7 @@ def check_submission(path: Path, name: str, plans: Plans, year: int, as_of: dt.d
     return check_batch([(path, name)], plans, year, as_of)[0]
 
 
-def check_batch(
-    files: Sequence[tuple[Path, str]], plans: Plans, year: int, as_of: dt.date
-) -> list[Checked]:
+def check_batch(files: Sequence[tuple[Path, str]], plans: Plans, year: int, as_of: dt.date) -> list[Checked]:
     """Returns each (path, display name) identified and validated, in order.
 
     Sniffing, identification and reading are per file; validation runs once for the batch

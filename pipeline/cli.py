@@ -245,7 +245,13 @@ def run(
     flows = _flows()
     result = _run(
         lambda: flows.run_flow(
-            year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers, dask=dask
+            year=year,
+            inbox=inbox,
+            outbox=outbox,
+            plan_file=plan,
+            as_of=as_of_date,
+            workers=workers,
+            dask=dask,
         )
     )
     print_collect(result.collect)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -186,7 +187,8 @@ def combine_submissions(
 
 def _as_records(actions: pd.DataFrame) -> Records:
     """Returns a clean action frame as records, empty cells as None."""
-    return actions.astype(object).where(actions.notna(), None).to_dict("records")
+    records = actions.astype(object).where(actions.notna(), None).to_dict("records")
+    return [{str(k): v for k, v in row.items()} for row in records]
 
 
 def _goal_answers(goals: pd.DataFrame) -> GoalAnswers:
@@ -249,10 +251,12 @@ def compare_years(previous: pd.DataFrame, current: pd.DataFrame, previous_year: 
             )
         return pd.DataFrame(records, columns=list(CHANGE_COLUMNS), dtype=object)
 
+    status_before: dict[Any, Any] = before[c.STATUS].to_dict()
+    status_now: dict[Any, Any] = now[c.STATUS].to_dict()
     new_ids = [i for i in now.index if i not in before.index]
-    changed = [i for i in common if before.at[i, c.STATUS] != now.at[i, c.STATUS]]
-    finished = [i for i in changed if now.at[i, c.STATUS] == c.COMPLETED]
-    gone = [i for i in before.index if i not in now.index and before.at[i, c.STATUS] not in c.CLOSED_STATUSES]
+    changed = [i for i in common if status_before[i] != status_now[i]]
+    finished = [i for i in changed if status_now[i] == c.COMPLETED]
+    gone = [i for i in before.index if i not in now.index and status_before[i] not in c.CLOSED_STATUSES]
     return Changes(
         previous_year=previous_year,
         new=rows(new_ids, now, False, True),
@@ -367,7 +371,7 @@ def cost_by_area_and_funding(result: Consolidated) -> pd.DataFrame:
         }
     ).dropna(subset=["row", "cost"])
     sums = costs.groupby(["row", "column"])["cost"].sum()
-    table = sums.unstack(fill_value=0.0) if len(sums) else pd.DataFrame()
+    table = sums.unstack(fill_value=0) if len(sums) else pd.DataFrame()
     frame = (
         table.reindex(index=list(labels.values()), columns=columns, fill_value=0.0).fillna(0.0).astype(float)
     )

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,7 @@ class Settings:
     lock_timeout: float = 600.0
     prepared_rows: int = 200
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """Returns a copy with the given non-None fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

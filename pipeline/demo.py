@@ -24,7 +24,7 @@ from pipeline.template import TemplateOptions, write_template
 D = dt.datetime
 
 
-def _action(goal: str, action: str, owner: str, start: D, done: D, cost: Any, funding: str | None,
+def _action(goal: str | float, action: str, owner: str, start: D, done: D, cost: Any, funding: str | None,
             partners: str | None, indicator: str | None, target: str | None, status: str,
             outcome: str | None = None, comment: str | None = None) -> dict[str, Any]:  # fmt: skip
     return {
@@ -386,7 +386,7 @@ def fill_template(
     goal_cols = _header_columns(goals)
     for row in range(2, goals.max_row + 1):
         goal_id = goals.cell(row, goal_cols[c.GOAL_ID]).value
-        if concerns and goal_id in concerns:
+        if concerns and isinstance(goal_id, str) and goal_id in concerns:
             goals.cell(row, goal_cols[c.CONCERNS_US]).value = concerns[goal_id]
     sheet = wb[c.SHEET_ACTIONS]
     columns = _header_columns(sheet)

@@ -225,7 +225,9 @@ def write_templates_task(plan: Plan, jobs: list[template_stage.TemplateJob]) -> 
 
 
 @task(name="Skriv rapport", **RETRIES)
-def write_report_task(writer: Callable[..., Any], consolidated: Consolidated, targets: tuple[Path, ...]) -> Any:
+def write_report_task(
+    writer: Callable[..., Any], consolidated: Consolidated, targets: tuple[Path, ...]
+) -> Any:
     """Writes one of the year's reports."""
     return writer(consolidated, *targets)
 
@@ -239,10 +241,14 @@ def write_reports_task(consolidated: Consolidated, settings: Settings) -> tuple[
 # --- the work of one batch ---------------------------------------------------------------
 
 
-def handle_batch(batch: Sequence[Pending], plans: check.Plans, cycle: Cycle, settings: Settings) -> list[Processed]:
+def handle_batch(
+    batch: Sequence[Pending], plans: check.Plans, cycle: Cycle, settings: Settings
+) -> list[Processed]:
     """Returns each submission of the batch checked, with its feedback and clean tables written."""
     checked = check.check_batch([(p.archived, p.name) for p in batch], plans, cycle.year, cycle.as_of)
-    return [_conclude(item, result, cycle.year, settings) for item, result in zip(batch, checked, strict=True)]
+    return [
+        _conclude(item, result, cycle.year, settings) for item, result in zip(batch, checked, strict=True)
+    ]
 
 
 def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settings) -> Processed:
@@ -387,10 +393,15 @@ def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Exec
         calls = [
             {"writer": write_action_plan, "targets": (settings.action_plan_file(year),)},
             {"writer": write_follow_up, "targets": (settings.follow_up_file(year),)},
-            {"writer": write_summary, "targets": (settings.summary_file(year, ".html"), settings.summary_file(year, ".md"))},
+            {
+                "writer": write_summary,
+                "targets": (settings.summary_file(year, ".html"), settings.summary_file(year, ".md")),
+            },
         ]
         shared = quote(consolidated)
-        written = list(spread(executor, write_report_task, [{**c, "consolidated": shared} for c in calls], processes))
+        written = list(
+            spread(executor, write_report_task, [{**c, "consolidated": shared} for c in calls], processes)
+        )
         paths = (written[0], written[1], *written[2])
     else:
         paths = write_reports_task(quote(consolidated), settings)
@@ -533,7 +544,9 @@ def _publish_collect(result: CollectResult) -> None:
         }
         for f in result.files
     ]
-    create_table_artifact(key=f"insamling-{result.year}", table=rows, description=f"Inlämningar {result.year}")
+    create_table_artifact(
+        key=f"insamling-{result.year}", table=rows, description=f"Inlämningar {result.year}"
+    )
     get_run_logger().info(
         "Insamling %d: %d nya, %d godkända, %d avvisade, %d väntar",
         result.year,
@@ -553,4 +566,6 @@ def _publish_report(result: ReportResult) -> None:
         markdown=f"{text.rstrip()}\n\n## Filer\n\n{files}\n",
         description=f"Sammanfattning och rapporter {result.year}",
     )
-    get_run_logger().info("Rapporter för %d skrivna: %s", result.year, ", ".join(p.name for p in result.paths))
+    get_run_logger().info(
+        "Rapporter för %d skrivna: %s", result.year, ", ".join(p.name for p in result.paths)
+    )

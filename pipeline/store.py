@@ -184,9 +184,9 @@ def _parse_record(line: bytes) -> LedgerRecord | None:
     lists = {name: data.get(name, []) for name in _TEXT_LISTS}
     if not all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in lists.values()):
         return None
-    return LedgerRecord(
-        **{name: data[name] for name in _FIELD_TYPES}, **{k: tuple(v) for k, v in lists.items()}
-    )
+    fields: dict[str, Any] = {name: data[name] for name in _FIELD_TYPES}
+    fields.update({name: tuple(texts) for name, texts in lists.items()})
+    return LedgerRecord(**fields)
 
 
 def _valid_fields(data: dict[str, object]) -> bool:
