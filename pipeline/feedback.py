@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import io
 import itertools
-import re
+import logging
 import textwrap
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -29,9 +29,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline import contract as c
 from pipeline import markup
-from pipeline.config import jinja_templates_dir
+from pipeline.config import FeedbackPaths, feedback_stem, jinja_templates_dir
 from pipeline.files import write_bytes_atomic, write_text_atomic
-from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, sort_key
+from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, describe, sort_key
 from pipeline.text import display_time, markdown_escape
 
 HTML_TEMPLATE = "aterkoppling.html.j2"
@@ -53,7 +53,8 @@ MAX_ROW, MAX_COLUMN = 1_048_576, 16_384
 COMMENT_WIDTH = 320  # openpyxl writes the comment box size in pixels
 COMMENT_CHARS_PER_LINE = 48
 COMMENT_LINE_HEIGHT = 15
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9-]+")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,12 @@ class FeedbackInput:
 
 
 @dataclass(frozen=True)
-class FeedbackPaths:
-    """The files `write_feedback` wrote; `annotated` is None when no marked copy was made."""
+class WrittenFeedback:
+    """The files `write_feedback` wrote: the report, and the marked copy or None if none was made."""
 
     html: Path
     markdown: Path
-    annotated: Path | None
+    marked: Path | None
 
 
 @dataclass(frozen=True)
@@ -111,28 +112,22 @@ class _Section:
     rows: tuple[_Row, ...]
 
 
-def write_feedback(submission: FeedbackInput, folder: Path) -> FeedbackPaths:
-    """Returns the paths of the feedback written into `folder` for one submission.
+def write_feedback(submission: FeedbackInput, paths: FeedbackPaths) -> WrittenFeedback:
+    """Returns the feedback files written for one submission, at `paths`.
 
-    Writes `<base>.html` and `<base>.md`, and for a rejected submission whose workbook can
-    be opened also `<base>_markerad.xlsx`, a copy with the problem cells marked. Never
-    raises because the workbook cannot be read: the report then says so.
+    Writes the report to `paths.html` and `paths.markdown`, and for a rejected submission
+    whose workbook can be opened also `paths.marked`, a copy with the problem cells marked
+    (otherwise a stale one from an earlier run is removed, so the folder matches the
+    report). Never raises because the workbook cannot be read: the report then says so.
     """
-    base = feedback_basename(submission.department_code, submission.digest)
-    annotated = _write_annotated_copy(submission, folder / f"{base}_markerad.xlsx")
-    context = _context(submission, base, annotated)
-    # Not synced one by one (milliseconds a file): safe if the process is killed; a power cut
-    # may lose the newest feedback, while the archive and the ledger are synced.
-    html = write_text_atomic(folder / f"{base}.html", _render(HTML_TEMPLATE, context), durable=False)
-    markdown = write_text_atomic(folder / f"{base}.md", _render(MARKDOWN_TEMPLATE, context), durable=False)
-    return FeedbackPaths(html=html, markdown=markdown, annotated=annotated)
-
-
-def feedback_basename(department_code: str | None, digest: str) -> str:
-    """Returns the file name stem for a submission's feedback: "SOC_1a2b3c4d" or "okand_1a2b3c4d"."""
-    code = _SAFE_NAME.sub("_", department_code or "").strip("_")
-    short = _SAFE_NAME.sub("_", digest[:8].lower())
-    return f"{code or 'okand'}_{short}"
+    marked = _write_marked_copy(submission, paths.marked)
+    context = _context(submission, marked)
+    # Not synced one by one (a sync per file would dominate a large batch): safe if the
+    # process is killed; a power cut may lose the newest feedback, while the archive and the
+    # ledger, from which it can be written again, are synced.
+    html = write_text_atomic(paths.html, _render(HTML_TEMPLATE, context), durable=False)
+    markdown = write_text_atomic(paths.markdown, _render(MARKDOWN_TEMPLATE, context), durable=False)
+    return WrittenFeedback(html, markdown, marked)
 
 
 # --- the reports ---------------------------------------------------------------------------
@@ -156,13 +151,7 @@ def _render(template: str, context: dict[str, object]) -> str:
     return _environment().get_template(template).render(context)
 
 
-def load_templates() -> None:
-    """Compiles the feedback templates now, so the first file's feedback does not wait for it."""
-    for name in (HTML_TEMPLATE, MARKDOWN_TEMPLATE):
-        _environment().get_template(name)
-
-
-def _context(submission: FeedbackInput, base: str, annotated: Path | None) -> dict[str, object]:
+def _context(submission: FeedbackInput, marked: Path | None) -> dict[str, object]:
     problems = submission.problems
     department = submission.department_name or submission.department_code or "okänd förvaltning"
     year = f" {submission.year}" if submission.year is not None else ""
@@ -176,10 +165,10 @@ def _context(submission: FeedbackInput, base: str, annotated: Path | None) -> di
         "warnings": count(problems, WARNING),
         "tally": _tally(problems),
         "plan_version": submission.plan_version,
-        "annotated_name": annotated.name if annotated else None,
-        "annotation_failed": not submission.accepted and annotated is None,
+        "marked_name": marked.name if marked else None,
+        "marking_failed": not submission.accepted and marked is None,
         "sections": _sections(problems),
-        "reference": base,
+        "reference": feedback_stem(submission.department_code, submission.digest),
     }
 
 
@@ -223,7 +212,7 @@ def _row(problem: Problem) -> _Row:
 # --- the marked copy -----------------------------------------------------------------------
 
 
-def _write_annotated_copy(submission: FeedbackInput, target: Path) -> Path | None:
+def _write_marked_copy(submission: FeedbackInput, target: Path) -> Path | None:
     """Returns `target` after writing the marked copy, or None when there is none to make.
 
     A stale copy from an earlier run of the same file is removed when none is made now, so
@@ -231,14 +220,14 @@ def _write_annotated_copy(submission: FeedbackInput, target: Path) -> Path | Non
     """
     data = None
     if not submission.accepted and submission.workbook is not None:
-        data = _annotated_bytes(submission.workbook, submission.problems, _fixed_moment(submission))
+        data = _marked_bytes(submission.workbook, submission.problems, _fixed_moment(submission))
     if data is None:
         target.unlink(missing_ok=True)
         return None
     return write_bytes_atomic(target, data)
 
 
-def _annotated_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.datetime) -> bytes | None:
+def _marked_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.datetime) -> bytes | None:
     """Returns the marked workbook as .xlsx bytes, or None when the file cannot be marked.
 
     The XML parts are edited directly when the workbook allows it (fast, and keeps every
@@ -248,7 +237,8 @@ def _annotated_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.dat
     table = _feedback_table(ordered)
     try:
         data = workbook.read_bytes()
-    except OSError:
+    except OSError as exc:
+        log.warning("Den markerade kopian av %s kunde inte göras: %s", workbook, describe(exc))
         return None
     marks_for = functools.partial(_cell_marks, ordered)
     marked = markup.marked_workbook(data, marks_for, table, COMMENT_AUTHOR, moment)
@@ -262,13 +252,16 @@ def _openpyxl_marked(
         wb = openpyxl.load_workbook(workbook, rich_text=False, keep_vba=False)
         _remove_earlier_feedback(wb)
         for mark in _cell_marks(problems, functools.partial(_openpyxl_target, wb)):
-            _mark(wb[mark.sheet].cell(mark.row, mark.column), mark)
+            cell = wb[mark.sheet].cell(mark.row, mark.column)
+            if isinstance(cell, Cell):  # always: a merged range is marked at its first cell
+                _mark(cell, mark)
         _add_feedback_sheet(wb, table)
         wb.template = False  # saved as .xlsx whatever it came as, so Excel opens it
         buffer = io.BytesIO()
         wb.save(buffer)
         return _with_fixed_times(buffer.getvalue(), wb, moment)
-    except Exception:  # any unreadable or unusual file: the report says so instead
+    except Exception as exc:  # any unreadable or unusual file: the report says so instead
+        log.warning("Den markerade kopian av %s kunde inte göras: %s", workbook, describe(exc))
         return None
 
 

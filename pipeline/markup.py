@@ -1,9 +1,10 @@
 """The marked copy of a rejected workbook, made by editing only the XML parts that change.
 
-openpyxl reads and rewrites every cell of a workbook: a fifth of a second for a template
-with 300 prepared rows, a third of the time it takes to collect 1,000 files. A marked copy
-needs a few cells filled and commented and one sheet added, so this edits just that: the
-styles gain fills and formats, the marked sheets their comments, the workbook a first sheet.
+openpyxl reads and rewrites every cell of a workbook, the template's prepared empty rows
+too, which makes marking cost more than checking. A marked copy needs a few cells filled
+and commented and one sheet added, so this edits just that, on the file format itself
+(ECMA-376): the styles gain fills and formats, the marked sheets their comments, the
+workbook a first sheet.
 Every other part keeps its bytes, so nothing openpyxl would drop (images, charts, macros'
 neighbours) is lost either.
 
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import posixpath
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml.ElementTree import fromstring as safe_fromstring
@@ -29,6 +32,8 @@ from openpyxl.comments.comment_sheet import CommentRecord, CommentSheet
 from openpyxl.packaging.core import DocumentProperties
 from openpyxl.utils.cell import get_column_letter, range_boundaries
 from openpyxl.xml.functions import fromstring, tostring
+
+from pipeline.problems import describe
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -61,6 +66,8 @@ _TOP_CHILD = re.compile(rb"<(/?)([A-Za-z]+)[\s/>]")
 _CHILD_NAMES = "|".join((*_AFTER_LEGACY_DRAWING, "legacyDrawing")).encode()
 _XF = re.compile(rb"<xf\b[^>]*?/>|<xf\b[^>]*?[^/]>.*?</xf>", re.DOTALL)
 _TAB_SELECTED = re.compile(rb"(<sheetView\b[^>]*?)\s+tabSelected=(?:\"[^\"]*\"|'[^']*')")
+
+log = logging.getLogger(__name__)
 
 Resolve = Callable[[str, int, int], "tuple[int, int] | None"]
 
@@ -119,7 +126,11 @@ def marked_workbook(
         package.mark(marks, author)
         package.add_first_sheet(table)
         return package.save(moment)
-    except Exception:  # _Unsupported, or a part missing or malformed: openpyxl has its go
+    except _Unsupported as exc:  # something this module does not edit: openpyxl has its go
+        log.info("Den markerade kopian görs med openpyxl (%s)", exc)
+        return None
+    except Exception as exc:  # a part missing or malformed: openpyxl has its go, and may say more
+        log.warning("Den markerade kopian görs med openpyxl efter %s", describe(exc))
         return None
 
 
@@ -127,7 +138,9 @@ def fixed_core(properties: DocumentProperties, moment: dt.datetime) -> bytes:
     """Returns docProps/core.xml with `moment` as created and modified, so reruns give equal bytes."""
     properties.created = moment
     properties.modified = moment
-    return tostring(properties.to_tree())
+    xml = tostring(properties.to_tree())
+    # openpyxl's tostring gives bytes (its stubs say str): encode only what is text.
+    return xml if isinstance(xml, bytes) else xml.encode()
 
 
 def repack(parts: Iterable[tuple[str, int, bytes]], moment: dt.datetime) -> bytes:
@@ -221,10 +234,7 @@ class _Package:
         if sheet is None:
             return None
         if sheet.merged is None:
-            sheet.merged = [
-                range_boundaries(ref.decode())
-                for ref in re.findall(rb"<mergeCell\s[^>]*?\bref=\"([^\"]+)\"", self.read(sheet.part))
-            ]
+            sheet.merged = _merged_ranges(self.read(sheet.part))
         for min_col, min_row, max_col, max_row in sheet.merged:
             if min_row <= row <= max_row and min_col <= column <= max_col:
                 return min_row, min_col
@@ -300,7 +310,12 @@ class _Package:
 
     def _fix_document_properties(self, moment: dt.datetime) -> None:
         if self.exists("docProps/core.xml"):
-            properties = DocumentProperties.from_tree(fromstring(self.read("docProps/core.xml")))
+            # Any: openpyxl's stubs ask for their own element protocol, which the parsed
+            # ElementTree element is at run time.
+            node: Any = fromstring(self.read("docProps/core.xml"))
+            properties = DocumentProperties.from_tree(node)
+            if properties is None:
+                raise _Unsupported("unreadable document properties")
             self.changed["docProps/core.xml"] = fixed_core(properties, moment)
         if self.exists("docProps/app.xml"):
             # The sheet titles listed there would leave out the new sheet; they are optional.
@@ -556,6 +571,17 @@ def _cell(row: int, column: int, value: str | None, style: int | None) -> str:
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+
+def _merged_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
+    """Returns (min column, min row, max column, max row) of each merged range of a sheet."""
+    ranges = []
+    for ref in re.findall(rb"<mergeCell\s[^>]*?\bref=\"([^\"]+)\"", xml):
+        min_col, min_row, max_col, max_row = range_boundaries(ref.decode())
+        if min_col is None or min_row is None or max_col is None or max_row is None:
+            continue  # a whole row or column: Excel never merges those
+        ranges.append((min_col, min_row, max_col, max_row))
+    return ranges
 
 
 def _require_plain(xml: bytes, root: bytes) -> None:

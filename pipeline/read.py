@@ -20,7 +20,7 @@ from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 
 from pipeline import contract as c
-from pipeline.problems import ERROR, WARNING, Problem
+from pipeline.problems import Problem, problem
 
 ROW_COLUMN = "_row"
 """Column of the raw frames holding each row's Excel row number."""
@@ -160,41 +160,17 @@ def _table(
 ) -> RawTable | None:
     sheet = sheets.get(sheet_name)
     if sheet is None:
-        problems.append(
-            _sheet_problem(
-                file,
-                sheet_name,
-                "missing_sheet",
-                f'Bladet "{sheet_name}" saknas.',
-                f'Använd mallen och behåll bladet "{sheet_name}" med sitt namn.',
-            )
-        )
+        problems.append(problem("missing_sheet", file=file, sheet=sheet_name))
         return None
     rows = sheet.to_python(skip_empty_area=False, nrows=MAX_DATA_ROWS + HEADER_SEARCH_ROWS + 1)
     _spread_merged(rows, getattr(sheet, "merged_cell_ranges", None) or ())
     header_index = _find_header(rows, columns)
     if header_index is None:
-        problems.append(
-            _sheet_problem(
-                file,
-                sheet_name,
-                "missing_header",
-                f'Rubrikraden i bladet "{sheet_name}" hittades inte.',
-                "Behåll mallens rubrikrad (" + ", ".join(columns) + ").",
-            )
-        )
+        problems.append(problem("missing_header", file=file, sheet=sheet_name, columns=", ".join(columns)))
         return None
     positions = _column_positions(rows[header_index], columns, sheet_name, header_index + 1, file, problems)
     if sheet.height > header_index + 1 + MAX_DATA_ROWS:
-        problems.append(
-            _sheet_problem(
-                file,
-                sheet_name,
-                "too_many_rows",
-                f"Bladet har fler än {MAX_DATA_ROWS} rader.",
-                "Ta bort tomma eller överflödiga rader och lämna in igen.",
-            )
-        )
+        problems.append(problem("too_many_rows", file=file, sheet=sheet_name, limit=MAX_DATA_ROWS))
         return None
     records = list(_records(rows, header_index, positions, columns))
     # object dtype keeps every cell as typed (pandas would turn text columns into str with NaN)
@@ -233,50 +209,34 @@ def _column_positions(
             positions[name] = index
         elif name:
             problems.append(
-                Problem(
-                    file,
-                    sheet,
-                    cell,
-                    header_row,
-                    name,
-                    str(value),
-                    WARNING,
+                problem(
                     "duplicate_column",
-                    f'Kolumnen "{name}" finns två gånger; bara den första läses.',
-                    "Ta bort den extra kolumnen.",
+                    file=file,
+                    sheet=sheet,
+                    cell=cell,
+                    row=header_row,
+                    column=name,
+                    value=str(value),
                 )
             )
         elif (isinstance(value, str) and value.strip()) or value not in ("", None):
             problems.append(
-                Problem(
-                    file,
-                    sheet,
-                    cell,
-                    header_row,
-                    str(value),
-                    str(value),
-                    WARNING,
+                problem(
                     "extra_column",
-                    f'Kolumnen "{value}" hör inte till mallen och läses inte.',
-                    "Skriv uppgiften i Kommentar om den är viktig.",
+                    file=file,
+                    sheet=sheet,
+                    cell=cell,
+                    row=header_row,
+                    column=str(value),
+                    value=str(value),
                 )
             )
     for name in columns:
         if name not in positions:
-            kind = ERROR if name in (*c.REQUIRED_ACTION_COLUMNS, c.GOAL_ID, c.CONCERNS_US) else WARNING
+            required = name in (*c.REQUIRED_ACTION_COLUMNS, c.GOAL_ID, c.CONCERNS_US)
+            code = "missing_column" if required else "missing_optional_column"
             problems.append(
-                Problem(
-                    file,
-                    sheet,
-                    f"A{header_row}",
-                    header_row,
-                    name,
-                    "",
-                    kind,
-                    "missing_column",
-                    f'Kolumnen "{name}" saknas i bladet {sheet}.',
-                    f'Lägg tillbaka kolumnen "{name}" med exakt den rubriken, som i mallen.',
-                )
+                problem(code, file=file, sheet=sheet, cell=f"A{header_row}", row=header_row, column=name)
             )
     return positions
 
@@ -295,10 +255,6 @@ def _records(
             continue
         record[ROW_COLUMN] = index + 1
         yield record
-
-
-def _sheet_problem(file: str, sheet: str, code: str, message: str, hint: str) -> Problem:
-    return Problem(file, sheet, "", None, "", "", ERROR, code, message, hint)
 
 
 def _formula_cells(path: Path, sheet_names: set[str]) -> tuple[dict[str, set[str]], bool]:
@@ -355,17 +311,13 @@ def _formula_problems(
             if not match or match.group(1) not in column_by_letter or int(match.group(2)) <= table.header_row:
                 continue
             problems.append(
-                Problem(
-                    file,
-                    sheet,
-                    ref,
-                    int(match.group(2)),
-                    column_by_letter[match.group(1)],
-                    "",
-                    ERROR,
+                problem(
                     "formula_without_value",
-                    "Formeln saknar ett sparat värde – skriv in värdet.",
-                    "Skriv in värdet i cellen i stället för en formel, eller öppna och spara filen i Excel.",
+                    file=file,
+                    sheet=sheet,
+                    cell=ref,
+                    row=int(match.group(2)),
+                    column=column_by_letter[match.group(1)],
                 )
             )
     return problems

@@ -3,8 +3,8 @@
 The sniffer looks at bytes only: signatures, the zip directory, and a streamed pass over
 the XML parts. It never loads a whole part into memory and stops as soon as a limit is
 passed, since a zip's headers can lie about sizes. It raises only when the file itself
-cannot be opened or read (`OSError`); everything wrong with the content is a
-`SniffResult` whose message and hint are Swedish and tell the förvaltning what to do.
+cannot be opened or read (`OSError`); everything wrong with the content is a catalogued
+problem (`pipeline.problems`) in the `SniffResult`, telling the förvaltning what to do.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
+
+from pipeline.problems import Problem, describe, problem
 
 MIB = 1024 * 1024
 
@@ -43,19 +45,24 @@ class SniffLimits:
 class SniffResult:
     """What a file appears to be, and whether it may be opened as a workbook.
 
+    The problems name no file (`file` is ""): the sniffer sees bytes, not the name the
+    förvaltning gave them; the caller places them with `Problem.located(name)`.
+
     Attributes:
-        ok: True when the file is an .xlsx workbook that is safe to read.
-        kind: short English code: "xlsx", or why not ("xls", "zip_bomb", "dtd", ...).
-        message: Swedish, what is wrong (or what the file is).
-        hint: Swedish, what the förvaltning should do; empty when ok.
-        notes: Swedish warnings for a file that is ok.
+        kind: "xlsx", or the code of the problem that keeps the file from being opened
+            ("xls", "zip_bomb", "dtd", ...).
+        problem: why the file must not be opened (an error); None when it may be.
+        notes: warnings about a file that may be opened (e.g. links to other files).
     """
 
-    ok: bool
     kind: str
-    message: str
-    hint: str
-    notes: tuple[str, ...] = ()
+    problem: Problem | None = None
+    notes: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Returns True when the file is an .xlsx workbook that is safe to read."""
+        return self.problem is None
 
 
 OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -84,39 +91,23 @@ ZIP_ERRORS = (
 """What zipfile raises for a damaged or hostile zip: bad headers or CRC, broken deflate
 data, encrypted or unsupported members, offsets outside the file."""
 
-_SAVE_AS_XLSX = "Öppna den ifyllda mallen i Excel och välj Spara som > Excel-arbetsbok (.xlsx)."
-_USE_TEMPLATE = "Lämna in den ifyllda Excel-mallen (.xlsx) i stället."
-_SAVE_AGAIN = "Spara arbetsboken igen och lämna in den på nytt."
-_NEW_TEMPLATE = "Kopiera in uppgifterna i en ny mall och lämna in den."
-
 _SIGNATURES = (
-    (b"%PDF", "Filen är en PDF, inte en Excel-arbetsbok."),
-    (b"\x89PNG", "Filen är en bild (PNG), inte en Excel-arbetsbok."),
-    (b"\xff\xd8\xff", "Filen är en bild (JPEG), inte en Excel-arbetsbok."),
-    (b"GIF8", "Filen är en bild (GIF), inte en Excel-arbetsbok."),
-    (b"{\\rtf", "Filen är ett RTF-dokument, inte en Excel-arbetsbok."),
+    (b"%PDF", "en PDF"),
+    (b"\x89PNG", "en bild (PNG)"),
+    (b"\xff\xd8\xff", "en bild (JPEG)"),
+    (b"GIF8", "en bild (GIF)"),
+    (b"{\\rtf", "ett RTF-dokument"),
 )
+"""Signatures of other files a förvaltning might drop, and what each is (problem "other_format")."""
 _OLE2_OTHER_STREAMS = (
-    ("WordDocument", "Filen är ett gammalt Word-dokument (.doc), inte en Excel-arbetsbok."),
-    ("PowerPoint Document", "Filen är en gammal PowerPoint-presentation (.ppt), inte en Excel-arbetsbok."),
+    ("WordDocument", "ett gammalt Word-dokument (.doc)"),
+    ("PowerPoint Document", "en gammal PowerPoint-presentation (.ppt)"),
 )
 _ZIP_OTHER_PACKAGES = (
-    ("word/document.xml", "Filen är ett Word-dokument (.docx), inte en Excel-arbetsbok.", _USE_TEMPLATE),
-    (
-        "ppt/presentation.xml",
-        "Filen är en PowerPoint-presentation (.pptx), inte en Excel-arbetsbok.",
-        _USE_TEMPLATE,
-    ),
-    (
-        "xl/workbook.bin",
-        "Filen är en binär Excel-arbetsbok (.xlsb), inte en vanlig Excel-arbetsbok (.xlsx).",
-        _SAVE_AS_XLSX,
-    ),
+    ("word/document.xml", "ett Word-dokument (.docx)"),
+    ("ppt/presentation.xml", "en PowerPoint-presentation (.pptx)"),
 )
 _CSV_SEPARATORS = (";", ",", "\t")
-
-EXTERNAL_LINKS_NOTE = "Arbetsboken har länkar till andra filer; länkarna används inte."
-"""The note (a warning, not a rejection) for a workbook with links to other files."""
 
 
 def sniff_workbook(path: Path, limits: SniffLimits = SniffLimits()) -> SniffResult:
@@ -132,15 +123,13 @@ def sniff_workbook(path: Path, limits: SniffLimits = SniffLimits()) -> SniffResu
     with path.open("rb") as handle:
         size = handle.seek(0, 2)
         if size == 0:
-            return _reject(
-                "empty", "Filen är tom (0 byte).", "Spara arbetsboken i Excel igen och lämna in den på nytt."
-            )
+            return _reject("empty")
         handle.seek(0)
         head = handle.read(HEAD_BYTES)
         found = _sniff_head(handle, head)
         if found is not None:
             return found
-        return _sniff_zip(handle, size, path, limits)
+        return _sniff_zip(handle, size, limits)
 
 
 def has_zip_end_record(path: Path) -> bool:
@@ -162,17 +151,13 @@ def _sniff_head(handle: BinaryIO, head: bytes) -> SniffResult | None:
         return None
     if head.startswith(OLE2_SIGNATURE):
         return _sniff_ole2(handle)
-    for signature, message in _SIGNATURES:
+    for signature, what in _SIGNATURES:
         if head.startswith(signature):
-            return _reject("not_zip", message, _USE_TEMPLATE)
+            return _reject("other_format", what=what)
     text = _as_text(head)
     if text is not None:
         return _sniff_text(text)
-    return _reject(
-        "not_zip",
-        "Filen är ingen Excel-arbetsbok (.xlsx).",
-        "Öppna filen i Excel eller LibreOffice och spara den som Excel-arbetsbok (.xlsx).",
-    )
+    return _reject("not_zip")
 
 
 def _sniff_ole2(handle: BinaryIO) -> SniffResult:
@@ -183,19 +168,11 @@ def _sniff_ole2(handle: BinaryIO) -> SniffResult:
         _read_chunks(handle, 64 * 1024, OLE2_SCAN_BYTES), {n: n.encode("utf-16-le") for n in names}
     )
     if "EncryptionInfo" in found:
-        return _reject(
-            "encrypted",
-            "Arbetsboken är lösenordsskyddad.",
-            "Ta bort lösenordet (Arkiv > Info > Skydda arbetsbok) och spara igen.",
-        )
-    for name, message in _OLE2_OTHER_STREAMS:
+        return _reject("encrypted")
+    for name, what in _OLE2_OTHER_STREAMS:
         if name in found:
-            return _reject("not_zip", message, _USE_TEMPLATE)
-    return _reject(
-        "xls",
-        "Filen är en gammal Excel-fil (.xls).",
-        "Öppna den i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
-    )
+            return _reject("other_format", what=what)
+    return _reject("xls")
 
 
 def _as_text(head: bytes) -> str | None:
@@ -214,16 +191,12 @@ def _sniff_text(text: str) -> SniffResult:
     """Returns the verdict for a text file: a web page, XML, CSV or plain text."""
     start = text.lstrip("\ufeff \t\r\n").lower()
     if start.startswith(("<html", "<!doctype html")) or (start.startswith("<") and "<html" in start[:2048]):
-        return _reject("html", "Filen är en webbsida (HTML), inte en Excel-arbetsbok.", _SAVE_AS_XLSX)
+        return _reject("html")
     if start.startswith("<?xml"):
-        return _reject("not_zip", "Filen är en XML-fil, inte en Excel-arbetsbok (.xlsx).", _SAVE_AS_XLSX)
+        return _reject("xml")
     if _looks_like_csv(text):
-        return _reject(
-            "csv",
-            "Filen är en textfil med kommaseparerade värden (CSV), inte en Excel-arbetsbok.",
-            _SAVE_AS_XLSX,
-        )
-    return _reject("not_zip", "Filen är en textfil, inte en Excel-arbetsbok.", _SAVE_AS_XLSX)
+        return _reject("csv")
+    return _reject("text")
 
 
 def _looks_like_csv(text: str) -> bool:
@@ -276,77 +249,70 @@ def _read_zip64_end(handle: BinaryIO, end_offset: int) -> _ZipEnd | None:
     return _ZipEnd(entries=record[7], directory_size=record[8])
 
 
-def _sniff_zip(handle: BinaryIO, size: int, path: Path, limits: SniffLimits) -> SniffResult:
+def _sniff_zip(handle: BinaryIO, size: int, limits: SniffLimits) -> SniffResult:
     """Returns the verdict for a file that starts like a zip."""
     end = _read_zip_end(handle, size)
     if end is None:
-        return _truncated()
+        return _reject("truncated")
     if (
         end.entries > limits.max_members
         or end.directory_size > limits.max_members * MAX_DIRECTORY_BYTES_PER_MEMBER
     ):
-        return _too_many_members()
+        return _reject("too_many_members")
     handle.seek(0)
     try:
         archive = zipfile.ZipFile(handle)
-    except ZIP_ERRORS:
-        return _truncated()
+    except ZIP_ERRORS as exc:
+        return _reject("truncated", detail=describe(exc))
     with archive:
-        return _sniff_members(archive, path, limits)
+        return _sniff_members(archive, limits)
 
 
-def _sniff_members(archive: zipfile.ZipFile, path: Path, limits: SniffLimits) -> SniffResult:
+def _sniff_members(archive: zipfile.ZipFile, limits: SniffLimits) -> SniffResult:
     """Returns the verdict for an opened zip, from its member names, sizes and XML parts."""
     members = archive.infolist()
     if len(members) > limits.max_members:
-        return _too_many_members()
+        return _reject("too_many_members")
     names = {member.filename for member in members}
     found = (
-        _check_opendocument(archive, names, path)
+        _check_opendocument(archive, names)
         or _check_package(names)
         or _check_declared_sizes(members, limits)
         or _check_streamed(archive, members, limits)
     )
     if found is not None:
         return found
-    notes = (EXTERNAL_LINKS_NOTE,) if _has_external_links(names) else ()
-    return SniffResult(True, "xlsx", "Filen är en Excel-arbetsbok (.xlsx).", "", notes)
+    notes = (problem("external_links", file=""),) if _has_external_links(names) else ()
+    return SniffResult("xlsx", notes=notes)
 
 
-def _check_opendocument(archive: zipfile.ZipFile, names: set[str], path: Path) -> SniffResult | None:
+def _check_opendocument(archive: zipfile.ZipFile, names: set[str]) -> SniffResult | None:
     """Returns a rejection when the zip is an OpenDocument file (.ods, .odt, ...)."""
     if "mimetype" not in names:
         return None
     try:
         with archive.open("mimetype") as member:
             mimetype = member.read(256).decode("ascii", errors="replace").strip()
-    except ZIP_ERRORS:
-        return _corrupt("mimetype")
+    except ZIP_ERRORS as exc:
+        return _reject("corrupt_member", part="mimetype", detail=describe(exc))
     if mimetype.startswith("application/vnd.oasis.opendocument.spreadsheet"):
-        suffix = "" if path.suffix.lower() == ".ods" else " med fel filändelse"
-        return _reject(
-            "ods",
-            f"Filen är ett OpenDocument-kalkylark (.ods){suffix}.",
-            "Välj Spara som > Excel 2007-365 (.xlsx) i LibreOffice.",
-        )
+        return _reject("ods")
     if mimetype.startswith("application/vnd.oasis.opendocument"):
-        return _reject("not_xlsx", "Filen är ett OpenDocument-dokument, inte ett kalkylark.", _USE_TEMPLATE)
+        return _reject("other_format", what="ett OpenDocument-dokument")
     return None
 
 
 def _check_package(names: set[str]) -> SniffResult | None:
     """Returns a rejection when the zip is not an Excel package, or carries macros."""
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-        for name, message, hint in _ZIP_OTHER_PACKAGES:
+        for name, what in _ZIP_OTHER_PACKAGES:
             if name in names:
-                return _reject("not_xlsx", message, hint)
-        return _reject("not_xlsx", "Filen är en zip-fil men ingen Excel-arbetsbok (.xlsx).", _USE_TEMPLATE)
+                return _reject("other_format", what=what)
+        if "xl/workbook.bin" in names:
+            return _reject("xlsb")
+        return _reject("not_xlsx")
     if "xl/vbaProject.bin" in names:
-        return _reject(
-            "macros",
-            "Arbetsboken innehåller makron.",
-            "Spara som en vanlig Excel-arbetsbok (.xlsx) utan makron.",
-        )
+        return _reject("macros")
     return None
 
 
@@ -358,7 +324,7 @@ def _check_declared_sizes(members: list[zipfile.ZipInfo], limits: SniffLimits) -
         ratio = member.file_size / max(member.compress_size, 1)
         too_packed = member.file_size > RATIO_MIN_BYTES and ratio > limits.max_ratio
         if member.file_size > limits.max_member_bytes or too_packed or total > limits.max_total_bytes:
-            return _zip_bomb(member.filename)
+            return _reject("zip_bomb", part=member.filename)
     return None
 
 
@@ -375,8 +341,8 @@ def _check_streamed(
                 verdict, unpacked = _scan_member(
                     stream, member.filename, limits, limits.max_total_bytes - total
                 )
-        except ZIP_ERRORS:
-            return _corrupt(member.filename)
+        except ZIP_ERRORS as exc:
+            return _reject("corrupt_member", part=member.filename, detail=describe(exc))
         if verdict is not None:
             return verdict
         total += unpacked
@@ -384,7 +350,7 @@ def _check_streamed(
 
 
 def _scan_member(
-    stream: BinaryIO, name: str, limits: SniffLimits, total_left: int
+    stream: IO[bytes], name: str, limits: SniffLimits, total_left: int
 ) -> tuple[SniffResult | None, int]:
     """Returns (a rejection or None, unpacked bytes) after streaming one part through the checks."""
     budget = min(limits.max_member_bytes, total_left)
@@ -395,10 +361,10 @@ def _scan_member(
     while chunk := stream.read(limits.chunk_size):
         unpacked += len(chunk)
         if unpacked > budget:
-            return _zip_bomb(name), unpacked
+            return _reject("zip_bomb", part=name), unpacked
         window = tail + chunk.lower()
         if any(marker in window for marker in markers):
-            return _dtd(), unpacked
+            return _reject("dtd"), unpacked
         tail = window[-(longest - 1) :]
     return None, unpacked
 
@@ -437,41 +403,6 @@ def _find_markers(chunks: Iterable[bytes], markers: dict[str, bytes]) -> set[str
     return found
 
 
-def _reject(kind: str, message: str, hint: str) -> SniffResult:
-    """Returns a result that keeps the file from being opened."""
-    return SniffResult(False, kind, message, hint)
-
-
-def _truncated() -> SniffResult:
-    """Returns the rejection for a zip whose directory is missing or broken."""
-    return _reject("truncated", "Filen är skadad eller ofullständig.", _SAVE_AGAIN)
-
-
-def _too_many_members() -> SniffResult:
-    """Returns the rejection for a zip with more parts than a workbook needs."""
-    return _reject(
-        "too_many_members", "Filen består av ovanligt många delar för att vara en ifylld mall.", _NEW_TEMPLATE
-    )
-
-
-def _zip_bomb(name: str) -> SniffResult:
-    """Returns the rejection for a part that unpacks to an unreasonable size."""
-    return _reject(
-        "zip_bomb",
-        f"Filen blir orimligt stor när den packas upp ({name}) och kan vara skadlig.",
-        _NEW_TEMPLATE,
-    )
-
-
-def _corrupt(name: str) -> SniffResult:
-    """Returns the rejection for a part that cannot be unpacked."""
-    return _reject("corrupt_member", f"En del av filen är skadad ({name}).", _SAVE_AGAIN)
-
-
-def _dtd() -> SniffResult:
-    """Returns the rejection for XML with a document type definition."""
-    return _reject(
-        "dtd",
-        "Filen innehåller otillåtna XML-definitioner (DTD) och kan vara skadlig.",
-        _NEW_TEMPLATE,
-    )
+def _reject(code: str, *, detail: str = "", **params: Any) -> SniffResult:
+    """Returns a result that keeps the file from being opened, for the catalogued `code`."""
+    return SniffResult(code, problem(code, file="", detail=detail, **params))

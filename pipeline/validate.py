@@ -2,8 +2,9 @@
 
 Two passes: parsing turns what a person typed (dates as text, "5 000 kr", "pågår") into
 normal values, recording what cannot be read; the pandera schemas in `schemas/` then
-check the parsed tables lazily, and every failure becomes a Swedish problem naming the
-cell. Warnings (things KS should see but that do not reject) are plain functions.
+check the parsed tables lazily, and every failure becomes the catalogued problem its check
+is named by (`pipeline.problems`), naming the cell. Warnings (things KS should see but
+that do not reject) are plain functions.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ import pandera.pandas
 
 from pipeline import contract as c
 from pipeline.plan import Plan
-from pipeline.problems import ERROR, WARNING, Problem, display_value, sort_key
+from pipeline.problems import CATALOGUE, Problem, display_value, problem, sort_key
 from pipeline.read import ROW_COLUMN, RawTable, RawWorkbook
 from schemas import action_schema, goal_schema
-from schemas.actions import DEPARTMENT_CODE, SUBMISSION
+from schemas.actions import ADVICE, CHOICES, DEPARTMENT_CODE, ROW_RULES, SUBMISSION
 
-STATUS_LIST = "Ej påbörjad, Pågår, Genomförd, Försenad eller Avbruten"
-FUNDING_LIST = "Ordinarie budget, Statlig ersättning, Integrationsfond, Externa projektmedel eller Annan"
 GOAL_TEXT_ID = re.compile(r"^\s*(\d+)\s*[.,]\s*(\d+)(?=\s|$|[^\d])")
 ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T]00:00(?::00)?)?\s*$")
 SWEDISH_AMOUNT = re.compile(r"^(\d{1,3}(?:[ .]\d{3})+|\d+)(?:,(\d+))?$")
@@ -36,12 +35,11 @@ EXCEL_EPOCH_1900 = dt.date(1899, 12, 30)
 EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
 SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausibly a date, not an amount
 
-ACTION_HINTS = {
-    c.GOAL: "Välj ett delmål i listan.",
-    c.ACTION: "Beskriv kort vad förvaltningen ska göra.",
-    c.OWNER: "Skriv vem (person eller funktion) som ansvarar för åtgärden.",
-    c.STATUS: f"Välj {STATUS_LIST}.",
-}
+FILL_IN = "Fyll i cellen."
+"""The advice for an empty required cell of a column without its own (`schemas.actions.ADVICE`)."""
+ROW_RULE_COLUMN = {rule.code: rule.column for rule in ROW_RULES}
+PANDERA_CODES = {"not_nullable": "required_missing"}
+"""pandera's own checks, by the name it reports them under, and the problem each becomes."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,8 @@ class _Context:
     department: str
     as_of: dt.date
     date1904: bool
+    year: str
+    """The submission's year, as its identification says (check has matched it to the cycle's)."""
 
     @property
     def plan_goal_ids(self) -> frozenset[str]:
@@ -92,16 +92,6 @@ class _State:
         return Validated(self.actions, self.goals, tuple(sorted(self.problems, key=sort_key)))
 
 
-def load_backends() -> None:
-    """Makes pandera load its pandas backends now instead of in the first validation.
-
-    pandera loads them on first use, and imports hypothesis with them when it is installed:
-    a third of a second that every process pays. Done before the worker processes fork,
-    they inherit it.
-    """
-    pandera.pandas.DataFrameSchema().validate(pd.DataFrame())
-
-
 def validate_workbook(raw: RawWorkbook, plan: Plan, department: str, file: str, as_of: dt.date) -> Validated:
     """Returns the parsed, checked tables of one submission and every problem found."""
     return validate_workbooks([Submission(raw, plan, department, file)], as_of)[0]
@@ -126,7 +116,8 @@ def validate_workbooks(submissions: Sequence[Submission], as_of: dt.date) -> lis
 
 def _parse(submission: Submission, as_of: dt.date) -> _State:
     raw = submission.raw
-    ctx = _Context(submission.file, submission.plan, submission.department, as_of, raw.date1904)
+    year = raw.identification.get(c.ID_YEAR) or "ÅÅÅÅ"  # a form to copy when the year is unknown
+    ctx = _Context(submission.file, submission.plan, submission.department, as_of, raw.date1904, year)
     problems = list(raw.problems)
     blocked = {(p.sheet, p.cell) for p in problems if p.cell}
     actions = (
@@ -245,13 +236,14 @@ def _parse_column(
     table: RawTable,
     column: str,
     parse: Callable[[Any], Any],
-    problem: Callable[[Any], tuple[str, str, str]],
+    code: str,
     ctx: _Context,
     sheet: str,
     blocked: set[tuple[str, str]],
     problems: list[Problem],
+    params: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Returns the parsed values of one column; unreadable cells become problems and None."""
+    """Returns the parsed values of one column; unreadable cells become problem `code` and None."""
     parsed = []
     letter = table.letters.get(column)
     for raw, row in zip(table.frame[column].tolist(), table.frame[ROW_COLUMN].tolist(), strict=True):
@@ -259,21 +251,17 @@ def _parse_column(
         if value is INVALID:
             cell = f"{letter}{row}"
             if (sheet, cell) not in blocked:
-                code, message, hint = problem(raw)
-                problems.append(
-                    Problem(
-                        ctx.file,
-                        sheet,
-                        cell,
-                        int(row),
-                        column,
-                        display_value(raw),
-                        ERROR,
-                        code,
-                        message,
-                        hint,
-                    )
+                found = problem(
+                    code,
+                    file=ctx.file,
+                    sheet=sheet,
+                    cell=cell,
+                    row=int(row),
+                    column=column,
+                    value=display_value(raw),
+                    **(params or {}),
                 )
+                problems.append(found)
                 blocked.add((sheet, cell))
             value = None
         parsed.append(value)
@@ -285,60 +273,25 @@ def _parse_actions(
 ) -> pd.DataFrame:
     sheet = c.SHEET_ACTIONS
 
-    def column(
-        name: str, parse: Callable[[Any], Any], problem: Callable[[Any], tuple[str, str, str]]
-    ) -> list[Any]:
-        return _parse_column(table, name, parse, problem, ctx, sheet, blocked, problems)
+    def column(name: str, parse: Callable[[Any], Any], code: str, **params: Any) -> list[Any]:
+        return _parse_column(table, name, parse, code, ctx, sheet, blocked, problems, params)
 
     parsed: dict[str, Any] = {
         name: [parse_text(v) for v in table.frame[name].tolist()] for name in c.ACTION_COLUMNS
     }
     parsed[c.ACTION_ID] = [None if v is None else v.strip() for v in parsed[c.ACTION_ID]]
-    parsed[c.GOAL] = column(
-        c.GOAL,
-        parse_goal_id,
-        lambda v: (
-            "goal_unknown",
-            f'"{display_value(v)}" är inget delmål i integrationsplanen. Välj ett delmål i listan.',
-            ACTION_HINTS[c.GOAL],
-        ),
-    )
+    parsed[c.GOAL] = column(c.GOAL, parse_goal_id, "goal_unknown")
     for name in (c.START, c.DONE):
-        parsed[name] = column(
-            name,
-            lambda v: parse_date(v, ctx.date1904),
-            lambda v: (
-                "date_invalid",
-                f'"{display_value(v)}" är inget giltigt datum. Skriv datumet som ÅÅÅÅ-MM-DD, t.ex. 2027-03-01.',
-                "Skriv datumet som ÅÅÅÅ-MM-DD eller välj ett datum i Excel.",
-            ),
-        )
-    parsed[c.COST] = column(
-        c.COST,
-        parse_amount,
-        lambda v: (
-            "cost_not_number",
-            f'"{display_value(v)}" är inget belopp. Skriv kostnaden i hela kronor med bara siffror, t.ex. 5000.',
-            'Ta bort ord som "ca"; skriv en uppskattning som ett tal.',
-        ),
-    )
+        parsed[name] = column(name, lambda v: parse_date(v, ctx.date1904), "date_invalid")
+    parsed[c.COST] = column(c.COST, parse_amount, "cost_not_number")
     parsed[c.STATUS] = column(
-        c.STATUS,
-        lambda v: parse_choice(v, c.STATUSES),
-        lambda v: (
-            "status_invalid",
-            f'"{display_value(v)}" är inte en giltig status. Välj {STATUS_LIST}.',
-            "Välj status i listan.",
-        ),
+        c.STATUS, lambda v: parse_choice(v, c.STATUSES), "status_invalid", choices=CHOICES[c.STATUS]
     )
     parsed[c.FUNDING] = column(
         c.FUNDING,
         lambda v: parse_choice(v, c.FUNDING_SOURCES),
-        lambda v: (
-            "funding_invalid",
-            f'"{display_value(v)}" är inte en giltig finansiering. Välj {FUNDING_LIST}.',
-            "Välj finansiering i listan.",
-        ),
+        "funding_invalid",
+        choices=CHOICES[c.FUNDING],
     )
     frame = pd.DataFrame(parsed, columns=list(c.ACTION_COLUMNS), dtype=object)
     frame[c.COST] = pd.to_numeric(frame[c.COST], errors="coerce").astype(float)
@@ -359,29 +312,12 @@ def _parse_goals(
     if table is None:
         return pd.DataFrame({c.GOAL_ID: pd.Series(dtype=object), c.CONCERNS_US: pd.Series(dtype=object)})
     sheet = c.SHEET_GOALS
-    ids = _parse_column(
-        table,
-        c.GOAL_ID,
-        parse_goal_id,
-        lambda v: (
-            "goal_unknown",
-            f'"{display_value(v)}" är inget delmål i integrationsplanen.',
-            "Ändra inte plantexten i bladet Delmål.",
-        ),
-        ctx,
-        sheet,
-        blocked,
-        problems,
-    )
+    ids = _parse_column(table, c.GOAL_ID, parse_goal_id, "goal_text_changed", ctx, sheet, blocked, problems)
     answers = _parse_column(
         table,
         c.CONCERNS_US,
         lambda v: parse_choice(v, (c.YES, c.NO)),
-        lambda v: (
-            "yes_no_invalid",
-            f'"{display_value(v)}" är inget giltigt svar i Berör oss. Välj Ja eller Nej, eller lämna tomt.',
-            "Välj Ja eller Nej i listan.",
-        ),
+        "yes_no_invalid",
         ctx,
         sheet,
         blocked,
@@ -395,21 +331,21 @@ def _parse_goals(
 # Schema failures → problems.
 
 
-CHECK_COLUMN = {
-    "done_not_before_start": c.DONE,
-    "action_id_format": c.ACTION_ID,
-    "action_id_duplicate": c.ACTION_ID,
-}
-
-
-def _check_batch(schema: Any, states: Sequence[_State], table_name: str, sheet: str) -> None:
+def _check_batch(
+    schema: pandera.pandas.DataFrameSchema, states: Sequence[_State], table_name: str, sheet: str
+) -> None:
     """Runs `schema` once over one table of every submission; failures become their problems."""
-    frames, owners, rows = [], [], []
+    frames: list[pd.DataFrame] = []
+    owners: list[int] = []
+    rows: list[int] = []
     for position, state in enumerate(states):
         frame: pd.DataFrame = getattr(state, table_name)
         if getattr(state.raw, table_name) is None or frame.empty:
             continue
-        frames.append(frame.assign(**{SUBMISSION: position, DEPARTMENT_CODE: state.ctx.department}))
+        tagged = frame.copy()
+        tagged[SUBMISSION] = position
+        tagged[DEPARTMENT_CODE] = state.ctx.department
+        frames.append(tagged)
         owners.extend([position] * len(frame))
         rows.extend(int(r) for r in frame.index)
     if not frames:
@@ -424,17 +360,17 @@ def _check_batch(schema: Any, states: Sequence[_State], table_name: str, sheet: 
         if case.index is None or pd.isna(case.index):
             continue
         state = states[owners[int(case.index)]]
-        column = CHECK_COLUMN.get(str(case.check), case.column)
-        problem = _schema_problem(
-            state, table_name, sheet, rows[int(case.index)], str(column), str(case.check)
-        )
-        if problem is not None:
-            state.problems.append(problem)
+        check = str(case.check)
+        column = ROW_RULE_COLUMN.get(check, case.column)
+        found = _schema_problem(state, table_name, sheet, rows[int(case.index)], str(column), check)
+        if found is not None:
+            state.problems.append(found)
 
 
 def _schema_problem(
     state: _State, table_name: str, sheet: str, row: int, column: str, check: str
 ) -> Problem | None:
+    """Returns the problem a failed check names at this row's cell; None when the cell has one."""
     frame: pd.DataFrame = getattr(state, table_name)
     table: RawTable = getattr(state.raw, table_name)
     letter = table.letters.get(column)
@@ -444,51 +380,24 @@ def _schema_problem(
     if (sheet, cell) in state.blocked:
         return None
     state.blocked.add((sheet, cell))
-    code, message, hint = _schema_message(column, check, frame, row, state.ctx)
-    value = frame.at[row, column] if column in frame.columns else None
-    return Problem(state.ctx.file, sheet, cell, row, column, display_value(value), ERROR, code, message, hint)
-
-
-def _schema_message(
-    column: str, check: str, frame: pd.DataFrame, row: int, ctx: _Context
-) -> tuple[str, str, str]:
-    value = display_value(frame.at[row, column])
-    if check == "not_nullable":
-        hint = ACTION_HINTS.get(column, "Fyll i cellen.")
-        return "required_missing", f"{column} saknas. {hint}", hint
-    if check == "goal_in_plan":
-        return (
-            "goal_unknown",
-            f'Delmål "{value}" finns inte i integrationsplanen. Välj ett delmål i listan.',
-            ACTION_HINTS[c.GOAL],
-        )
-    if check == "action_id_format":
-        example = f"{ctx.department}-{ctx.as_of.year}-004"
-        return (
-            "action_id_invalid",
-            f'"{value}" är inget giltigt Åtgärds-ID för {ctx.department}. Ett ID ser ut som {example}; lämna cellen tom för nya åtgärder.',
-            "Lämna Åtgärds-ID tomt för nya åtgärder.",
-        )
-    if check == "action_id_duplicate":
-        return (
-            "action_id_duplicate",
-            f'Åtgärds-ID "{value}" förekommer på flera rader. Varje åtgärd ska ha ett eget ID; lämna cellen tom för nya åtgärder.',
-            "Ta bort ID:t på den kopierade raden.",
-        )
-    if check == "cost_not_negative":
-        return (
-            "cost_negative",
-            f"Kostnaden {value} kr är negativ. Skriv kostnaden i kronor, 0 eller mer.",
-            "Skriv ett belopp på 0 eller mer.",
-        )
-    if check == "done_not_before_start":
-        start = display_value(frame.at[row, c.START])
-        return (
-            "done_before_start",
-            f"Klart ({value}) är före Start ({start}). Rätta datumen så att Klart inte är före Start.",
-            "Kontrollera år och månad i båda datumen.",
-        )
-    return "invalid", f'"{value}" är inte ett giltigt värde i {column}.', "Rätta värdet."
+    code = check if check in CATALOGUE else PANDERA_CODES.get(check, "invalid")
+    facts = {
+        "advice": ADVICE.get(column, FILL_IN),
+        "choices": CHOICES.get(column, ""),
+        "department": state.ctx.department,
+        "year": state.ctx.year,
+        "start": display_value(frame.at[row, c.START]) if c.START in frame.columns else "",
+    }
+    return problem(
+        code,
+        file=state.ctx.file,
+        sheet=sheet,
+        cell=cell,
+        row=row,
+        column=column,
+        value=display_value(frame.at[row, column]) if column in frame.columns else "",
+        **{name: facts[name] for name in CATALOGUE[code].params},
+    )
 
 
 # Warnings: do not reject, but KS and the förvaltning should see them.
@@ -513,17 +422,15 @@ def _warnings(
         for goal_id, row in marked.items():
             if goal_id not in with_action:
                 problems.append(
-                    Problem(
-                        ctx.file,
-                        c.SHEET_GOALS,
-                        f"{letter}{row}",
-                        int(row),
-                        c.CONCERNS_US,
-                        c.YES,
-                        WARNING,
+                    problem(
                         "marked_goal_without_action",
-                        f"Delmål {goal_id} är markerat Berör oss = Ja men har ingen åtgärd i bladet Åtgärder.",
-                        "Lägg till en åtgärd för delmålet, eller välj Nej.",
+                        file=ctx.file,
+                        sheet=c.SHEET_GOALS,
+                        cell=f"{letter}{row}",
+                        row=int(row),
+                        column=c.CONCERNS_US,
+                        value=c.YES,
+                        goal=goal_id,
                     )
                 )
     if raw_actions is None:
@@ -535,17 +442,14 @@ def _warnings(
         known_goal = goal in plan_goal_ids
         if known_goal and raw_goals is not None and goal not in marked and c.GOAL in letters:
             problems.append(
-                Problem(
-                    ctx.file,
-                    c.SHEET_ACTIONS,
-                    f"{letters[c.GOAL]}{row}",
-                    int(row),
-                    c.GOAL,
-                    goal,
-                    WARNING,
+                problem(
                     "action_on_unmarked_goal",
-                    f"Åtgärden gäller delmål {goal}, som inte är markerat Berör oss = Ja i bladet Delmål.",
-                    f"Välj Ja för delmål {goal} i bladet Delmål.",
+                    file=ctx.file,
+                    sheet=c.SHEET_ACTIONS,
+                    cell=f"{letters[c.GOAL]}{row}",
+                    row=int(row),
+                    column=c.GOAL,
+                    value=goal,
                 )
             )
         if (
@@ -556,32 +460,26 @@ def _warnings(
             and c.DONE in letters
         ):
             problems.append(
-                Problem(
-                    ctx.file,
-                    c.SHEET_ACTIONS,
-                    f"{letters[c.DONE]}{row}",
-                    int(row),
-                    c.DONE,
-                    done.isoformat(),
-                    WARNING,
+                problem(
                     "overdue",
-                    f"Klart-datumet {done.isoformat()} har passerat men status är {status}.",
-                    "Uppdatera status (Genomförd, Försenad …) eller sätt ett nytt datum.",
+                    file=ctx.file,
+                    sheet=c.SHEET_ACTIONS,
+                    cell=f"{letters[c.DONE]}{row}",
+                    row=int(row),
+                    column=c.DONE,
+                    value=done.isoformat(),
+                    status=status,
                 )
             )
         if not indicator and action_text and c.INDICATOR in letters:
             problems.append(
-                Problem(
-                    ctx.file,
-                    c.SHEET_ACTIONS,
-                    f"{letters[c.INDICATOR]}{row}",
-                    int(row),
-                    c.INDICATOR,
-                    "",
-                    WARNING,
+                problem(
                     "indicator_missing",
-                    "Åtgärden saknar indikator.",
-                    "Ange hur resultatet mäts, t.ex. antal deltagare (EU:s princip 11).",
+                    file=ctx.file,
+                    sheet=c.SHEET_ACTIONS,
+                    cell=f"{letters[c.INDICATOR]}{row}",
+                    row=int(row),
+                    column=c.INDICATOR,
                 )
             )
     return problems
