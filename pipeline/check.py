@@ -13,13 +13,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from pipeline import contract as c
 from pipeline.config import READABLE_TEMPLATE_VERSIONS
 from pipeline.plan import Plan, plan_for_version
-from pipeline.problems import ERROR, WARNING, Problem, count, first_reasons, problem
+from pipeline.problems import ERROR, WARNING, Problem, count, describe, first_reasons, problem
 from pipeline.read import RawWorkbook, read_identification, read_workbook
 from pipeline.records import CleanData, LedgerRecord, Pending, utc_iso
 from pipeline.sniff import sniff_workbook
@@ -105,11 +106,7 @@ def _validate_alone(item: _Readable, name: str, as_of: dt.date) -> tuple[Validat
         return validate_workbook(item.raw, item.plan, item.code, name, as_of), ""
     except Exception as exc:
         log.exception("Kontrollen av %s misslyckades", name)
-        return None, _describe(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+        return None, describe(exc)
 
 
 def _checked(item: _Readable, validated: Validated | None, plan: Plan, name: str, detail: str) -> Checked:
@@ -136,7 +133,7 @@ def _identify_and_read(path: Path, name: str, plans: Plans, year: int) -> Checke
     try:
         identification = read_identification(path)
     except Exception as exc:  # a file that passed sniffing can still be malformed inside
-        log.warning("Identifieringen i %s kunde inte läsas (%s)", name, _describe(exc))
+        log.warning("Identifieringen i %s kunde inte läsas (%s)", name, describe(exc))
         identification = {}
     plan = plans.current
     rejection = _identification_problem(identification, name, plan, year)
@@ -157,7 +154,7 @@ def _identify_and_read(path: Path, name: str, plans: Plans, year: int) -> Checke
         raw = read_workbook(path, name, identification)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s kunde inte läsas", name)
-        unreadable = problem("unreadable", file=name, detail=_describe(exc))
+        unreadable = problem("unreadable", file=name, detail=describe(exc))
         return Checked(code, _department_name(plan, code), version, (*notes, unreadable))
     return _Readable(code, version, tuple(notes), raw, answered)
 
@@ -207,7 +204,7 @@ def clean_data(checked: Checked) -> CleanData:
     )
 
 
-def _plain(value: object) -> object:
+def _plain(value: Any) -> Any:
     """Returns a cell value with pandas' missing markers (NaN, NaT, NA) as None."""
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None

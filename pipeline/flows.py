@@ -388,6 +388,7 @@ def _rebuild_clean_data(
 def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor) -> ReportResult:
     consolidated = consolidate(settings, plans, cycle)
     processes = executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
+    shared: Any = quote(consolidated)  # Prefect need not walk the tables looking for futures
     if processes > 1 or executor.dask:
         year = cycle.year
         calls = [
@@ -398,13 +399,12 @@ def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Exec
                 "targets": (settings.summary_file(year, ".html"), settings.summary_file(year, ".md")),
             },
         ]
-        shared = quote(consolidated)
         written = list(
             spread(executor, write_report_task, [{**c, "consolidated": shared} for c in calls], processes)
         )
         paths = (written[0], written[1], *written[2])
     else:
-        paths = write_reports_task(quote(consolidated), settings)
+        paths = write_reports_task(shared, settings)
     result = ReportResult(year=cycle.year, paths=tuple(paths), consolidated=consolidated)
     _publish_report(result)
     return result
