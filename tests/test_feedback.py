@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import logging
 import zipfile
 from pathlib import Path
 
@@ -15,17 +16,17 @@ import pytest
 
 from pipeline import contract as c
 from pipeline import feedback, markup
+from pipeline.config import FeedbackPaths, Settings, feedback_stem
 from pipeline.feedback import (
     FEEDBACK_HEADER_ROW,
     FEEDBACK_SHEET,
     FeedbackInput,
-    FeedbackPaths,
-    feedback_basename,
+    WrittenFeedback,
     markdown_escape,
     write_feedback,
 )
 from pipeline.plan import Plan
-from pipeline.problems import ERROR, WARNING, Problem
+from pipeline.problems import ERROR, WARNING, Kind, Problem
 from tests.workbooks import fill_workbook, make_template
 
 YEAR = 2027
@@ -33,58 +34,60 @@ NAME = "SOC/handlingsplan_2027_SOC.xlsx"
 DIGEST = hashlib.sha256(b"handlingsplan").hexdigest()
 RECEIVED = "2027-03-15T10:42:07+00:00"
 
-STATUS_ERROR = Problem(
-    NAME,
+
+def _problem(
+    sheet: str, cell: str, row: int | None, column: str, value: str, kind: Kind, message: str, hint: str = ""
+) -> Problem:
+    """Returns a problem with any text: feedback shows whatever the catalogue says."""
+    return Problem(
+        file=NAME,
+        sheet=sheet,
+        cell=cell,
+        row=row,
+        column=column,
+        value=value,
+        kind=kind,
+        code="test",
+        message=message,
+        hint=hint,
+    )
+
+
+STATUS_ERROR = _problem(
     c.SHEET_ACTIONS,
     "L2",
     2,
     c.STATUS,
     "Klar",
     ERROR,
-    "invalid_status",
     '"Klar" är inte en giltig status.',
     "Välj en status i listan, t.ex. Genomförd.",
 )
-START_WARNING = Problem(
-    NAME,
+START_WARNING = _problem(
     c.SHEET_ACTIONS,
     "G3",
     3,
     c.COST,
     "<script>alert(1)</script>",
     WARNING,
-    "cost_text",
     "Kostnaden är inte ett tal.",
     "Skriv bara siffror, t.ex. 50000.",
 )
-MISSING_COLUMN = Problem(
-    NAME,
+MISSING_COLUMN = _problem(
     c.SHEET_ACTIONS,
     "",
     None,
     c.OWNER,
     "",
     ERROR,
-    "missing_column",
     "Kolumnen Ansvarig saknas.",
     "Använd den mall ni fick och ta inte bort kolumner.",
 )
-LINK_VALUE = Problem(
-    NAME,
-    c.SHEET_ACTIONS,
-    "C3",
-    3,
-    c.ACTION,
-    "[klicka](http://x) a|b",
-    WARNING,
-    "suspicious_text",
-    "Texten ser ut som en länk.",
-    "",
+LINK_VALUE = _problem(
+    c.SHEET_ACTIONS, "C3", 3, c.ACTION, "[klicka](http://x) a|b", WARNING, "Texten ser ut som en länk."
 )
-SECOND_ON_L2 = Problem(
-    NAME, c.SHEET_ACTIONS, "L2", 2, c.STATUS, "Klar", WARNING, "status_late", "Status är sen.", "Kontrollera."
-)
-GONE_SHEET = Problem(NAME, "Borttaget blad", "A1", 1, "", "", ERROR, "missing_sheet", "Bladet saknas.", "")
+SECOND_ON_L2 = _problem(c.SHEET_ACTIONS, "L2", 2, c.STATUS, "Klar", WARNING, "Status är sen.", "Kontrollera.")
+GONE_SHEET = _problem("Borttaget blad", "A1", 1, "", "", ERROR, "Bladet saknas.")
 PROBLEMS = (START_WARNING, MISSING_COLUMN, SECOND_ON_L2, STATUS_ERROR, LINK_VALUE, GONE_SHEET)
 
 
@@ -100,6 +103,11 @@ def workbook(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
             {c.ACTION: "[klicka](http://x) a|b", c.OWNER: "Rektor", c.COST: "femtio tusen"},
         ],
     )
+
+
+def _paths(outbox: Path, department: str | None = "SOC") -> FeedbackPaths:
+    """Returns where the pipeline puts this submission's feedback, under `outbox`."""
+    return Settings(outbox=outbox).feedback_paths(YEAR, department, DIGEST)
 
 
 def _submission(workbook: Path | None, **changes: object) -> FeedbackInput:
@@ -119,29 +127,33 @@ def _submission(workbook: Path | None, **changes: object) -> FeedbackInput:
 
 
 @pytest.fixture(scope="module")
-def written(workbook: Path, tmp_path_factory: pytest.TempPathFactory) -> FeedbackPaths:
-    return write_feedback(_submission(workbook), tmp_path_factory.mktemp("aterkoppling"))
+def written(workbook: Path, tmp_path_factory: pytest.TempPathFactory) -> WrittenFeedback:
+    return write_feedback(_submission(workbook), _paths(tmp_path_factory.mktemp("utkorg")))
 
 
-def test_files_are_named_by_department_and_digest(written: FeedbackPaths) -> None:
+def test_files_are_written_where_settings_put_them(written: WrittenFeedback) -> None:
     base = f"SOC_{DIGEST[:8]}"
-    assert written.html.name == f"{base}.html"
-    assert written.markdown.name == f"{base}.md"
-    assert written.annotated is not None
-    assert written.annotated.name == f"{base}_markerad.xlsx"
+    assert written.marked is not None
+    assert (written.html.name, written.markdown.name, written.marked.name) == (
+        f"{base}.html",
+        f"{base}.md",
+        f"{base}_markerad.xlsx",
+    )
+    outbox = written.html.parents[2]
+    assert (written.html, written.markdown, written.marked) == dataclasses.astuple(_paths(outbox))
     assert sorted(p.name for p in written.html.parent.iterdir()) == sorted(
         [f"{base}.html", f"{base}.md", f"{base}_markerad.xlsx"]
     )
 
 
-def test_basename_is_safe_and_falls_back_to_okand() -> None:
-    assert feedback_basename("FoK", "ABCDEF0123456789") == "FoK_abcdef01"
-    assert feedback_basename(None, DIGEST) == f"okand_{DIGEST[:8]}"
-    assert feedback_basename("../x y", DIGEST) == f"x_y_{DIGEST[:8]}"
-    assert feedback_basename("/", DIGEST) == f"okand_{DIGEST[:8]}"
+def test_stem_is_safe_and_falls_back_to_okand() -> None:
+    assert feedback_stem("FoK", "ABCDEF0123456789") == "FoK_abcdef01"
+    assert feedback_stem(None, DIGEST) == f"okand_{DIGEST[:8]}"
+    assert feedback_stem("../x y", DIGEST) == f"x_y_{DIGEST[:8]}"
+    assert feedback_stem("/", DIGEST) == f"okand_{DIGEST[:8]}"
 
 
-def test_html_has_title_outcome_counts_and_every_problem(written: FeedbackPaths) -> None:
+def test_html_has_title_outcome_counts_and_every_problem(written: WrittenFeedback) -> None:
     html = written.html.read_text(encoding="utf-8")
     assert "<title>Återkoppling på handlingsplan 2027 – Socialförvaltningen</title>" in html
     assert "Avvisad – rätta felen och lämna in igen" in html
@@ -159,7 +171,7 @@ def test_html_has_title_outcome_counts_and_every_problem(written: FeedbackPaths)
     assert "http" not in head and "<link" not in head and "src=" not in html  # self-contained
 
 
-def test_html_orders_errors_first_then_row_and_column(written: FeedbackPaths) -> None:
+def test_html_orders_errors_first_then_row_and_column(written: WrittenFeedback) -> None:
     html = written.html.read_text(encoding="utf-8")
     positions = [
         html.index(p.message.replace('"', "&#34;"))
@@ -168,13 +180,13 @@ def test_html_orders_errors_first_then_row_and_column(written: FeedbackPaths) ->
     assert positions == sorted(positions)
 
 
-def test_html_escapes_problem_values(written: FeedbackPaths) -> None:
+def test_html_escapes_problem_values(written: WrittenFeedback) -> None:
     html = written.html.read_text(encoding="utf-8")
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_markdown_escapes_user_text(written: FeedbackPaths) -> None:
+def test_markdown_escapes_user_text(written: WrittenFeedback) -> None:
     md = written.markdown.read_text(encoding="utf-8")
     assert md.startswith("# Återkoppling på handlingsplan 2027 – Socialförvaltningen\n")
     assert "- **Fil:** SOC/handlingsplan\\_2027\\_SOC.xlsx\n" in md
@@ -205,9 +217,9 @@ def test_markdown_escape(text: str, expected: str) -> None:
     assert markdown_escape(text) == expected
 
 
-def test_marked_copy_fills_and_comments_cells(written: FeedbackPaths) -> None:
-    assert written.annotated is not None
-    wb = openpyxl.load_workbook(written.annotated)
+def test_marked_copy_fills_and_comments_cells(written: WrittenFeedback) -> None:
+    assert written.marked is not None
+    wb = openpyxl.load_workbook(written.marked)
     ws = wb[c.SHEET_ACTIONS]
     l2, g3 = ws["L2"], ws["G3"]
     assert l2.fill.fill_type == "solid"
@@ -227,14 +239,14 @@ def test_marked_copy_fills_and_comments_cells(written: FeedbackPaths) -> None:
     assert ws["L2"].value == "Klar"  # values untouched
     assert ws["A2"].comment is None
     assert ws.protection.sheet  # protection left as it was
-    with zipfile.ZipFile(written.annotated) as archive:
+    with zipfile.ZipFile(written.marked) as archive:
         vml = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".vml"))
     assert "width:320px;height:90px" in vml  # the box grows with the wrapped lines of L2
 
 
-def test_marked_copy_has_feedback_sheet_first_and_active(written: FeedbackPaths) -> None:
-    assert written.annotated is not None
-    wb = openpyxl.load_workbook(written.annotated)
+def test_marked_copy_has_feedback_sheet_first_and_active(written: WrittenFeedback) -> None:
+    assert written.marked is not None
+    wb = openpyxl.load_workbook(written.marked)
     assert wb.sheetnames[0] == FEEDBACK_SHEET
     assert wb.active.title == FEEDBACK_SHEET
     assert [ws.sheet_view.tabSelected for ws in wb.worksheets].count(True) == 1
@@ -253,34 +265,34 @@ def test_marked_copy_has_feedback_sheet_first_and_active(written: FeedbackPaths)
 
 def test_archived_workbook_is_not_changed(workbook: Path, tmp_path: Path) -> None:
     before = workbook.read_bytes()
-    write_feedback(_submission(workbook), tmp_path)
+    write_feedback(_submission(workbook), _paths(tmp_path))
     assert workbook.read_bytes() == before
 
 
 def test_same_input_gives_identical_bytes(workbook: Path, tmp_path: Path) -> None:
-    first = write_feedback(_submission(workbook), tmp_path / "a")
-    second = write_feedback(_submission(workbook), tmp_path / "b")
-    assert first.annotated is not None and second.annotated is not None
+    first = write_feedback(_submission(workbook), _paths(tmp_path / "a"))
+    second = write_feedback(_submission(workbook), _paths(tmp_path / "b"))
+    assert first.marked is not None and second.marked is not None
     for one, two in ((first.html, second.html), (first.markdown, second.markdown)):
         assert one.read_bytes() == two.read_bytes()
-    assert first.annotated.read_bytes() == second.annotated.read_bytes()
+    assert first.marked.read_bytes() == second.marked.read_bytes()
 
 
-def test_marked_copy_carries_only_the_received_time(written: FeedbackPaths) -> None:
-    assert written.annotated is not None
-    with zipfile.ZipFile(written.annotated) as archive:
+def test_marked_copy_carries_only_the_received_time(written: WrittenFeedback) -> None:
+    assert written.marked is not None
+    with zipfile.ZipFile(written.marked) as archive:
         assert {info.date_time for info in archive.infolist()} == {(2027, 3, 15, 10, 42, 6)}
-    properties = openpyxl.load_workbook(written.annotated).properties
+    properties = openpyxl.load_workbook(written.marked).properties
     assert properties.modified == dt.datetime(2027, 3, 15, 10, 42, 7)
     assert properties.created == dt.datetime(2027, 3, 15, 10, 42, 7)
 
 
 def test_marked_copy_sent_back_is_marked_afresh(workbook: Path, tmp_path: Path) -> None:
-    first = write_feedback(_submission(workbook), tmp_path / "a")
-    assert first.annotated is not None
-    again = write_feedback(_submission(first.annotated, problems=(START_WARNING,)), tmp_path / "b")
-    assert again.annotated is not None
-    wb = openpyxl.load_workbook(again.annotated)
+    first = write_feedback(_submission(workbook), _paths(tmp_path / "a"))
+    assert first.marked is not None
+    again = write_feedback(_submission(first.marked, problems=(START_WARNING,)), _paths(tmp_path / "b"))
+    assert again.marked is not None
+    wb = openpyxl.load_workbook(again.marked)
     assert wb.sheetnames.count(FEEDBACK_SHEET) == 1 and wb.sheetnames[0] == FEEDBACK_SHEET
     assert len(list(wb[FEEDBACK_SHEET].iter_rows(min_row=FEEDBACK_HEADER_ROW + 1))) == 1
     assert wb[c.SHEET_ACTIONS]["L2"].comment is None
@@ -289,9 +301,13 @@ def test_marked_copy_sent_back_is_marked_afresh(workbook: Path, tmp_path: Path) 
 
 
 def test_accepted_without_problems_thanks_and_makes_no_copy(workbook: Path, tmp_path: Path) -> None:
-    paths = write_feedback(_submission(workbook, accepted=True, problems=()), tmp_path)
-    assert paths.annotated is None
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"SOC_{DIGEST[:8]}.html", f"SOC_{DIGEST[:8]}.md"]
+    target = _paths(tmp_path)
+    target.marked.parent.mkdir(parents=True)
+    target.marked.write_bytes(b"an earlier round's marked copy")
+    paths = write_feedback(_submission(workbook, accepted=True, problems=()), target)
+    assert paths.marked is None
+    names = sorted(p.name for p in paths.html.parent.iterdir())
+    assert names == [f"SOC_{DIGEST[:8]}.html", f"SOC_{DIGEST[:8]}.md"]  # the stale copy is gone
     html = paths.html.read_text(encoding="utf-8")
     md = paths.markdown.read_text(encoding="utf-8")
     for text in (html, md):
@@ -303,18 +319,24 @@ def test_accepted_without_problems_thanks_and_makes_no_copy(workbook: Path, tmp_
 
 
 def test_accepted_with_warnings_makes_no_copy(workbook: Path, tmp_path: Path) -> None:
-    paths = write_feedback(_submission(workbook, accepted=True, problems=(START_WARNING,)), tmp_path)
-    assert paths.annotated is None
+    paths = write_feedback(_submission(workbook, accepted=True, problems=(START_WARNING,)), _paths(tmp_path))
+    assert paths.marked is None
     assert "0 fel och 1 varning\n" in paths.markdown.read_text(encoding="utf-8")
 
 
-def test_corrupt_workbook_gives_reports_without_copy(tmp_path: Path) -> None:
+def test_corrupt_workbook_gives_reports_without_copy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     corrupt = tmp_path / "trasig.xlsx"
     corrupt.write_bytes(hashlib.sha512(b"inte en arbetsbok").digest() * 8)
-    paths = write_feedback(
-        _submission(corrupt, department_code=None, department_name=None, year=None), tmp_path / "ut"
-    )
-    assert paths.annotated is None
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        paths = write_feedback(
+            _submission(corrupt, department_code=None, department_name=None, year=None),
+            _paths(tmp_path / "ut", department=None),
+        )
+    assert paths.marked is None
+    # The coordinator's log says why, with the exception's type; the förvaltning's report does not.
+    assert any("BadZipFile: File is not a zip file" in r.getMessage() for r in caplog.records)
     assert paths.html.name == f"okand_{DIGEST[:8]}.html"
     html = paths.html.read_text(encoding="utf-8")
     md = paths.markdown.read_text(encoding="utf-8")
@@ -322,41 +344,22 @@ def test_corrupt_workbook_gives_reports_without_copy(tmp_path: Path) -> None:
     for text in (html, md):
         assert "Vi kunde inte göra en kopia av filen med markerade celler." in text
         assert "Kolumnen Ansvarig saknas." in text
+        assert "BadZipFile" not in text
+    assert f"ange referens okand_{DIGEST[:8]}." in html
 
 
 def test_unreadable_file_without_workbook_still_reports(tmp_path: Path) -> None:
-    paths = write_feedback(_submission(None, problems=(MISSING_COLUMN,)), tmp_path)
-    assert paths.annotated is None
+    paths = write_feedback(_submission(None, problems=(MISSING_COLUMN,)), _paths(tmp_path))
+    assert paths.marked is None
     assert paths.html.exists() and paths.markdown.exists()
 
 
-def test_feedback_sheet_keeps_formula_like_text_as_text(plan, tmp_path) -> None:
-    import openpyxl
-
-    from pipeline.feedback import FeedbackInput, write_feedback
-    from pipeline.problems import ERROR, Problem
-    from tests.workbooks import fill_workbook, make_template
-
+def test_feedback_sheet_keeps_formula_like_text_as_text(plan: Plan, tmp_path: Path) -> None:
     workbook = fill_workbook(make_template(plan, "SOC", 2027, tmp_path), tmp_path / "in.xlsx", actions=[])
-    problem = Problem(
-        "in.xlsx", '=HYPERLINK("http://x")', "", None, "", "", ERROR, "missing_sheet", "=1+1", "@x"
-    )
-    paths = write_feedback(
-        FeedbackInput(
-            "in.xlsx",
-            "ab" * 32,
-            "SOC",
-            "Socialförvaltningen",
-            2027,
-            False,
-            "2027-01-01T00:00:00+00:00",
-            (problem,),
-            workbook,
-            None,
-        ),
-        tmp_path / "fb",
-    )
-    sheet = openpyxl.load_workbook(paths.annotated)["Återkoppling"]
+    formula_like = _problem('=HYPERLINK("http://x")', "", None, "", "", ERROR, "=1+1", "@x")
+    paths = write_feedback(_submission(workbook, problems=(formula_like,)), _paths(tmp_path / "fb"))
+    assert paths.marked is not None
+    sheet = openpyxl.load_workbook(paths.marked)["Återkoppling"]
     cells = [cell for row in sheet.iter_rows(min_row=5) for cell in row if cell.value]
     assert {cell.data_type for cell in cells} == {"s"}
     assert "=1+1" in [cell.value for cell in cells]
@@ -415,9 +418,11 @@ def test_both_ways_of_marking_give_the_same_workbook(workbook: Path) -> None:
     assert _as_seen(fast) == _as_seen(slow)
 
 
-def test_marked_copy_keeps_the_unmarked_sheets_byte_for_byte(workbook: Path, written: FeedbackPaths) -> None:
-    assert written.annotated is not None
-    with zipfile.ZipFile(workbook) as before, zipfile.ZipFile(written.annotated) as after:
+def test_marked_copy_keeps_the_unmarked_sheets_byte_for_byte(
+    workbook: Path, written: WrittenFeedback
+) -> None:
+    assert written.marked is not None
+    with zipfile.ZipFile(workbook) as before, zipfile.ZipFile(written.marked) as after:
         sheets = [n for n in before.namelist() if n.startswith("xl/worksheets/sheet")]
         kept = [n for n in sheets if after.read(n) == before.read(n)]
         assert before.read("xl/theme/theme1.xml") == after.read("xl/theme/theme1.xml")
@@ -440,9 +445,9 @@ def test_a_problem_in_a_merged_range_marks_its_first_cell(workbook: Path, tmp_pa
 def test_a_cell_missing_from_the_file_is_marked_by_the_fallback(workbook: Path, tmp_path: Path) -> None:
     far = dataclasses.replace(STATUS_ERROR, cell="Z900", row=900)
     assert _marked_fast(workbook, (far,)) is None  # the XML has no such cell to edit
-    paths = write_feedback(_submission(workbook, problems=(far,)), tmp_path)
-    assert paths.annotated is not None
-    ws = openpyxl.load_workbook(paths.annotated)[c.SHEET_ACTIONS]
+    paths = write_feedback(_submission(workbook, problems=(far,)), _paths(tmp_path))
+    assert paths.marked is not None
+    ws = openpyxl.load_workbook(paths.marked)[c.SHEET_ACTIONS]
     assert ws["Z900"].fill.fgColor.rgb == "FFFFC7CE"
     assert ws["Z900"].comment.text.startswith('Fel: "Klar"')
 
@@ -451,9 +456,9 @@ def test_control_characters_in_a_problem_do_not_stop_the_marked_copy(workbook: P
     odd = dataclasses.replace(
         STATUS_ERROR, message='"Kl\x07ar" är inte en giltig status.', hint="Välj\x0b igen."
     )
-    paths = write_feedback(_submission(workbook, problems=(odd,)), tmp_path)
-    assert paths.annotated is not None
-    wb = openpyxl.load_workbook(paths.annotated)
+    paths = write_feedback(_submission(workbook, problems=(odd,)), _paths(tmp_path))
+    assert paths.marked is not None
+    wb = openpyxl.load_workbook(paths.marked)
     assert (
         wb[c.SHEET_ACTIONS]["L2"].comment.text
         == 'Fel: "Klar" är inte en giltig status.\nSå rättar du: Välj igen.'

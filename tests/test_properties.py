@@ -1,9 +1,13 @@
 """Property-based tests: random but plausible fillings of the real template.
 
 Whatever a person types (any Unicode, text starting with = + - @, very long text, numbers,
-dates, empty rows anywhere down to row 400): collect never crashes, every problem names
-a cell that exists, and everything accepted reaches the consolidated table unchanged
-(text after `parse_text`, the pipeline's documented normalisation).
+dates, empty rows anywhere down to row 400): checking and feedback never crash, every
+problem names a cell that exists, a rejected workbook gets its marked copy, and
+everything accepted reaches the consolidated table unchanged through the store's clean
+data (text after `parse_text`, the pipeline's documented normalisation).
+
+The stages are called as the collect and report flows call them, without Prefect: the
+flows themselves run in tests/test_corpus.py and tests/test_cycle.py.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from hypothesis import strategies as st
 from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
 from pipeline import contract as c
-from pipeline.collect import check_submission, collect
-from pipeline.combine import combine
+from pipeline import store
+from pipeline.check import Plans, check_submission, clean_data, ledger_record
+from pipeline.combine import combine_submissions
 from pipeline.config import Settings
+from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.plan import Plan
+from pipeline.records import Pending
 from pipeline.validate import parse_text
-from tests.corpus import AS_OF, NOW, OLD, YEAR
+from tests.corpus import AS_OF, OLD, YEAR
 from tests.workbooks import make_template
 
 EXCEL_ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")
@@ -146,15 +153,29 @@ def test_random_fillings_never_crash_and_round_trip(template: Path, plan: Plan, 
     filled = data.draw(actions([g.id for g in plan.goals]), label="actions")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        path = write_submission(template, root / "inbox" / "plan.xlsx", filled)
+        settings = Settings(inbox=root / "inbox", outbox=root / "outbox")
+        path = write_submission(template, settings.inbox / "plan.xlsx", filled)
+        item = Pending("plan.xlsx", "ab" * 32, path, path.stat().st_size, "2027-02-27T08:00:00+00:00")
 
-        result = collect(
-            Settings(inbox=root / "inbox", outbox=root / "outbox"), plan, YEAR, now=NOW, as_of=AS_OF
+        checked = check_submission(path, item.name, Plans(plan, settings.plans_dir), YEAR, AS_OF)
+        written = write_feedback(
+            FeedbackInput(
+                display_name=item.name,
+                digest=item.digest,
+                department_code=checked.department,
+                department_name=checked.department_name,
+                year=YEAR,
+                accepted=checked.accepted,
+                received=item.received,
+                problems=checked.problems,
+                workbook=path,
+                plan_version=checked.plan_version,
+            ),
+            settings.feedback_paths(YEAR, checked.department, item.digest),
         )
-        checked = check_submission(path, "plan.xlsx", plan, YEAR, AS_OF, root / "outbox" / "planer")
 
-        (outcome,) = result.files
-        assert outcome.state == ("accepted" if checked.accepted else "rejected")
+        assert written.html.is_file() and written.markdown.is_file()
+        assert (written.marked is None) == checked.accepted
         _assert_cells_exist(path, checked.problems)
         event(
             "accepted"
@@ -163,10 +184,12 @@ def test_random_fillings_never_crash_and_round_trip(template: Path, plan: Plan, 
         )
         if not checked.accepted:
             return
-        assert checked.validated is not None
-        table = combine(
-            plan, YEAR, AS_OF, {"SOC": (checked.validated.actions, checked.validated.goals)}, []
-        ).actions
+        kept = store.read_clean_data(
+            store.write_clean_data(settings.clean_data_file(YEAR, item.digest), clean_data(checked))
+        )
+        assert kept is not None
+        record = ledger_record(item, checked, YEAR, feedback=None, archived=item.name, processed=OLD)
+        table = combine_submissions(plan, YEAR, AS_OF, {"SOC": (record, kept)}).actions
         assert len(table) == len(filled)
         for (row, action), (_, got) in zip(filled.items(), table.iterrows(), strict=True):
             for name, value in _expected(action).items():

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline import contract as c
 from pipeline.plan import Plan
-from pipeline.sniff import OLE2_SIGNATURE, SniffLimits, has_zip_end_record, sniff_workbook
+from pipeline.sniff import OLE2_SIGNATURE, SniffLimits, SniffResult, has_zip_end_record, sniff_workbook
 from tests.corpus import MIB, members_of, patch_sizes, write_zeros, write_zip
 from tests.workbooks import fill_workbook, make_template
 
@@ -26,6 +26,13 @@ def valid_xlsx(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fill_workbook(template, folder / "SOC 2027.xlsx", actions=[action])
 
 
+def said(result: SniffResult) -> tuple[str, str, str]:
+    """Returns the rejection's (code, message, hint); it names no file until the caller places it."""
+    assert result.problem is not None and not result.ok
+    assert (result.problem.code, result.problem.kind, result.problem.file) == (result.kind, "error", "")
+    return result.problem.code, result.problem.message, result.problem.hint
+
+
 def with_members(valid: Path, target: Path, changes: dict[str, bytes]) -> Path:
     """Returns a copy of the valid workbook at `target` with members added or replaced."""
     return write_zip(target, {**members_of(valid), **changes})
@@ -36,15 +43,17 @@ def with_members(valid: Path, target: Path, changes: dict[str, bytes]) -> Path:
 
 def test_valid_workbook_is_ok(valid_xlsx: Path) -> None:
     result = sniff_workbook(valid_xlsx)
-    assert (result.ok, result.kind, result.hint, result.notes) == (True, "xlsx", "", ())
+    assert (result.ok, result.kind, result.problem, result.notes) == (True, "xlsx", None, ())
 
 
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "tom.xlsx"
     path.write_bytes(b"")
-    result = sniff_workbook(path)
-    assert (result.ok, result.kind, result.message) == (False, "empty", "Filen är tom (0 byte).")
-    assert result.hint == "Spara arbetsboken i Excel igen och lämna in den på nytt."
+    assert said(sniff_workbook(path)) == (
+        "empty",
+        "Filen är tom (0 byte).",
+        "Spara arbetsboken i Excel igen och lämna in den på nytt.",
+    )
 
 
 def test_missing_file_raises(tmp_path: Path) -> None:
@@ -60,30 +69,30 @@ def test_password_protected_workbook_is_encrypted(tmp_path: Path) -> None:
     # The stream name straddles the 64 KiB read boundary, to prove the scan overlaps chunks.
     padding = bytes(64 * 1024 - len(OLE2_SIGNATURE) - 9)
     path.write_bytes(OLE2_SIGNATURE + padding + "EncryptionInfo".encode("utf-16-le") + bytes(4096))
-    result = sniff_workbook(path)
-    assert (result.ok, result.kind, result.message) == (
-        False,
+    assert said(sniff_workbook(path)) == (
         "encrypted",
         "Arbetsboken är lösenordsskyddad.",
+        "Ta bort lösenordet (Arkiv > Info > Skydda arbetsbok) och spara igen.",
     )
-    assert "Ta bort lösenordet" in result.hint
 
 
 def test_old_excel_file_is_xls(tmp_path: Path) -> None:
     path = tmp_path / "gammal.xls"
     path.write_bytes(OLE2_SIGNATURE + bytes(512) + "Workbook".encode("utf-16-le") + bytes(512))
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("xls", "Filen är en gammal Excel-fil (.xls).")
-    assert "Spara som > Excel-arbetsbok (.xlsx)" in result.hint
+    assert said(sniff_workbook(path)) == (
+        "xls",
+        "Filen är en gammal Excel-fil (.xls).",
+        "Öppna den i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
+    )
 
 
 def test_old_word_document_is_named(tmp_path: Path) -> None:
     path = tmp_path / "brev.xlsx"
     path.write_bytes(OLE2_SIGNATURE + bytes(512) + "WordDocument".encode("utf-16-le") + bytes(512))
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == (
-        "not_zip",
+    assert said(sniff_workbook(path)) == (
+        "other_format",
         "Filen är ett gammalt Word-dokument (.doc), inte en Excel-arbetsbok.",
+        "Lämna in den ifyllda Excel-mallen (.xlsx) i stället.",
     )
 
 
@@ -93,9 +102,11 @@ def test_old_word_document_is_named(tmp_path: Path) -> None:
 def test_html_saved_as_xlsx(tmp_path: Path) -> None:
     path = tmp_path / "webb.xlsx"
     path.write_text("\ufeff<!DOCTYPE html>\n<html><body><table></table></body></html>", encoding="utf-8")
-    result = sniff_workbook(path)
-    assert (result.ok, result.kind) == (False, "html")
-    assert "(.xlsx)" in result.hint
+    assert said(sniff_workbook(path)) == (
+        "html",
+        "Filen är en webbsida (HTML), inte en Excel-arbetsbok.",
+        "Öppna den ifyllda mallen i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
+    )
 
 
 def test_excel_html_export_is_html(tmp_path: Path) -> None:
@@ -109,9 +120,10 @@ def test_excel_html_export_is_html(tmp_path: Path) -> None:
 def test_csv_saved_as_xlsx(tmp_path: Path) -> None:
     path = tmp_path / "data.xlsx"
     path.write_bytes("Delmål;Åtgärd;Ansvarig\n1.1;Språkcafé;Enhetschef\n".encode("cp1252"))
-    result = sniff_workbook(path)
-    assert (result.ok, result.kind) == (False, "csv")
-    assert "CSV" in result.message
+    assert said(sniff_workbook(path))[:2] == (
+        "csv",
+        "Filen är en textfil med kommaseparerade värden (CSV), inte en Excel-arbetsbok.",
+    )
 
 
 def test_unicode_text_export_is_csv(tmp_path: Path) -> None:
@@ -120,35 +132,32 @@ def test_unicode_text_export_is_csv(tmp_path: Path) -> None:
     assert sniff_workbook(path).kind == "csv"
 
 
-def test_plain_text_is_not_zip(tmp_path: Path) -> None:
+def test_plain_text_is_text(tmp_path: Path) -> None:
     path = tmp_path / "anteckningar.xlsx"
     path.write_text("Vi hinner inte fylla i mallen i år.\n", encoding="utf-8")
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("not_zip", "Filen är en textfil, inte en Excel-arbetsbok.")
+    assert said(sniff_workbook(path))[:2] == ("text", "Filen är en textfil, inte en Excel-arbetsbok.")
 
 
-def test_xml_spreadsheet_is_not_zip(tmp_path: Path) -> None:
+def test_xml_spreadsheet_is_xml(tmp_path: Path) -> None:
     path = tmp_path / "xml2003.xml"
     path.write_text('<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>')
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == (
-        "not_zip",
-        "Filen är en XML-fil, inte en Excel-arbetsbok (.xlsx).",
-    )
+    assert said(sniff_workbook(path))[:2] == ("xml", "Filen är en XML-fil, inte en Excel-arbetsbok (.xlsx).")
 
 
 def test_pdf_is_named(tmp_path: Path) -> None:
     path = tmp_path / "plan.pdf"
     path.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("not_zip", "Filen är en PDF, inte en Excel-arbetsbok.")
+    assert said(sniff_workbook(path))[:2] == ("other_format", "Filen är en PDF, inte en Excel-arbetsbok.")
 
 
 def test_binary_garbage_is_not_zip(tmp_path: Path) -> None:
     path = tmp_path / "okänd.xlsx"
     path.write_bytes(bytes(range(256)) * 4)
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("not_zip", "Filen är ingen Excel-arbetsbok (.xlsx).")
+    assert said(sniff_workbook(path)) == (
+        "not_zip",
+        "Filen är ingen Excel-arbetsbok (.xlsx).",
+        "Öppna filen i Excel eller LibreOffice och spara den som Excel-arbetsbok (.xlsx).",
+    )
 
 
 # --- zip structure -----------------------------------------------------------------------
@@ -158,8 +167,11 @@ def test_first_half_of_workbook_is_truncated(valid_xlsx: Path, tmp_path: Path) -
     data = valid_xlsx.read_bytes()
     path = tmp_path / "halv.xlsx"
     path.write_bytes(data[: len(data) // 2])
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("truncated", "Filen är skadad eller ofullständig.")
+    assert said(sniff_workbook(path)) == (
+        "truncated",
+        "Filen är skadad eller ofullständig.",
+        "Spara arbetsboken igen och lämna in den på nytt.",
+    )
     assert not has_zip_end_record(path)
     assert has_zip_end_record(valid_xlsx)
 
@@ -170,12 +182,16 @@ def test_broken_central_directory_is_truncated(valid_xlsx: Path, tmp_path: Path)
     data[directory : directory + 4] = b"XXXX"
     path = tmp_path / "trasig.xlsx"
     path.write_bytes(bytes(data))
-    assert sniff_workbook(path).kind == "truncated"
+    result = sniff_workbook(path)
+    assert result.kind == "truncated"
+    assert result.problem is not None and result.problem.detail.startswith("BadZipFile: ")
 
 
 def test_too_many_members(valid_xlsx: Path) -> None:
-    result = sniff_workbook(valid_xlsx, SniffLimits(max_members=5))
-    assert (result.ok, result.kind) == (False, "too_many_members")
+    assert said(sniff_workbook(valid_xlsx, SniffLimits(max_members=5)))[:2] == (
+        "too_many_members",
+        "Filen består av ovanligt många delar för att vara en ifylld mall.",
+    )
 
 
 def test_ods_with_xlsx_name(tmp_path: Path) -> None:
@@ -184,46 +200,71 @@ def test_ods_with_xlsx_name(tmp_path: Path) -> None:
         {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<office/>"},
         zipfile.ZIP_STORED,
     )
-    result = sniff_workbook(path)
-    assert (result.kind, result.message, result.hint) == (
+    assert said(sniff_workbook(path)) == (
         "ods",
-        "Filen är ett OpenDocument-kalkylark (.ods) med fel filändelse.",
+        "Filen är ett OpenDocument-kalkylark (.ods), inte en Excel-arbetsbok (.xlsx).",
         "Välj Spara som > Excel 2007-365 (.xlsx) i LibreOffice.",
     )
 
 
-def test_word_document_is_not_xlsx(tmp_path: Path) -> None:
+def test_opendocument_text_is_another_format(tmp_path: Path) -> None:
+    path = write_zip(
+        tmp_path / "brev.xlsx",
+        {"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": b"<office/>"},
+        zipfile.ZIP_STORED,
+    )
+    assert said(sniff_workbook(path))[:2] == (
+        "other_format",
+        "Filen är ett OpenDocument-dokument, inte en Excel-arbetsbok.",
+    )
+
+
+def test_word_document_is_another_format(tmp_path: Path) -> None:
     path = write_zip(
         tmp_path / "plan.docx",
         {"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"},
     )
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == (
-        "not_xlsx",
+    assert said(sniff_workbook(path))[:2] == (
+        "other_format",
         "Filen är ett Word-dokument (.docx), inte en Excel-arbetsbok.",
+    )
+
+
+def test_binary_workbook_is_xlsb(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "binar.xlsx", {"[Content_Types].xml": b"<Types/>", "xl/workbook.bin": b"\0"})
+    assert said(sniff_workbook(path)) == (
+        "xlsb",
+        "Filen är en binär Excel-arbetsbok (.xlsb), inte en vanlig Excel-arbetsbok (.xlsx).",
+        "Öppna den ifyllda mallen i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
     )
 
 
 def test_plain_zip_is_not_xlsx(tmp_path: Path) -> None:
     path = write_zip(tmp_path / "filer.zip", {"a.txt": b"hej"})
-    assert sniff_workbook(path).kind == "not_xlsx"
+    assert said(sniff_workbook(path))[:2] == (
+        "not_xlsx",
+        "Filen är en zip-fil men ingen Excel-arbetsbok (.xlsx).",
+    )
 
 
 def test_macros(valid_xlsx: Path, tmp_path: Path) -> None:
     path = with_members(valid_xlsx, tmp_path / "makro.xlsx", {"xl/vbaProject.bin": b"\x00" * 64})
-    result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("macros", "Arbetsboken innehåller makron.")
+    assert said(sniff_workbook(path)) == (
+        "macros",
+        "Arbetsboken innehåller makron.",
+        "Spara som en vanlig Excel-arbetsbok (.xlsx) utan makron.",
+    )
 
 
 def test_external_links_are_a_note(valid_xlsx: Path, tmp_path: Path) -> None:
     links = {"xl/externalLinks/externalLink1.xml": b"<externalLink/>"}
     path = with_members(valid_xlsx, tmp_path / "länk.xlsx", links)
     result = sniff_workbook(path)
-    assert (result.ok, result.kind, result.notes) == (
-        True,
-        "xlsx",
-        ("Arbetsboken har länkar till andra filer; länkarna används inte.",),
-    )
+    assert (result.ok, result.kind) == (True, "xlsx")
+    assert [(n.kind, n.code, n.message, n.file) for n in result.notes] == [
+        ("warning", "external_links", "Arbetsboken har länkar till andra filer; länkarna används inte.", "")
+    ]
+    assert result.notes[0].located("SOC/plan.xlsx").file == "SOC/plan.xlsx"
 
 
 # --- sizes: bombs and lying headers ------------------------------------------------------
@@ -239,7 +280,7 @@ def test_zip_bomb_of_300_mb_zeros(valid_xlsx: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
     result = sniff_workbook(path)
     assert time.perf_counter() - started < 1.0
-    assert (result.kind, result.message) == (
+    assert said(result)[:2] == (
         "zip_bomb",
         "Filen blir orimligt stor när den packas upp (xl/worksheets/sheet99.xml) och kan vara skadlig.",
     )
@@ -287,7 +328,13 @@ def test_crc_corrupted_member(valid_xlsx: Path, tmp_path: Path) -> None:
     data[start + 10] ^= 0x01
     path.write_bytes(bytes(data))
     result = sniff_workbook(path)
-    assert (result.kind, result.message) == ("corrupt_member", "En del av filen är skadad (xl/workbook.xml).")
+    assert said(result) == (
+        "corrupt_member",
+        "En del av filen är skadad (xl/workbook.xml).",
+        "Spara arbetsboken igen och lämna in den på nytt.",
+    )
+    assert result.problem is not None
+    assert result.problem.detail == "BadZipFile: Bad CRC-32 for file 'xl/workbook.xml'"
 
 
 def test_damaged_deflate_stream(valid_xlsx: Path, tmp_path: Path) -> None:
@@ -307,8 +354,7 @@ DTD = b'<?xml version="1.0"?>\n<!DOCTYPE sst [<!ENTITY a "aaaaaaaaaa">]>\n<sst><
 
 def test_dtd_in_shared_strings(valid_xlsx: Path, tmp_path: Path) -> None:
     path = with_members(valid_xlsx, tmp_path / "dtd.xlsx", {"xl/sharedStrings.xml": DTD})
-    result = sniff_workbook(path)
-    assert (result.kind, result.message, result.hint) == (
+    assert said(sniff_workbook(path)) == (
         "dtd",
         "Filen innehåller otillåtna XML-definitioner (DTD) och kan vara skadlig.",
         "Kopiera in uppgifterna i en ny mall och lämna in den.",
@@ -345,6 +391,5 @@ def test_damaged_workbook_gets_a_verdict(
     path = tmp_path_factory.mktemp("fuzz") / "skadad.xlsx"
     path.write_bytes(bytes(damaged))
     result = sniff_workbook(path)
-    assert result.message
     assert result.ok == (result.kind == "xlsx")
-    assert result.ok or result.hint
+    assert result.ok or all(said(result))
