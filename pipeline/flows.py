@@ -105,8 +105,11 @@ def spread(
         return
     runner = executor.runner(processes)
     leaves_process = not isinstance(runner, ThreadPoolTaskRunner)
+    # Quoted, Prefect does not walk large arguments looking for futures; Dask's runner would
+    # hand the task the quote itself, so there they go as they are.
+    wrap = (lambda value: value) if executor.dask else quote
     with _same_api() if leaves_process else contextlib.nullcontext(), runner:
-        futures = [runner.submit(work, dict(parameters)) for parameters in calls]
+        futures = [runner.submit(work, {k: wrap(v) for k, v in parameters.items()}) for parameters in calls]
         for future in futures:
             yield future.result()
 
@@ -326,7 +329,7 @@ def _collect(
     taken = take_in_task(settings, before.digests)
     processes = executor.processes(len(taken.pending), FILES_PER_PROCESS)
     batches = _batches(taken.pending, batch_size, processes)
-    calls = [{"batch": b, "plans": quote(plans), "cycle": cycle, "settings": settings} for b in batches]
+    calls = [{"batch": b, "plans": plans, "cycle": cycle, "settings": settings} for b in batches]
     processed: list[Processed] = []
     for done in spread(executor, check_batch_task, calls, processes):
         # Recorded as each batch returns: a retry or a killed run finds it handled.
@@ -388,7 +391,6 @@ def _rebuild_clean_data(
 def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor) -> ReportResult:
     consolidated = consolidate(settings, plans, cycle)
     processes = executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
-    shared: Any = quote(consolidated)  # Prefect need not walk the tables looking for futures
     if processes > 1 or executor.dask:
         year = cycle.year
         calls = [
@@ -400,10 +402,13 @@ def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Exec
             },
         ]
         written = list(
-            spread(executor, write_report_task, [{**c, "consolidated": shared} for c in calls], processes)
+            spread(
+                executor, write_report_task, [{**c, "consolidated": consolidated} for c in calls], processes
+            )
         )
         paths = (written[0], written[1], *written[2])
     else:
+        shared: Any = quote(consolidated)  # Prefect need not walk the tables looking for futures
         paths = write_reports_task(shared, settings)
     result = ReportResult(year=cycle.year, paths=tuple(paths), consolidated=consolidated)
     _publish_report(result)
@@ -430,7 +435,7 @@ def _templates(
         for code in plan.department_codes
     ]
     processes = executor.processes(len(jobs), FILES_PER_PROCESS)
-    calls = [{"plan": quote(plan), "jobs": batch} for batch in _batches(jobs, BATCH_SIZE, processes)]
+    calls = [{"plan": plan, "jobs": batch} for batch in _batches(jobs, BATCH_SIZE, processes)]
     paths = [path for done in spread(executor, write_templates_task, calls, processes) for path in done]
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(cycle.year))
     return paths

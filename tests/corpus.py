@@ -874,7 +874,7 @@ CASES: tuple[Case, ...] = (
         "deleted_optional_column",
         deleted_optional_column,
         "accepted",
-        _codes("missing_column"),
+        _codes("missing_optional_column"),
         department="SOC",
     ),
     Case(
