@@ -284,8 +284,8 @@ def _archive_suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
 
 
-
 # --- the intake pass ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Intake:
