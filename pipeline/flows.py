@@ -306,7 +306,12 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _settings(**overrides: Any) -> Settings:
-    paths = {k: Path(v) for k, v in overrides.items() if k in ("inbox", "outbox") and v is not None}
+    # Absolute: a batch may run in another process or on a Dask worker in another folder.
+    paths = {
+        k: Path(v).absolute()
+        for k, v in overrides.items()
+        if k in ("inbox", "outbox", "plan_file") and v is not None
+    }
     others = {k: v for k, v in overrides.items() if k not in paths}
     return Settings().with_overrides(**paths, **others)
 

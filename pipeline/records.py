@@ -42,7 +42,7 @@ class LedgerRecord:
         processed: when the pipeline handled it, ISO 8601 UTC, seconds.
         department: förvaltning code from the workbook, if it could be read.
         year: the year of the handlingsplan, if it could be read.
-        verdict: "accepted" or "rejected" (stored as "outcome": the ledger's format).
+        verdict: "accepted" or "rejected" (ledgers written before it was named call it "outcome").
         errors: number of errors found.
         warnings: number of warnings found.
         plan_version: the plan version the template was made from, if known.

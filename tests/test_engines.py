@@ -154,13 +154,11 @@ def test_collect_on_a_dask_cluster_writes_the_local_run_s_bytes(
     with distributed.Client(address, timeout=30, set_as_default=False) as client:
         client.wait_for_workers(2, timeout=60)
         assert sum(client.run(executed).values()) == 0
-        # Absolute folders: the workers run elsewhere and are handed the paths as given.
-        # With the defaults (relative inbox/outbox) a worker looks in its own working folder
-        # and fails (FileNotFoundError: 'outbox/arkiv/…'): drop these two options once the
-        # flow resolves its folders before sending work to a cluster.
+        # The default, relative inbox/ and outbox/: the flow hands the workers (each in a
+        # folder of its own, as on another machine) absolute paths.
         on_cluster = processes.start(
             "collect-dask",
-            [*collect, "--dask", "--inbox", clustered / "inbox", "--outbox", clustered / "outbox"],
+            [*collect, "--dask"],
             cwd=clustered,
             env=clean_env(PREFECT_HOME=tmp_path / "prefect-dask", DASK_SCHEDULER_ADDRESS=address),
         )
@@ -211,13 +209,6 @@ print(json.dumps({"id": str(run.id), "state": run.state.type.value if run.state 
 and waits for its run to end."""
 
 
-class FlowNotLoadable(AssertionError):
-    """The worker's flow-run process could not load the deployment's entrypoint."""
-
-
-ENTRYPOINT_MISSING = re.compile(r"Script at '[^']*' encountered an exception: FileNotFoundError")
-
-
 def _api(url: str, body: dict[str, Any] | None = None) -> Any:
     """GET (or POST `body` as JSON to) the server's REST API; returns the parsed answer."""
     data = None if body is None else json.dumps(body).encode()
@@ -226,15 +217,6 @@ def _api(url: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(response.read())
 
 
-@pytest.mark.xfail(
-    raises=FlowNotLoadable,
-    strict=True,
-    reason=(
-        "prefect.yaml names its flows by file path (pipeline/flows.py:run_flow), which the worker "
-        "resolves after the pull step has moved into HANDLINGSPLAN_HOME, where there is no "
-        "pipeline/; a module path (pipeline.flows:run_flow) loads. Remove this mark when fixed."
-    ),
-)
 def test_annual_deployment_runs_on_a_worker_of_a_prefect_server(
     plan: Plan, tmp_path: Path, processes: Processes
 ) -> None:
@@ -289,10 +271,6 @@ def test_annual_deployment_runs_on_a_worker_of_a_prefect_server(
     assert trigger.process.returncode == 0, trigger.output()
     triggered = json.loads(trigger.output().strip().splitlines()[-1])
     run = _api(f"{api}/flow_runs/{triggered['id']}")
-    if run["state"]["type"] != "COMPLETED" and ENTRYPOINT_MISSING.search(
-        worker.log.read_text("utf-8", "replace")
-    ):
-        raise FlowNotLoadable(f"{run['state']['message']}\n--- worker:\n{worker.output()}")
     assert (run["state"]["type"], run["deployment_id"], run["work_pool_name"]) == (
         "COMPLETED",
         deployment["id"],
