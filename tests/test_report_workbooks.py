@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import xml.etree.ElementTree as ET
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,12 @@ from typing import Any
 import openpyxl
 import pandas as pd
 import pytest
-import xlsxwriter
+from openpyxl.utils import get_column_letter
 from xlsxwriter.exceptions import OverlappingRange
+from xlsxwriter.worksheet import Worksheet
 
+from pipeline import check, intake, store
 from pipeline import contract as c
-from pipeline.collect import collect
 from pipeline.combine import (
     ACTION_TABLE_COLUMNS,
     AREA,
@@ -25,23 +28,23 @@ from pipeline.combine import (
     DepartmentStatus,
     Rejection,
     combine,
-    consolidate_year,
-    read_previous_actions,
+    combine_submissions,
 )
 from pipeline.config import Settings
 from pipeline.demo import example_submissions, write_example_inbox
+from pipeline.layout import row_height
 from pipeline.plan import Plan
-from pipeline.report import blocks
-from pipeline.report.blocks import BlockWorksheet, add_block_sheet
+from pipeline.records import Pending, utc_iso
+from pipeline.report import blocks, write_reports
+from pipeline.report.blocks import TableBook
 from pipeline.report.workbooks import (
+    WORKBOOK_OPTIONS,
     _row_heights,
     matrix_cell,
     schedule,
     write_action_plan,
     write_follow_up,
-    write_workbooks,
 )
-from pipeline.template import row_height
 
 YEAR = 2027
 AS_OF = dt.date(2027, 3, 1)
@@ -79,18 +82,48 @@ def _expected_overdue() -> set[str]:
     }
 
 
+def example_consolidated(plan: Plan, root: Path, year: int = YEAR, as_of: dt.date = AS_OF) -> Consolidated:
+    """Returns the consolidated plan of the demo examples (SOC, UTB, FoK accepted, KS
+    rejected, SBF missing), checked, kept and combined by the stages as the flows run them."""
+    settings = Settings(inbox=root / "inbox", outbox=root / "outbox")
+    plans = check.Plans(plan, settings.plans_dir)
+    records, kept = [], {}
+    for path in write_example_inbox(plan, year, settings.inbox, root / "mallar"):
+        size, mtime = path.stat().st_size, path.stat().st_mtime
+        item = Pending(path.name, intake.sha256_file(path), path, size, utc_iso(mtime))
+        checked = check.check_submission(path, path.name, plans, year, as_of)
+        records.append(
+            check.ledger_record(item, checked, year, feedback=None, archived=path.name, processed=mtime)
+        )
+        if checked.accepted:
+            kept[item.digest] = check.clean_data(checked)
+    view = store.received_from(records, year)
+    in_force = {code: (record, kept[record.digest]) for code, record in view.in_force.items()}
+    return combine_submissions(plan, year, as_of, in_force, view.open_rejections)
+
+
 @pytest.fixture(scope="module")
 def result(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Consolidated:
-    root = tmp_path_factory.mktemp("cycle")
-    settings = Settings(inbox=root / "inbox", outbox=root / "outbox")
-    write_example_inbox(plan, YEAR, settings.inbox, root / "mallar")
-    collect(settings, plan, YEAR, as_of=AS_OF)
-    return consolidate_year(settings, plan, YEAR, AS_OF)
+    return example_consolidated(plan, tmp_path_factory.mktemp("cycle"))
+
+
+def _workbooks(result: Consolidated, outbox: Path, *, bulk: bool = True) -> tuple[Path, Path]:
+    """Returns the handlingsplan and the follow-up written where Settings names them in `outbox`."""
+    settings = Settings(outbox=outbox)
+    return (
+        write_action_plan(result, settings.action_plan_file(result.year), bulk=bulk),
+        write_follow_up(result, settings.follow_up_file(result.year), bulk=bulk),
+    )
 
 
 @pytest.fixture(scope="module")
-def files(result: Consolidated, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return write_workbooks(result, tmp_path_factory.mktemp("ut") / str(YEAR))
+def outbox(result: Consolidated, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ut")
+
+
+@pytest.fixture(scope="module")
+def files(result: Consolidated, outbox: Path) -> tuple[Path, Path]:
+    return _workbooks(result, outbox)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +158,18 @@ def test_file_names_and_sheet_order(files: tuple[Path, Path], action_plan: Any, 
     assert not [p for p in files[0].parent.iterdir() if p.name.startswith(".")]  # no leftover tmp files
 
 
+def test_reports_are_written_where_settings_names_them(result: Consolidated, tmp_path: Path) -> None:
+    settings = Settings(outbox=tmp_path)
+    paths = write_reports(result, settings)
+    assert paths == (
+        settings.action_plan_file(YEAR),
+        settings.follow_up_file(YEAR),
+        settings.summary_file(YEAR, ".html"),
+        settings.summary_file(YEAR, ".md"),
+    )
+    assert sorted(settings.year_dir(YEAR).iterdir()) == sorted(paths)  # nothing else, no temporary files
+
+
 def test_action_table_has_every_accepted_action(action_plan: Any, follow_up: Any) -> None:
     expected = _expected_actions()
     for wb in (action_plan, follow_up):
@@ -148,9 +193,12 @@ def test_action_table_has_every_accepted_action(action_plan: Any, follow_up: Any
     assert by_id["UTB-2027-003"][c.GOAL] == "3.3"  # typed as a number in the example, shown as the id
 
 
-def test_action_table_reads_back_as_previous_year(files: tuple[Path, Path], result: Consolidated) -> None:
-    previous = read_previous_actions(files[0])
-    assert previous is not None
+def test_action_table_reads_back_as_previous_year(
+    files: tuple[Path, Path], outbox: Path, result: Consolidated
+) -> None:
+    kept = store.previous_plan(Settings(outbox=outbox), YEAR + 1, ACTION_TABLE_COLUMNS)
+    assert kept is not None
+    previous = kept.actions
     assert list(previous.columns) == list(ACTION_TABLE_COLUMNS)
     assert list(previous[c.ACTION_ID]) == list(result.actions[c.ACTION_ID])
     assert list(previous[c.STATUS]) == list(result.actions[c.STATUS])
@@ -216,8 +264,114 @@ def test_overview_figures(follow_up: Any) -> None:
     assert follow_up["Översikt"]["B10"].number_format == "#,##0"
 
 
-def test_overview_has_charts(follow_up: Any) -> None:
-    assert len(follow_up["Översikt"]._charts) >= 2
+# The overview's charts, read from the package: Översikt → its drawing → the chart parts.
+
+PACKAGE_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+SHEET_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+DRAWING = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
+CHART = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+TEXT = "{http://schemas.openxmlformats.org/drawingml/2006/main}t"
+
+
+def _related(package: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """Returns a part's relationships: id → (type's last word, target part)."""
+    folder, name = part.rsplit("/", 1)
+    rels = ET.fromstring(package.read(f"{folder}/_rels/{name}.rels"))
+    result = {}
+    for rel in rels.iter(PACKAGE_RELATIONSHIPS):
+        target = Path(folder, rel.get("Target", "")).as_posix()
+        while "/../" in target:
+            target = re.sub(r"[^/]+/\.\./", "", target, count=1)
+        result[rel.get("Id", "")] = (rel.get("Type", "").rsplit("/", 1)[-1], target)
+    return result
+
+
+def _chart(xml: bytes) -> dict[str, Any]:
+    """Returns what a chart part shows: its kind, grouping, titles and series (as ranges)."""
+    space = ET.fromstring(xml)
+    plot = space.find(f"{CHART}chart/{CHART}plotArea")
+    assert plot is not None
+    kinds = [child for child in plot if child.tag.endswith("Chart")]
+
+    def title(element: ET.Element | None) -> str:
+        return "".join(t.text or "" for t in element.iter(TEXT)) if element is not None else ""
+
+    def formula(series: ET.Element, path: str) -> str:
+        found = series.find(f"{CHART}{path}//{CHART}f")
+        return found.text or "" if found is not None else ""
+
+    return {
+        "kinds": [kind.tag.removeprefix(CHART) for kind in kinds],
+        "direction": kinds[0].find(f"{CHART}barDir").get("val"),  # type: ignore[union-attr]
+        "grouping": kinds[0].find(f"{CHART}grouping").get("val"),  # type: ignore[union-attr]
+        "title": title(space.find(f"{CHART}chart/{CHART}title")),
+        "axes": [
+            title(axis.find(f"{CHART}title"))
+            for axis in plot
+            if axis.tag in (f"{CHART}catAx", f"{CHART}valAx")
+        ],
+        "series": [
+            (formula(series, "tx"), formula(series, "cat"), formula(series, "val"))
+            for series in kinds[0].iter(f"{CHART}ser")
+        ],
+    }
+
+
+def overview_charts(path: Path) -> list[dict[str, Any]]:
+    """Returns the charts drawn on Översikt, top to bottom, as `_chart` reads them."""
+    with zipfile.ZipFile(path) as package:
+        workbook = _related(package, "xl/workbook.xml")
+        sheets = ET.fromstring(package.read("xl/workbook.xml")).iter(f"{SHEET_MAIN}sheet")
+        sheet = next(workbook[s.get(RELATIONSHIP_ID, "")][1] for s in sheets if s.get("name") == "Översikt")
+        drawings = [target for kind, target in _related(package, sheet).values() if kind == "drawing"]
+        assert len(drawings) == 1
+        charts = _related(package, drawings[0])
+        anchored = []
+        for anchor in ET.fromstring(package.read(drawings[0])):
+            row = int(anchor.findtext(f"{DRAWING}from/{DRAWING}row", "-1"))
+            frame = anchor.find(f".//{CHART}chart")
+            assert frame is not None
+            kind, part = charts[frame.get(RELATIONSHIP_ID, "")]
+            assert kind == "chart"
+            anchored.append((row, _chart(package.read(part))))
+    return [chart for _, chart in sorted(anchored, key=lambda item: item[0])]
+
+
+def _count_table(rows: list[tuple[Any, ...]], first_header: str) -> tuple[int, int, int]:
+    """Returns (header row, first and last data row), 1-based, of a count table on Status."""
+    header = next(n for n, r in enumerate(rows, start=1) if r[0] == first_header)
+    total = next(n for n, r in enumerate(rows, start=1) if n > header and r[0] == "Totalt")
+    return header, header + 1, total - 1
+
+
+def test_overview_has_charts(files: tuple[Path, Path], follow_up: Any, plan: Plan) -> None:
+    charts = overview_charts(files[1])
+    status = follow_up["Status"]
+    rows = _rows(status)
+    expected = [
+        ("Åtgärder per målområde och status", "Målområde", [a.label for a in plan.goal_areas]),
+        ("Åtgärder per förvaltning och status", "Förvaltning", list(plan.department_codes)),
+    ]
+    assert [chart["title"] for chart in charts] == [title for title, _, _ in expected]
+    for chart, (_, axis, categories) in zip(charts, expected, strict=True):
+        assert chart["kinds"] == ["barChart"]
+        assert (chart["direction"], chart["grouping"]) == ("col", "stacked")
+        assert chart["axes"] == [axis, "Antal åtgärder"]
+        header, first, last = _count_table(rows, axis)
+        series = []
+        for offset, name in enumerate(c.STATUSES):
+            col = get_column_letter(2 + offset)
+            series.append(
+                (
+                    f"Status!${col}${header}",
+                    f"Status!$A${first}:$A${last}",
+                    f"Status!${col}${first}:${col}${last}",
+                )
+            )
+            assert status[f"{col}{header}"].value == name
+        assert chart["series"] == series
+        assert [status[f"A{row}"].value for row in range(first, last + 1)] == categories
 
 
 def test_status_totals(follow_up: Any) -> None:
@@ -322,15 +476,15 @@ def test_user_text_is_never_a_formula_or_link(plan: Plan, tmp_path: Path) -> Non
                     if cell.value in EVIL:
                         assert cell.data_type == "s", (ws.title, cell.coordinate)
                         seen[cell.value] += 1
-            assert not ws._hyperlinks
+            assert all(cell.hyperlink is None for row in ws.iter_rows() for cell in row)
     assert set(seen) == set(EVIL)
     table = _rows(openpyxl.load_workbook(plan_file)["Åtgärder"])
     assert [r[ACTION_TABLE_COLUMNS.index(c.ACTION)] for r in table[1:]] == list(EVIL)
 
 
 def test_same_result_gives_identical_bytes(result: Consolidated, tmp_path: Path) -> None:
-    first = write_workbooks(result, tmp_path / "a")
-    second = write_workbooks(result, tmp_path / "b")
+    first = _workbooks(result, tmp_path / "a")
+    second = _workbooks(result, tmp_path / "b")
     for one, two in zip(first, second, strict=True):
         assert one.read_bytes() == two.read_bytes()
 
@@ -347,8 +501,11 @@ def test_changes_sheet_with_previous_year(plan: Plan, tmp_path: Path) -> None:
         ],
         year=YEAR - 1,
     )
-    old = write_action_plan(last_year, tmp_path / "2026" / "handlingsplan_2026.xlsx")
-    previous = read_previous_actions(old)
+    settings = Settings(outbox=tmp_path)
+    write_action_plan(last_year, settings.action_plan_file(YEAR - 1))
+    kept = store.previous_plan(settings, YEAR, ACTION_TABLE_COLUMNS)
+    assert kept is not None
+    previous = kept.actions
     ids = list(last_year.actions[c.ACTION_ID])
     result = _combine(
         plan,
@@ -410,7 +567,7 @@ def _odd_result(plan: Plan, long_text: bool = False) -> Consolidated:
                 c.OWNER: ODD_TEXTS[(i + 3) % len(ODD_TEXTS)],
                 c.START: starts[i % len(starts)],
                 c.DONE: (dt.date(2027, 2, 1), dt.date(2027, 12, 31), None, "", dt.date(2026, 5, 5))[i % 5],
-                c.COST: (40_000.0, float("nan"), 0.0, 1.5e6, 123.456)[i % 5],
+                c.COST: (40_000.0, float("nan"), 0.0, 1.5e6, 123.456, -0.0)[i % 6],
                 c.FUNDING: (None, "Annan", "Statsbidrag", "okänd")[i % 4],
                 c.PARTNERS: ODD_TEXTS[(i + 5) % len(ODD_TEXTS)],
                 c.INDICATOR: ODD_TEXTS[(i + 7) % len(ODD_TEXTS)] if i % 3 else None,
@@ -454,34 +611,43 @@ def _odd_result(plan: Plan, long_text: bool = False) -> Consolidated:
     return Consolidated(plan, YEAR, AS_OF, actions, concerns, departments, rejections, changes)
 
 
+CELL_WRITES = ("write_string", "write_blank", "write_number", "write_datetime")
+
+
+def _count_cell_writes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Returns a counter of xlsxwriter's cell writes from now on (by method)."""
+    calls: Counter[str] = Counter()
+    for name in CELL_WRITES:
+        original = getattr(Worksheet, name)
+
+        def counted(self: Worksheet, *args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(Worksheet, name, counted)
+    return calls
+
+
 @pytest.mark.parametrize("long_text", [False, True], ids=["plain", "text-over-xlsxwriters-limit"])
 @pytest.mark.parametrize("writer", [write_action_plan, write_follow_up])
 def test_tables_in_bulk_give_the_bytes_of_cell_by_cell_writes(
     writer: Any, long_text: bool, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = _odd_result(plan, long_text)
-    kept = []
-    write_block = BlockWorksheet.write_block
-
-    def counted(self: BlockWorksheet, *args: Any, **kwargs: Any) -> bool:
-        kept.append(write_block(self, *args, **kwargs))
-        return kept[-1]
-
-    monkeypatch.setattr(BlockWorksheet, "write_block", counted)
-    monkeypatch.setattr(blocks, "_CHUNK", 7)  # blocks laid out in several pieces
+    monkeypatch.setattr(blocks, "CHUNK_ROWS", 7)  # blocks laid out in several pieces
+    calls = _count_cell_writes(monkeypatch)
     in_bulk = writer(result, tmp_path / "bulk.xlsx").read_bytes()
-    assert kept.count(True) >= 3
-    assert (False in kept) == long_text  # a text xlsxwriter cuts short goes through xlsxwriter
-    monkeypatch.setattr(blocks, "BLOCKS", False)
-    assert writer(result, tmp_path / "cells.xlsx").read_bytes() == in_bulk
+    bulk_calls, calls = sum(calls.values()), _count_cell_writes(monkeypatch)
+    assert writer(result, tmp_path / "cells.xlsx", bulk=False).read_bytes() == in_bulk
+    assert bulk_calls < sum(calls.values()) * 0.8  # the bulk layout was used
+    if long_text:  # cut to xlsxwriter's limit both ways
+        ws = openpyxl.load_workbook(tmp_path / "bulk.xlsx")["Åtgärder"]
+        assert len(ws.cell(9, ACTION_TABLE_COLUMNS.index(c.ACTION) + 1).value) == 32_767
 
 
-def test_example_tables_in_bulk_give_the_same_bytes(
-    result: Consolidated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    in_bulk = [p.read_bytes() for p in write_workbooks(result, tmp_path / "bulk")]
-    monkeypatch.setattr(blocks, "BLOCKS", False)
-    assert [p.read_bytes() for p in write_workbooks(result, tmp_path / "cells")] == in_bulk
+def test_example_tables_in_bulk_give_the_same_bytes(result: Consolidated, tmp_path: Path) -> None:
+    in_bulk = [p.read_bytes() for p in _workbooks(result, tmp_path / "bulk")]
+    assert [p.read_bytes() for p in _workbooks(result, tmp_path / "cells", bulk=False)] == in_bulk
 
 
 def test_row_heights_are_those_of_row_height() -> None:
@@ -491,12 +657,20 @@ def test_row_heights_are_those_of_row_height() -> None:
     assert _row_heights(len(texts), columns) == expected
 
 
-def test_block_sheet_refuses_to_overlap_its_table(tmp_path: Path) -> None:
-    workbook = xlsxwriter.Workbook(str(tmp_path / "x.xlsx"))
-    sheet = add_block_sheet(workbook, "Blad")
-    sheet.add_table(0, 0, 100, 3, {"columns": [{"header": h} for h in "abcd"]})
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "cell-by-cell"])
+def test_table_refuses_to_overlap_a_merge_or_table(bulk: bool, tmp_path: Path) -> None:
+    book = TableBook(tmp_path / "x.xlsx", WORKBOOK_OPTIONS, bulk=bulk)
+    sheet, fmt = book.workbook.add_worksheet("Blad"), book.workbook.add_format()
+    book.add_table(sheet, 0, 0, 100, 3, {"name": "Tabell", "columns": [{"header": h} for h in "abcd"]})
     with pytest.raises(OverlappingRange, match="A1:D101"):
-        sheet.merge_range(50, 2, 50, 5, "", None)
+        book.write_columns(sheet, 50, [([text], fmt) for text in ("x", "", "y", "")], merges=[(2, 3)])
     with pytest.raises(OverlappingRange, match="A1:D101"):
-        sheet.add_table(100, 3, 120, 4)
-    workbook.close()
+        book.add_table(sheet, 100, 3, 120, 4, {"name": "Annan"})
+    book.close(complete=False)
+
+
+def test_bulk_tables_keep_their_whole_range(result: Consolidated, files: tuple[Path, Path]) -> None:
+    rows = len(result.actions) + 1
+    for path in files:
+        table = openpyxl.load_workbook(path)["Åtgärder"].tables["Atgarder"]
+        assert table.ref == f"A1:O{rows}" and table.autoFilter.ref == f"A1:O{rows}"

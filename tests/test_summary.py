@@ -11,9 +11,8 @@ import pytest
 
 from pipeline import combine as k
 from pipeline import contract as c
-from pipeline.collect import collect
 from pipeline.config import Settings
-from pipeline.demo import example_submissions, write_example_inbox
+from pipeline.demo import example_submissions
 from pipeline.plan import Plan
 from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
 from pipeline.report.summary import (
@@ -23,6 +22,7 @@ from pipeline.report.summary import (
     submitted_sentence,
     write_summary,
 )
+from tests.test_report_workbooks import example_consolidated
 
 YEAR = 2027
 AS_OF = dt.date(2027, 3, 1)
@@ -33,16 +33,21 @@ LINK = "[klicka](http://evil.example) | x"
 @pytest.fixture(scope="module")
 def example(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> k.Consolidated:
     """The consolidated plan of the demo examples: SOC, UTB, FoK accepted, KS rejected, SBF missing."""
-    root = tmp_path_factory.mktemp("summary")
-    settings = Settings(inbox=root / "inbox", outbox=root / "outbox")
-    write_example_inbox(plan, YEAR, settings.inbox, root / "mallar")
-    collect(settings, plan, YEAR, as_of=AS_OF)
-    return k.consolidate_year(settings, plan, YEAR, AS_OF)
+    return example_consolidated(plan, tmp_path_factory.mktemp("summary"))
+
+
+def _summary(consolidated: k.Consolidated, outbox: Path) -> tuple[Path, Path]:
+    """Returns the summary's paths (HTML, Markdown), written where Settings names them in `outbox`."""
+    settings = Settings(outbox=outbox)
+    year = consolidated.year
+    return write_summary(
+        consolidated, settings.summary_file(year, ".html"), settings.summary_file(year, ".md")
+    )
 
 
 @pytest.fixture(scope="module")
 def written(example: k.Consolidated, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    html, markdown = write_summary(example, tmp_path_factory.mktemp("out"))
+    html, markdown = _summary(example, tmp_path_factory.mktemp("out"))
     assert html.name == f"sammanfattning_{YEAR}.html" and markdown.name == f"sammanfattning_{YEAR}.md"
     return html.read_text(encoding="utf-8"), markdown.read_text(encoding="utf-8")
 
@@ -92,7 +97,7 @@ def test_html_is_self_contained(written: tuple[str, str]) -> None:
 
 def test_user_text_is_escaped(plan: Plan, tmp_path: Path) -> None:
     result = _handmade(plan, previous=None)
-    html_path, md_path = write_summary(result, tmp_path)
+    html_path, md_path = _summary(result, tmp_path)
     html, markdown = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
     assert "&lt;script&gt;" in html and "<script" not in html
     assert "[klicka](http://evil.example) | x" in html  # plain text in HTML, never a link
@@ -104,11 +109,11 @@ def test_user_text_is_escaped(plan: Plan, tmp_path: Path) -> None:
 
 
 def test_same_input_same_bytes(example: k.Consolidated, tmp_path: Path) -> None:
-    first = [p.read_bytes() for p in write_summary(example, tmp_path / "a")]
-    second = [p.read_bytes() for p in write_summary(example, tmp_path / "a")]
-    third = [p.read_bytes() for p in write_summary(example, tmp_path / "b")]
+    first = [p.read_bytes() for p in _summary(example, tmp_path / "a")]
+    second = [p.read_bytes() for p in _summary(example, tmp_path / "a")]
+    third = [p.read_bytes() for p in _summary(example, tmp_path / "b")]
     assert first == second == third
-    assert not list((tmp_path / "a").glob(".*.tmp"))
+    assert not list((tmp_path / "a").rglob(".*.tmp"))
 
 
 def test_changes_only_with_previous_year(plan: Plan, tmp_path: Path) -> None:
@@ -123,12 +128,12 @@ def test_changes_only_with_previous_year(plan: Plan, tmp_path: Path) -> None:
     )
     with_changes = _handmade(plan, previous=previous)
     assert with_changes.changes is not None
-    html, markdown = (p.read_text(encoding="utf-8") for p in write_summary(with_changes, tmp_path / "ny"))
+    html, markdown = (p.read_text(encoding="utf-8") for p in _summary(with_changes, tmp_path / "ny"))
     for text in (html, markdown):
         assert "Förändringar sedan 2026" in text
         assert "SOC-2026-009" in text and "SOC-2026-002" in text
     without = _handmade(plan, previous=None)
-    for path in write_summary(without, tmp_path / "utan"):
+    for path in _summary(without, tmp_path / "utan"):
         assert "Förändringar sedan" not in path.read_text(encoding="utf-8")
 
 

@@ -1,26 +1,52 @@
-"""Large tables of plain cells for xlsxwriter, written a column at a time and laid out in bulk.
+"""Big tables of plain cells in an xlsxwriter workbook, and the one seam that lays them out in bulk.
 
-xlsxwriter keeps a tuple per cell and lays out each cell's XML through several calls when
-the workbook closes: about 8 µs a cell, most of the reports' time at 50,000 actions (a
-million cells per workbook). `write_columns` writes a table given as columns; on a
-`BlockWorksheet` the table is kept as a block (its columns) and laid out at close with
-the same XML, the same shared string numbers and the same format numbers as xlsxwriter's
-own `write_*` calls give, at well under 1 µs a cell, so the file has the same bytes
-either way (tests/test_report_workbooks.py compares the two). Anything a block cannot
-hold (a string xlsxwriter would cut short, a number that is not finite, a
-constant_memory workbook, rows already written) is written cell by cell through
-xlsxwriter instead.
+A `TableBook` is an xlsxwriter workbook being written to a file. Its `write_columns` writes
+a table given as columns, row by row and left to right, as xlsxwriter's `write_string`,
+`write_blank`, `write_number` and `write_datetime` would; its `add_table` adds an Excel
+table as xlsxwriter's `add_table` does.
+
+Why a seam: xlsxwriter keeps an object for every cell, and for every cell of a table's
+range, until the workbook closes, and then lays out each cell's XML on its own; for
+tables of hundreds of thousands of rows that is most of the report's time and memory.
+With `bulk=False` everything goes through xlsxwriter: the reference. With `bulk=True`
+xlsxwriter writes, through its public calls, only the cells that decide something in the
+file:
+
+- the first cell (row by row, left to right) of every distinct value and format in a
+  table: xlsxwriter numbers shared strings in the order they are written and styles in
+  the order they are laid out, so the numbers come out as in the reference;
+- the first and the last column of a table's first and last row and of every 16th row
+  (rows are grouped by 16 for their `spans`, as Excel writes them), so that the row spans
+  and the sheet's dimension are the reference's, and the first column of rows without a
+  height, so that every row has its tag; merges go through `merge_range` as they are.
+
+A table (`add_table`) of plain columns is added over its header and first row. When the
+workbook is saved, the package is read back and each part rewritten that needs it: every
+other cell is copied into its row (ECMA-376 Part 1 §18.3.1.73) from the XML of the first
+cell with its value and format, with only its reference changed (§18.3.1.4); the shared
+string table's total `count` (§18.4.9) is raised by the cells copied; a table's `ref` and
+its autofilter's (§18.5.1.2) are set to the whole range. Parts are found through the
+package's relationships. Nothing of xlsxwriter is used but its public API and the file it
+writes; the tests compare both ways byte for byte, and the bulk pass raises RuntimeError
+on any row that does not hold the cells it expects.
 """
 
 from __future__ import annotations
 
+import copy
 import io
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from itertools import count
-from typing import Any
+import posixpath
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from array import array
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from itertools import compress, count
+from pathlib import Path
+from typing import Any, cast
 
+import xlsxwriter
 from xlsxwriter.exceptions import OverlappingRange
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name, xl_range
@@ -33,417 +59,514 @@ Column = tuple[Sequence[Any], Format | Sequence[Format]]
 A value is a str (written as a string; "" as a formatted blank), a float (a number) or
 anything else xlsxwriter's `write_datetime` takes (a date)."""
 
-BLOCKS = True
-"""Whether `add_block_sheet` adds BlockWorksheets; False gives xlsxwriter's own (for comparing)."""
+WRITTEN = -1
+"""A cell's code in a block when xlsxwriter writes it. A code p >= 0 means: copied from
+the cell at position p of the sheet (p = row * COLUMNS + col), the first with its value and
+format; -2 - p marks that first cell itself (which xlsxwriter writes)."""
+
+COLUMNS = 16_384
+"""Columns of a worksheet (Excel's limit): the stride of a cell's position."""
+
+SPAN_ROWS = 16
+"""Rows per group of equal `spans` (ECMA-376 Part 1 §18.3.1.73), as Excel and xlsxwriter write them."""
+
+CHUNK_ROWS = 4096
+"""Rows of a block laid out at a time when the workbook is saved: bounds the XML held in memory."""
+
+_MIXED = 0
+"""The namespace of first cells for columns with a format per cell (never a format's id)."""
+
+_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_SPREADSHEET = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_OFFICE_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_DOCUMENT_TYPE = "/officeDocument"
+_SHARED_STRINGS_TYPE = "/sharedStrings"
+_TABLE_TYPE = "/table"
+_CELL = '<c r="'
+_ROW_END = "</row>"
+_COUNT = re.compile(rb'(<sst\b[^>]*?\scount=")(\d+)(")')
 
 
-def add_block_sheet(workbook: Workbook, name: str) -> Worksheet:
-    """Returns a new sheet `name` of the workbook: a BlockWorksheet (unless BLOCKS is off)."""
-    return workbook.add_worksheet(name, worksheet_class=BlockWorksheet if BLOCKS else None)
-
-
-@dataclass(frozen=True)
+@dataclass
 class _Block:
-    """Rows first_row.. of a table: per column the cells' values as laid out, and the formats.
+    """Rows first_row.. of a table in columns 0..width-1, and how each cell is laid out.
 
-    A value is a shared string's number (int), a number (float) or None for a blank.
+    `codes[col][i]` is the cell in row first_row + i (see WRITTEN). In the `merged` columns
+    (the first of each merge) xlsxwriter holds a cell on every row: a blank where the cell
+    is copied. `copied_strings` counts copied cells that xlsxwriter would have written with
+    `write_string`: references to the shared string table.
     """
 
     first_row: int
     rows: int
-    values: list[list[int | float | None]]
-    styles: list[Format | Sequence[Format]]
+    width: int
+    codes: list[array[int]]
+    merged: frozenset[int]
+    copied_strings: int
 
     @property
     def last_row(self) -> int:
         return self.first_row + self.rows - 1
 
 
-class BlockWorksheet(Worksheet):
-    """A worksheet that keeps tables written with `write_columns` as blocks until it closes.
+@dataclass(frozen=True)
+class _Table:
+    """A table added over its header and first row: its name, its range as added and in full
+    (as text), and its rows and columns in full."""
 
-    Added with `add_block_sheet`. It relies on how xlsxwriter 3.x numbers shared strings
-    (when written: `str_table`) and formats (when first laid out: `_get_xf_index`), and
-    lays out rows and cells (`_write_rows`, `_write_row`, `_write_cell`); the tests compare
-    its files with xlsxwriter's own, byte for byte, so a change there shows at once.
+    name: str
+    added: str
+    full: str
+    rows: range
+    cols: range
+
+    def overlaps(self, rows: range, cols: range) -> bool:
+        """Returns whether the table shares a cell with the range `rows` × `cols`."""
+        return bool(range(max(self.rows.start, rows.start), min(self.rows.stop, rows.stop))) and bool(
+            range(max(self.cols.start, cols.start), min(self.cols.stop, cols.stop))
+        )
+
+
+@dataclass
+class _Sheet:
+    """What a worksheet's XML needs when the workbook is saved: its blocks in row order, its
+    tables; and, while it is written, the position of the first cell of each value and
+    format in its blocks, per namespace (see `_keys`)."""
+
+    blocks: list[_Block] = field(default_factory=list)
+    tables: list[_Table] = field(default_factory=list)
+    firsts: dict[int, dict[Hashable, int]] = field(default_factory=dict)
+
+
+class TableBook:
+    """An xlsxwriter workbook written to `target`, with tables written by `write_columns`.
+
+    Args:
+        target: the file to write.
+        options: xlsxwriter's Workbook options.
+        bulk: lay the tables out in bulk when saved (see the module); False writes every
+            cell through xlsxwriter, the reference the bulk layout is tested against.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._blocks: list[_Block] = []
-        self.table_cells: _TableRanges = _TableRanges()
+    def __init__(self, target: Path, options: dict[str, Any], *, bulk: bool = True) -> None:
+        self.target = target
+        self.bulk = bulk
+        self._buffer = io.BytesIO() if bulk else None
+        self.workbook: Workbook = xlsxwriter.Workbook(self._buffer or str(target), options)
+        self._sheets: dict[str, _Sheet] = {}
+
+    def close(self, *, complete: bool = True) -> None:
+        """Closes the workbook and writes the file; `complete=False` only closes it (after an error)."""
+        self.workbook.close()
+        if complete and self._buffer is not None:
+            sheets = {name: sheet for name, sheet in self._sheets.items() if sheet.blocks or sheet.tables}
+            if sheets:
+                _complete_package(self._buffer, self.target, sheets)
+            else:
+                self.target.write_bytes(self._buffer.getvalue())
 
     def add_table(
         self,
+        ws: Worksheet,
         first_row: int,
         first_col: int,
         last_row: int,
         last_col: int,
-        options: dict[str, Any] | None = None,
-    ) -> int:
-        """Adds a table as xlsxwriter does, without going through each of its cells.
+        options: dict[str, Any],
+    ) -> None:
+        """Adds an Excel table over the range, as `Worksheet.add_table` does.
 
-        xlsxwriter records every cell of a table, to refuse a later merge or table over it
-        (340 MB for 200,000 rows of 15 columns, and a second to fill): here the table's
-        range is recorded and checked instead. A table of plain columns (a header row, no
-        data, formulas or totals: nothing written below the header) is added over its
-        header and first row, and its range then set to all of its rows.
+        In bulk, a named table with a header row and plain columns (no data, formulas or
+        totals: its cells are written afterwards) is added over its header and first row,
+        and gets its whole range when the workbook is saved; xlsxwriter then does not
+        record each of its cells. Tables and the merges of `write_columns` are checked
+        against its whole range here instead.
+
+        Raises:
+            OverlappingRange: the table overlaps a table added before (as xlsxwriter's).
+            ValueError: xlsxwriter refused the table (it warns why).
         """
-        ranges = self.table_cells
         top, bottom = sorted((first_row, last_row))
         left, right = sorted((first_col, last_col))
         cell_range = xl_range(top, left, bottom, right)
-        for previous in ranges.ranges:
-            if _overlap(
-                (top, left, bottom, right), (previous.top, previous.left, previous.bottom, previous.right)
-            ):
-                raise OverlappingRange(
-                    f"Table range '{cell_range}' overlaps previous table range '{previous.text}'."
-                )
-        for merged in self.merge:
-            if _overlap((top, left, bottom, right), tuple(merged)):
-                raise OverlappingRange(
-                    f"Table range '{cell_range}' overlaps previous merge range '{xl_range(*merged)}'."
-                )
-        given = options or {}
+        self._check(ws, range(top, bottom + 1), range(left, right + 1), f"Table range '{cell_range}'")
         plain = (
-            bottom - top > 1
-            and bottom < self.xls_rowmax
-            and right < self.xls_colmax
-            and given.get("header_row", True)
-            and not given.get("total_row")
-            and "data" not in given
-            and not any(column and column.get("formula") for column in given.get("columns", []))
+            self.bulk
+            and bottom - top > 1
+            and bool(options.get("name"))
+            and options.get("header_row", True)
+            and not options.get("total_row")
+            and "data" not in options
+            and not any(column.get("formula") for column in options.get("columns", []))
         )
-        self.table_cells = _Unkept()  # type: ignore[assignment]  # where xlsxwriter records the cells
-        try:
-            added = super().add_table(top, left, top + 1 if plain else bottom, right, options)
-        finally:
-            self.table_cells = ranges
-        if added == 0:
-            ranges.ranges.append(_Range(top, left, bottom, right, cell_range))
-            if plain:  # as add_table sets them for the whole range (no total row)
-                table = self.tables[-1]
-                table["range"] = table["a_range"] = cell_range
-                if table.get("autofilter"):
-                    table["autofilter"] = cell_range
-                for col in range(left, right + 1):
-                    if self.filter_cells.get((top, col), ("",))[0] == "table":
-                        self.filter_cells[(top, col)] = ("table", cell_range)
-        return added
+        added_last = top + 1 if plain else bottom
+        if ws.add_table(top, left, added_last, right, options) != 0:
+            raise ValueError(f"xlsxwriter did not add table {options.get('name')!r}.")
+        if plain:
+            added = xl_range(top, left, added_last, right)
+            table = _Table(options["name"], added, cell_range, range(top, bottom + 1), range(left, right + 1))
+            self._sheet(ws).tables.append(table)
 
-    def write_block(
-        self, first_row: int, columns: Sequence[Column], merges: Sequence[tuple[int, int]] = ()
-    ) -> bool:
-        """Keeps the columns as a block from `first_row`, column 0 on, merging `merges` on each row.
+    def _check(self, ws: Worksheet, rows: range, cols: range, what: str) -> None:
+        """Refuses a range over a table added over its first rows only (see `add_table`)."""
+        for table in self._sheet(ws).tables:
+            if table.overlaps(rows, cols):
+                raise OverlappingRange(f"{what} overlaps previous table range '{table.full}'.")
 
-        Returns False, having written nothing, when the block cannot be laid out here
-        exactly as xlsxwriter would lay out its cells.
+    def write_columns(
+        self,
+        ws: Worksheet,
+        first_row: int,
+        columns: Sequence[Column],
+        heights: Sequence[float] | None = None,
+        rows: Sequence[int] | None = None,
+        merges: Sequence[tuple[int, int]] = (),
+    ) -> int:
+        """Writes columns of cells from `first_row` down, from column 0; returns the row after them.
+
+        The cells are those of `write_string`, `write_blank` (for "", with the format),
+        `write_number` and `write_datetime`, written row by row, left to right. `heights`,
+        when given, sets each row's height; `rows`, when given, picks those positions of the
+        columns (and of the heights). `merges` are (first, last) columns merged on every
+        row, with `merge_range` and the first column's format; the other columns of a merge
+        must be blank ("") in that format. No other cell may be written in these rows.
         """
-        width = len(columns)
-        rows = len(columns[0][0]) if columns else 0
-        last_row = first_row + rows - 1
-        if (
-            not rows
-            or self.constant_memory
-            or first_row < 0
-            or last_row >= self.xls_rowmax
-            or width > self.xls_colmax
-            or (self._blocks and first_row <= self._blocks[-1].last_row)
-            or any(self.table.get(row) for row in range(first_row, last_row + 1))
-            or (merges and self.tables)  # merge_range checks merges against tables cell by cell
-        ):
-            return False
-        if not all(self._plain(values) for values, _ in columns):
-            return False
-        # Shared strings are numbered in the order written: row by row, left to right.
-        number_of = self.str_table._get_shared_string_index
-        cells = [
-            number_of(value) if value.__class__ is str and value else value
-            for row in zip(*(values for values, _ in columns), strict=True)
-            for value in row
-        ]
-        serial = _Serials(self._convert_date_time)
-        laid_out = [
-            [
-                value
-                if value.__class__ is int or value.__class__ is float
-                else None
-                if value.__class__ is str
-                else serial(value)
-                for value in cells[col::width]
+        if rows is not None:
+            columns = [
+                ([values[i] for i in rows], style if isinstance(style, Format) else [style[i] for i in rows])
+                for values, style in columns
             ]
-            for col in range(width)
-        ]
-        for row in range(first_row, last_row + 1):  # as merge_range records them (rows without cells)
-            for first, last in merges:
-                cell_range = xl_range(row, first, row, last)
-                for col in range(first, last + 1):
-                    self.merged_cells[(row, col)] = cell_range
-                self.merge.append([row, first, row, last])
-        self._check_dimensions(first_row, 0)
-        self._check_dimensions(last_row, width - 1)
-        self._blocks.append(_Block(first_row, rows, laid_out, [style for _, style in columns]))
-        return True
-
-    def _plain(self, values: Sequence[Any]) -> bool:
-        """Returns whether xlsxwriter writes each value as it is: no string cut short, no error."""
-        kinds = set(map(type, values))
-        if int in kinds or bool in kinds:  # not cell values here: xlsxwriter refuses them as dates
-            return False
-        texts = (
-            values if kinds == {str} else [v for v in values if v.__class__ is str] if str in kinds else ()
-        )
-        numbers = (
-            values
-            if kinds == {float}
-            else [v for v in values if v.__class__ is float]
-            if float in kinds
-            else ()
-        )
-        # xlsxwriter cuts strings longer than 32,767 UTF-16 units (it checks only those over half).
-        return max(map(len, texts), default=0) <= self.xls_strmax // 2 and all(map(math.isfinite, numbers))
-
-    def _write_rows(self) -> None:
-        """Lays out the rows as xlsxwriter does, the blocks' rows included."""
-        if not self._blocks:
-            super()._write_rows()
-            return
-        self._calculate_spans()
-        for block in self._blocks:  # every block row has cells in columns 1..width
-            width = len(block.values)
-            for group in range(block.first_row // 16, block.last_row // 16 + 1):
-                low, high = 1, width
-                if group in self.row_spans:
-                    first, last = self.row_spans[group].split(":")
-                    low, high = min(low, int(first)), max(high, int(last))
-                self.row_spans[group] = f"{low}:{high}"
-        xf_indices: dict[int, int] = {}
-        blocks = iter(self._blocks)
-        block = next(blocks, None)
-        row_num = self.dim_rowmin
-        while row_num <= self.dim_rowmax:
-            if block is not None and row_num == block.first_row:
-                self._write_block_rows(block, xf_indices)
-                row_num = block.last_row + 1
-                block = next(blocks, None)
-            else:
-                self._write_plain_row(row_num)
-                row_num += 1
-
-    def _write_block_rows(self, block: _Block, xf_indices: dict[int, int]) -> None:
-        """Lays out a block's rows as xlsxwriter's `_write_row` and `_write_cell` would.
-
-        A format gets its number when first laid out (`_get_xf_index`): the formats are
-        asked first in the order of their first cells, row by row, as xlsxwriter asks them.
-        """
-
-        def xf_index(cell_format: Format) -> int:
-            xf = xf_indices.get(id(cell_format))
-            if xf is None:
-                xf = xf_indices[id(cell_format)] = cell_format._get_xf_index()
-            return xf
-
-        firsts = []
-        for col, style in enumerate(block.styles):
-            if isinstance(style, Format):
-                firsts.append((0, col, style))
-                continue
-            seen = set()
-            for index, cell_format in enumerate(style):
-                if id(cell_format) not in seen:
-                    seen.add(id(cell_format))
-                    firsts.append((index, col, cell_format))
-        for _, _, cell_format in sorted(firsts, key=lambda first: first[:2]):
-            xf_index(cell_format)
-        for row_num in range(block.first_row, block.last_row + 1):
-            if self.table.get(row_num) or row_num in self.comments:
-                raise RuntimeError(f"Row {row_num} has cells both in a block and written one by one.")
-        row_starts: dict[tuple[Any, ...], str] = {}
-        for start in range(0, block.rows, _CHUNK):
-            stop = min(start + _CHUNK, block.rows)
-            excel_rows = range(block.first_row + start + 1, block.first_row + stop + 1)
-            laid_out = []
-            for letter, values, style in zip(
-                _letters(len(block.values)), block.values, block.styles, strict=False
-            ):
-                if isinstance(style, Format):
-                    xfs: Sequence[int] = [xf_index(style)] * (stop - start)
-                else:
-                    xfs = [xf_indices[id(cell_format)] for cell_format in style[start:stop]]
-                laid_out.append(
-                    [
-                        f'<c r="{letter}{row}" s="{xf}"/>'
-                        if value is None
-                        else f'<c r="{letter}{row}" s="{xf}" t="s"><v>{value}</v></c>'
-                        if value.__class__ is int
-                        else f'<c r="{letter}{row}" s="{xf}"><v>{value:.16G}</v></c>'
-                        for row, xf, value in zip(excel_rows, xfs, values[start:stop], strict=True)
-                    ]
+            heights = None if heights is None else [heights[i] for i in rows]
+        written = len(columns[0][0]) if columns else 0
+        for first, last in merges if written else ():
+            merge_range = xl_range(first_row, first, first_row + written - 1, last)
+            self._check(
+                ws,
+                range(first_row, first_row + written),
+                range(first, last + 1),
+                f"Merge range '{merge_range}'",
+            )
+        if written:
+            sheet = self._sheet(ws)
+            in_order = not sheet.blocks or first_row > sheet.blocks[-1].last_row
+            if self.bulk and in_order:
+                sheet.blocks.append(
+                    _write_block(ws, first_row, columns, merges, heights is not None, sheet.firsts)
                 )
-            write = self.fh.write
-            for excel_row, cells in zip(excel_rows, zip(*laid_out, strict=True), strict=True):
-                write(f"{self._row_start(excel_row - 1, row_starts)}{''.join(cells)}</row>")
-
-    def _row_start(self, row_num: int, known: dict[tuple[Any, ...], str]) -> str:
-        """Returns the <row> start tag that xlsxwriter's `_write_row` writes for the row.
-
-        The tag depends on the row's number, spans and row_info (its fields) only:
-        `_write_row` writes it once per spans and row_info, for row 1, and the number is put in.
-        """
-        span, info = self.row_spans.get(row_num // 16), self.row_info.get(row_num)
-        key = (span, None if info is None else tuple(vars(info).values()))
-        rest = known.get(key)
-        if rest is None:
-            fh, self.fh = self.fh, io.StringIO()
-            try:
-                self._write_row(0, span, info)
-                tag = self.fh.getvalue()
-            finally:
-                self.fh = fh
-            if not tag.startswith(_FIRST_ROW):
-                raise RuntimeError(f"Unexpected row tag from xlsxwriter: {tag!r}")
-            rest = known[key] = tag[len(_FIRST_ROW) :]
-        return f'<row r="{row_num + 1}"{rest}'
-
-    def _write_plain_row(self, row_num: int) -> None:
-        """Lays out one row of cells written one by one: the body of xlsxwriter's `_write_rows`."""
-        if not (row_num in self.row_info or row_num in self.comments or self.table[row_num]):
-            return
-        span = self.row_spans.get(int(row_num / 16))
-        if self.table[row_num]:
-            if row_num not in self.row_info:
-                self._write_row(row_num, span)
             else:
-                self._write_row(row_num, span, self.row_info[row_num])
-            for col_num in range(self.dim_colmin, self.dim_colmax + 1):
-                if col_num in self.table[row_num]:
-                    self._write_cell(row_num, col_num, self.table[row_num][col_num])
-            self._xml_end_tag("row")
-        elif row_num not in self.row_info:
-            self._write_empty_row(row_num, span, None)
+                _write_cells(ws, first_row, columns, merges)
+        if heights is not None:
+            for row, height in enumerate(heights, start=first_row):
+                ws.set_row(row, height)
+        return first_row + written
+
+    def _sheet(self, ws: Worksheet) -> _Sheet:
+        return self._sheets.setdefault(ws.get_name(), _Sheet())
+
+
+# Writing: every cell (the reference), or the cells that decide the file (bulk).
+
+
+def _write_cell(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
+    """Writes one cell as `write_columns` describes it."""
+    kind = value.__class__
+    if kind is str:
+        if value:
+            ws.write_string(row, col, value, style)
         else:
-            self._write_empty_row(row_num, span, self.row_info[row_num])
-
-
-class _Serials:
-    """Excel serial numbers of dates, as xlsxwriter's `write_datetime` stores them, each made once."""
-
-    def __init__(self, convert: Callable[[Any], float]) -> None:
-        self._convert = convert
-        self._known: dict[tuple[type, Any], float] = {}
-
-    def __call__(self, value: Any) -> float:
-        key = (value.__class__, value)
-        number = self._known.get(key)
-        if number is None:
-            number = self._known[key] = float(self._convert(value))
-        return number
-
-
-@dataclass(frozen=True)
-class _Range:
-    """A table's cells, rows top..bottom and columns left..right, and the range as text ("A1:O20")."""
-
-    top: int
-    left: int
-    bottom: int
-    right: int
-    text: str
-
-
-def _overlap(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
-    """Returns whether two ranges (top, left, bottom, right) share a cell."""
-    return one[0] <= other[2] and other[0] <= one[2] and one[1] <= other[3] and other[1] <= one[3]
-
-
-class _Unkept(dict[tuple[int, int], str]):
-    """A mapping that keeps nothing: where xlsxwriter stores a table's cells while adding it."""
-
-    def __setitem__(self, cell: tuple[int, int], text: str) -> None:
-        pass
-
-
-class _TableRanges(dict[tuple[int, int], str]):
-    """A BlockWorksheet's `table_cells`: answers for every cell of its tables from their ranges."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ranges: list[_Range] = []
-
-    def get(self, cell: tuple[int, int], default: Any = None) -> Any:  # type: ignore[override]
-        """Returns the range of the table `cell` (row, col) belongs to, else `default`."""
-        row, col = cell
-        for r in self.ranges:
-            if r.top <= row <= r.bottom and r.left <= col <= r.right:
-                return r.text
-        return super().get(cell, default)
-
-
-_FIRST_ROW = '<row r="1"'
-_CHUNK = 4096  # block rows laid out at a time: bounds the memory of the XML text
-_LETTERS: list[str] = []
-
-
-def _letters(columns: int) -> list[str]:
-    while len(_LETTERS) < columns:
-        _LETTERS.append(xl_col_to_name(len(_LETTERS)))
-    return _LETTERS
-
-
-def write_columns(
-    ws: Worksheet,
-    first_row: int,
-    columns: Sequence[Column],
-    heights: Sequence[float] | None = None,
-    rows: Sequence[int] | None = None,
-    merges: Sequence[tuple[int, int]] = (),
-) -> int:
-    """Writes columns of cells from `first_row` down, from column 0; returns the row after them.
-
-    The cells are those of `write_string`, `write_blank` (for "", with the format),
-    `write_number` and `write_datetime`, written row by row, left to right. `heights`, when
-    given, sets each row's height; `rows`, when given, picks those positions of the columns
-    (and of the heights). `merges` are (first, last) columns merged on every row, with
-    `merge_range` and the first column's format; the other columns of a merge must be blank
-    ("") in that format.
-    """
-    if rows is not None:
-        columns = [
-            ([values[i] for i in rows], style if isinstance(style, Format) else [style[i] for i in rows])
-            for values, style in columns
-        ]
-        heights = None if heights is None else [heights[i] for i in rows]
-    written = len(columns[0][0]) if columns else 0
-    if not (isinstance(ws, BlockWorksheet) and ws.write_block(first_row, columns, merges)):
-        _write_cells(ws, first_row, columns, merges)
-    if heights is not None:
-        for row, height in enumerate(heights, start=first_row):
-            ws.set_row(row, height)
-    return first_row + written
+            ws.write_blank(row, col, None, style)
+    elif kind is float:
+        ws.write_number(row, col, value, style)
+    else:
+        ws.write_datetime(row, col, value, style)
 
 
 def _write_cells(
     ws: Worksheet, first_row: int, columns: Sequence[Column], merges: Sequence[tuple[int, int]]
 ) -> None:
-    written = len(columns[0][0]) if columns else 0
-    write_string, write_blank = ws.write_string, ws.write_blank
-    write_number, write_datetime = ws.write_number, ws.write_datetime
+    """Writes every cell through xlsxwriter: the reference."""
+    rows = len(columns[0][0])
     values = zip(*(cells for cells, _ in columns), strict=True)
-    styles = zip(
-        *(([style] * written if isinstance(style, Format) else style) for _, style in columns), strict=True
-    )
-    for row, cells, cell_styles in zip(count(first_row), values, styles):
+    styles = zip(*(_styles(style, rows) for _, style in columns), strict=True)
+    for row, cells, cell_styles in zip(count(first_row), values, styles, strict=False):
         for first, last in merges:
             ws.merge_range(row, first, row, last, "", cell_styles[first])
-        for col, value, style in zip(count(), cells, cell_styles):
-            kind = value.__class__
-            if kind is str:
-                if value:
-                    write_string(row, col, value, style)
-                else:
-                    write_blank(row, col, None, style)
-            elif kind is float:
-                write_number(row, col, value, style)
-            else:
-                write_datetime(row, col, value, style)
+        for col, (value, style) in enumerate(zip(cells, cell_styles, strict=True)):
+            _write_cell(ws, row, col, value, style)
+
+
+def _styles(style: Format | Sequence[Format], rows: int) -> Sequence[Format]:
+    return [style] * rows if isinstance(style, Format) else style
+
+
+def _keys(values: Sequence[Any], style: Format | Sequence[Format]) -> tuple[int, Sequence[Hashable], int]:
+    """Returns a column's namespace of first cells, per cell what else decides its XML, and
+    how many of its cells are text (a reference to a shared string).
+
+    A column with one format has that format's namespace and is keyed by value; a column
+    with a format per cell is keyed by (value, format) in the namespace _MIXED. A value
+    other than text is told with its type, and a number by its text, so 0.0 and -0.0
+    (which compare equal) stay apart.
+    """
+    plain: Sequence[Hashable]
+    if set(map(type, values)) <= {str}:
+        plain, texts = values, len(values) - values.count("")
+    else:
+        plain = [(v.__class__, repr(v) if v.__class__ is float else v) for v in values]
+        texts = sum(1 for v in values if v.__class__ is str and v)
+    if isinstance(style, Format):
+        return id(style), plain, texts
+    return _MIXED, list(zip(plain, map(id, style), strict=True)), texts
+
+
+def _write_block(
+    ws: Worksheet,
+    first_row: int,
+    columns: Sequence[Column],
+    merges: Sequence[tuple[int, int]],
+    heights: bool,
+    firsts: dict[int, dict[Hashable, int]],
+) -> _Block:
+    """Writes the cells of a table that decide the file (see the module); returns the block
+    that tells how to lay out the others.
+
+    `heights`: every row will get its height set. `firsts` holds the first cells of the
+    sheet's earlier blocks, which are above this one (blocks are written top down); the
+    first cells of this block's new values and formats are added to it.
+    """
+    width = len(columns)
+    rows = len(columns[0][0])
+    by_merge = {col for first, last in merges for col in range(first + 1, last + 1)}  # merge_range's blanks
+    laid_out = [col for col in range(width) if col not in by_merge]
+    top = first_row * COLUMNS
+    new: dict[int, dict[Hashable, int]] = {}
+    for col in laid_out:
+        space, keys, _ = _keys(*columns[col])
+        known, first = firsts.setdefault(space, {}), new.setdefault(space, {})
+        positions = range(top + (rows - 1) * COLUMNS + col, top - 1, -COLUMNS)
+        for key, position in dict(zip(reversed(keys), positions, strict=True)).items():
+            if key not in known and position < first.get(key, position + 1):
+                first[key] = position
+    for space, first in new.items():
+        firsts[space].update(first)
+    codes = [array("q", [WRITTEN]) * rows for _ in range(width)]
+    texts = 0
+    for col in laid_out:
+        space, keys, column_texts = _keys(*columns[col])
+        codes[col] = array("q", map(firsts[space].__getitem__, keys))
+        texts += column_texts
+    for first in new.values():
+        for position in first.values():
+            i, col = divmod(position - top, COLUMNS)
+            codes[col][i] = -2 - position
+    spans_rows = {0, rows - 1, *range(-first_row % SPAN_ROWS, rows, SPAN_ROWS)}
+    for col, forced in ((0, range(rows) if not heights else spans_rows), (width - 1, spans_rows)):
+        column = codes[col]
+        for i in forced:
+            if column[i] >= 0:
+                column[i] = WRITTEN
+    written: dict[int, list[int]] = {}  # row → its columns that xlsxwriter writes, left to right
+    for position in sorted(
+        i * width + col for col in laid_out for i in compress(range(rows), map((0).__gt__, codes[col]))
+    ):
+        written.setdefault(position // width, []).append(position % width)
+    styles = [_styles(style, rows) for _, style in columns]
+    written_texts = 0
+    for i in range(rows) if merges else written:
+        row = first_row + i
+        for first_col, last_col in merges:  # a row's merges first, as `_write_cells` writes them
+            ws.merge_range(row, first_col, row, last_col, "", styles[first_col][i])
+        for col in written.get(i, ()):
+            value = columns[col][0][i]
+            _write_cell(ws, row, col, value, styles[col][i])
+            if value.__class__ is str and value:
+                written_texts += 1
+    merged = frozenset(first for first, _ in merges)
+    return _Block(first_row, rows, width, codes, merged, texts - written_texts)
+
+
+# Saving: the package read back and the parts that need it rewritten.
+
+
+def _complete_package(source: io.BytesIO, target: Path, sheets: dict[str, _Sheet]) -> None:
+    """Writes `target`: the package in `source`, part by part in its order, with the blocks'
+    copied cells laid out, the shared strings' count raised and the tables' ranges whole."""
+    with zipfile.ZipFile(source) as package:
+        workbook_part = next(
+            part for kind, part in _relationships(package, "").values() if kind.endswith(_DOCUMENT_TYPE)
+        )
+        relations = _relationships(package, workbook_part)
+        parts: dict[str, _Sheet] = {}
+        for element in ET.fromstring(package.read(workbook_part)).iter(f"{_SPREADSHEET}sheet"):
+            sheet = sheets.get(element.get("name", ""))
+            if sheet is not None:
+                parts[relations[element.get(_OFFICE_RELATIONSHIP_ID, "")][1]] = sheet
+        if len(parts) != len(sheets):
+            raise RuntimeError(f"Not every sheet of {sorted(sheets)} is in the workbook.")
+        tables: dict[str, list[_Table]] = {}
+        for part, sheet in parts.items():
+            if sheet.tables:
+                found = [
+                    name
+                    for kind, name in _relationships(package, part).values()
+                    if kind.endswith(_TABLE_TYPE)
+                ]
+                for table in sheet.tables:
+                    tables.setdefault(_table_part(package, found, table.name), []).append(table)
+        shared_strings = next(
+            (part for kind, part in relations.values() if kind.endswith(_SHARED_STRINGS_TYPE)), None
+        )
+        copied = sum(block.copied_strings for sheet in sheets.values() for block in sheet.blocks)
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as out:
+            for info in package.infolist():
+                data = package.read(info)
+                sheet = parts.get(info.filename)
+                if sheet is not None and sheet.blocks:
+                    with out.open(copy.copy(info), "w") as sink:
+                        _complete_sheet(
+                            data.decode("utf-8"), sheet.blocks, lambda text: sink.write(text.encode())
+                        )
+                    continue
+                if info.filename == shared_strings:
+                    data = _add_to_count(data, copied)
+                elif info.filename in tables:
+                    data = _whole_ranges(data, tables[info.filename])
+                out.writestr(copy.copy(info), data)
+
+
+def _relationships(package: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """Returns a part's relationships (OPC): id → (type, name of the target part).
+
+    The package's own relationships are those of the part "".
+    """
+    folder, name = posixpath.split(part)
+    rels = ET.fromstring(package.read(posixpath.join(folder, "_rels", f"{name}.rels")))
+    return {
+        rel.get("Id", ""): (
+            rel.get("Type", ""),
+            posixpath.normpath(posixpath.join(folder, rel.get("Target", ""))).lstrip("/"),
+        )
+        for rel in rels.iter(f"{_RELATIONSHIPS}Relationship")
+        if rel.get("TargetMode") != "External"
+    }
+
+
+def _table_part(package: zipfile.ZipFile, parts: Sequence[str], name: str) -> str:
+    """Returns which of a sheet's table parts holds the table `name`."""
+    for part in parts:
+        if ET.fromstring(package.read(part)).get("name") == name:
+            return part
+    raise RuntimeError(f"Table {name!r} is not in the workbook.")
+
+
+def _whole_ranges(table_part: bytes, tables: Sequence[_Table]) -> bytes:
+    """Returns the table part with the table's and its autofilter's range set in full."""
+    for table in tables:
+        added, full = f'ref="{table.added}"'.encode(), f'ref="{table.full}"'.encode()
+        if added not in table_part:
+            raise RuntimeError(f"Table {table.name!r} is not as added.")
+        table_part = table_part.replace(added, full)
+    return table_part
+
+
+def _add_to_count(shared_strings: bytes, copied: int) -> bytes:
+    """Returns the shared string part with `copied` more references in its `count`."""
+    match = _COUNT.search(shared_strings, 0, 4096)
+    if match is None:
+        raise RuntimeError("The shared string table has no count.")
+    total = str(int(match.group(2)) + copied).encode()
+    return shared_strings[: match.start(2)] + total + shared_strings[match.end(2) :]
+
+
+def _complete_sheet(xml: str, blocks: Sequence[_Block], write: Callable[[str], object]) -> None:
+    """Writes the worksheet's XML with the blocks' copied cells laid out."""
+    position = 0
+    templates: dict[int, str] = {}
+    for block in blocks:
+        start = _row_start(xml, block.first_row, position)
+        write(xml[position:start])
+        position = start
+        for chunk in range(0, block.rows, CHUNK_ROWS):
+            rows = range(chunk, min(chunk + CHUNK_ROWS, block.rows))
+            position = _complete_rows(xml, position, block, rows, templates, write)
+    write(xml[position:])
+
+
+def _row_start(xml: str, row: int, position: int) -> int:
+    """Returns where the <row> element of `row` (0-based) starts, at or after `position`."""
+    tag = f'<row r="{row + 1}"'
+    start = xml.find(tag, position)
+    while start >= 0 and xml[start + len(tag)] not in " >/":
+        start = xml.find(tag, start + 1)
+    if start < 0:
+        raise RuntimeError(f"Row {row + 1} is missing from the worksheet.")
+    return start
+
+
+def _complete_rows(
+    xml: str,
+    position: int,
+    block: _Block,
+    rows: range,
+    templates: dict[int, str],
+    write: Callable[[str], object],
+) -> int:
+    """Writes rows `rows` of a block, found from `position`, with their copied cells; returns
+    where they end. A row xlsxwriter wrote without cells (`<row .../>`: a height) gets them.
+
+    `templates` holds the XML after the reference of the sheet's first cells seen so far,
+    by position."""
+    width = block.width
+    letters = {xl_col_to_name(col): col for col in range(width)}
+    names = [str(block.first_row + 1 + i) for i in rows]
+    tags: list[str] = []
+    written: dict[int, str] = {}  # position → the cell's XML as xlsxwriter wrote it
+    for i, name in zip(rows, names, strict=True):
+        tag_end = xml.find(">", position) + 1
+        if tag_end <= 0 or not xml.startswith(f'<row r="{name}"', position):
+            raise RuntimeError(f"Row {name} of the worksheet is not as written.")
+        if xml[tag_end - 2] == "/":
+            tags.append(f"{xml[position : tag_end - 2]}>")
+            position = tag_end
+            continue
+        end = xml.find(_ROW_END, tag_end)
+        cells = xml[tag_end:end].split(_CELL)
+        if end < 0 or cells[0]:
+            raise RuntimeError(f"Row {name} of the worksheet holds something other than cells.")
+        tags.append(xml[position:tag_end])
+        position = end + len(_ROW_END)
+        for cell in cells[1:]:
+            at = cell.find(name)
+            col = letters.get(cell[:at], -1)
+            suffix = cell[at + len(name) :]
+            if col < 0 or not suffix.startswith('"'):
+                raise RuntimeError(f"Row {name} of the worksheet has a cell outside its table: {cell}")
+            code = block.codes[col][i]
+            if code >= 0:
+                if col in block.merged:
+                    continue  # the blank merge_range wrote under a copied cell
+                raise RuntimeError(
+                    f"Row {name} of the worksheet has a cell xlsxwriter should not have: {cell}"
+                )
+            if code != WRITTEN:
+                templates[-2 - code] = suffix
+            written[i * width + col] = f"{_CELL}{cell}"
+    laid_out = []
+    for col, letter in enumerate(letters):
+        prefix = f"{_CELL}{letter}"
+        column = [
+            f"{prefix}{name}{templates[code]}" if code >= 0 else written.pop(i * width + col, None)
+            for i, name, code in zip(rows, names, block.codes[col][rows.start : rows.stop], strict=True)
+        ]
+        if None in column:
+            raise RuntimeError(f"A cell xlsxwriter should have written in column {letter} is missing.")
+        laid_out.append(cast(list[str], column))
+    if written:
+        raise RuntimeError("The worksheet has cells xlsxwriter should not have written.")
+    write(
+        "".join(
+            f"{tag}{''.join(cells)}{_ROW_END}"
+            for tag, cells in zip(tags, zip(*laid_out, strict=True), strict=True)
+        )
+    )
+    return position

@@ -68,8 +68,9 @@ def status_bars_svg(status_by_area_frame: pd.DataFrame) -> str:
     legend, legend_height = _status_legend(frame, statuses, width)
     parts = [legend]
     y = legend_height + 8
-    for label in frame.index:
-        counts = [(s, int(frame.at[label, s])) for s in statuses]
+    rows = frame[statuses].astype("int64").to_numpy().tolist()
+    for label, numbers in zip(frame.index, rows, strict=True):
+        counts = list(zip(statuses, numbers, strict=True))
         parts.append(_text(0, y + 13, label, weight="bold"))
         parts.append(_bar(counts, y + LABEL_HEIGHT, scale))
         y += LABEL_HEIGHT + BAR_HEIGHT + ROW_GAP

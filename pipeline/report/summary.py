@@ -89,30 +89,28 @@ class ChangeList:
     rows: tuple[dict[str, str], ...]
 
 
-def write_summary(result: k.Consolidated, year_dir: Path) -> tuple[Path, Path]:
-    """Returns the paths (HTML, Markdown) of the summary written into `year_dir`.
+def write_summary(consolidated: k.Consolidated, html_path: Path, markdown_path: Path) -> tuple[Path, Path]:
+    """Returns (`html_path`, `markdown_path`), the summary written atomically to both.
 
-    Writes `sammanfattning_<år>.html`, one self-contained page that also prints well on A4,
-    and `sammanfattning_<år>.md` with the same content in text form; both atomically.
+    The HTML is one self-contained page that also prints well on A4; the Markdown has the
+    same content in text form.
     """
-    context = summary_context(result)
-    html = write_text_atomic(year_dir / f"sammanfattning_{result.year}.html", _render(HTML_TEMPLATE, context))
-    markdown = write_text_atomic(
-        year_dir / f"sammanfattning_{result.year}.md", _render(MARKDOWN_TEMPLATE, context)
-    )
+    context = summary_context(consolidated)
+    html = write_text_atomic(html_path, _render(HTML_TEMPLATE, context))
+    markdown = write_text_atomic(markdown_path, _render(MARKDOWN_TEMPLATE, context))
     return html, markdown
 
 
-def summary_context(result: k.Consolidated) -> dict[str, object]:
+def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
     """Returns everything the summary templates show, formatted; the charts as safe SVG markup."""
-    plan = result.plan
-    figures = k.figures(result)
-    status_frame = k.status_by_area(result)
-    matrix = k.responsibility_matrix(result)
+    plan = consolidated.plan
+    figures = k.figures(consolidated)
+    status_frame = k.status_by_area(consolidated)
+    matrix = k.responsibility_matrix(consolidated)
     return {
-        "title": f"Sammanfattning: handlingsplan för integration {result.year}",
-        "year": result.year,
-        "as_of": format_date_long(result.as_of),
+        "title": f"Sammanfattning: handlingsplan för integration {consolidated.year}",
+        "year": consolidated.year,
+        "as_of": format_date_long(consolidated.as_of),
         "municipality": plan.municipality,
         "plan_name": plan.name,
         "adopted": plan.adopted,
@@ -122,14 +120,14 @@ def summary_context(result: k.Consolidated) -> dict[str, object]:
         "status_columns": list(c.STATUSES),
         "status_rows": _status_rows(status_frame),
         "status_chart": Markup(status_bars_svg(status_frame)),  # built escaped
-        "areas": _area_sections(result),
-        "missing": _missing(result),
-        "rejections": [_rejection(r, result) for r in result.rejections],
+        "areas": _area_sections(consolidated),
+        "missing": _missing(consolidated),
+        "rejections": [_rejection(r, consolidated) for r in consolidated.rejections],
         "department_codes": list(plan.department_codes),
         "department_names": [(d.code, d.name) for d in plan.departments],
         "matrix_chart": Markup(matrix_heatmap_svg(matrix, plan)),
         "matrix_rows": _matrix_rows(matrix),
-        "changes": _changes(result.changes),
+        "changes": _changes(consolidated.changes),
     }
 
 
@@ -201,18 +199,16 @@ def _key_figures(figures: k.Figures, goals_total: int) -> list[tuple[str, str]]:
 
 def _status_rows(frame: pd.DataFrame) -> list[tuple[str, list[int], int]]:
     """Returns (målområde or Totalt, counts in status order, total) per row of the status frame."""
-    return [
-        (str(label), [int(frame.at[label, s]) for s in c.STATUSES], int(frame.at[label, k.TOTAL]))
-        for label in frame.index
-    ]
+    rows = frame[[*c.STATUSES, k.TOTAL]].astype("int64").to_numpy().tolist()
+    return [(str(label), numbers[:-1], numbers[-1]) for label, numbers in zip(frame.index, rows, strict=True)]
 
 
-def _area_sections(result: k.Consolidated) -> list[AreaSection]:
-    overdue = k.overdue_actions(result)
-    without = k.goals_without_action(result)
+def _area_sections(consolidated: k.Consolidated) -> list[AreaSection]:
+    overdue = k.overdue_actions(consolidated)
+    without = k.goals_without_action(consolidated)
     sections = []
-    for area in result.plan.goal_areas:
-        actions = result.actions[result.actions[k.AREA] == area.number]
+    for area in consolidated.plan.goal_areas:
+        actions = consolidated.actions[consolidated.actions[k.AREA] == area.number]
         counts = [(s, int((actions[c.STATUS] == s).sum())) for s in c.STATUSES]
         sections.append(
             AreaSection(
@@ -264,15 +260,15 @@ def _action_rows(frame: pd.DataFrame) -> list[ActionRow]:
     ]
 
 
-def _missing(result: k.Consolidated) -> list[tuple[str, str, str]]:
+def _missing(consolidated: k.Consolidated) -> list[tuple[str, str, str]]:
     """Returns (name, code, note) per förvaltning without an accepted submission."""
-    rejected = {r.department for r in result.rejections}
+    rejected = {r.department for r in consolidated.rejections}
     note = "lämnade in, men filen avvisades"
-    return [(d.name, d.code, note if d.code in rejected else "") for d in k.missing_departments(result)]
+    return [(d.name, d.code, note if d.code in rejected else "") for d in k.missing_departments(consolidated)]
 
 
-def _rejection(rejection: k.Rejection, result: k.Consolidated) -> dict[str, object]:
-    names = {d.code: d.name for d in result.plan.departments}
+def _rejection(rejection: k.Rejection, consolidated: k.Consolidated) -> dict[str, object]:
+    names = {d.code: d.name for d in consolidated.plan.departments}
     code = rejection.department
     department = f"{names[code]} ({code})" if code in names else (code or "okänd förvaltning")
     return {
@@ -343,12 +339,6 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["md"] = lambda value: markdown_escape(str(value))
     return env
-
-
-def load_templates() -> None:
-    """Compiles the summary templates now, so the report does not wait for it."""
-    for name in (HTML_TEMPLATE, MARKDOWN_TEMPLATE):
-        _environment().get_template(name)
 
 
 def _render(template: str, context: dict[str, object]) -> str:

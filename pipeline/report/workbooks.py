@@ -7,7 +7,7 @@ all actions and, with a previous year, the changes). Every figure comes from
 `pipeline.combine`; this module only lays it out. User text is always written as a
 string, never as a formula or link, and the same `Consolidated` gives the same bytes.
 Tables are converted to Python lists a column at a time and written with
-`pipeline.report.blocks.write_columns`, which lays out big ones in bulk.
+`TableBook.write_columns` (`pipeline.report.blocks`), which lays out big ones in bulk.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
@@ -32,7 +31,7 @@ from pipeline.combine import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, T
 from pipeline.config import local_time
 from pipeline.files import atomic_path
 from pipeline.layout import COLUMN_WIDTHS, row_height
-from pipeline.report.blocks import Column, add_block_sheet, write_columns
+from pipeline.report.blocks import Column, TableBook
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
 
@@ -69,88 +68,78 @@ DATE_COLUMNS = frozenset({c.START, c.DONE})
 STATUS_COLUMNS = frozenset({c.STATUS, k.BEFORE, k.NOW})
 
 
-def action_plan_filename(year: int) -> str:
-    """Returns handlingsplan_<year>.xlsx, the consolidated handlingsplan's file name."""
-    return f"handlingsplan_{year}.xlsx"
+def write_action_plan(consolidated: Consolidated, path: Path, *, bulk: bool = True) -> Path:
+    """Returns `path`, the consolidated handlingsplan written atomically.
 
-
-def follow_up_filename(year: int) -> str:
-    """Returns uppfoljning_<year>.xlsx, the follow-up workbook's file name."""
-    return f"uppfoljning_{year}.xlsx"
-
-
-def write_workbooks(result: Consolidated, year_dir: Path) -> tuple[Path, Path]:
-    """Returns the paths of the handlingsplan and the follow-up, both written to `year_dir`."""
-    return (
-        write_action_plan(result, year_dir / action_plan_filename(result.year)),
-        write_follow_up(result, year_dir / follow_up_filename(result.year)),
-    )
-
-
-def write_action_plan(result: Consolidated, target: Path) -> Path:
-    """Returns `target`, the consolidated handlingsplan written atomically.
-
-    Sheets: Åtgärder (one Excel table, readable by `read_previous_actions`), Ansvarsmatris,
-    Handlingsplan (print-ready, målområde by målområde) and Berör oss (each förvaltning's
-    answers, read back by `read_previous_concerns` to pre-fill next year's templates).
+    Sheets: Åtgärder (one Excel table, read back next year as last year's actions),
+    Ansvarsmatris, Handlingsplan (print-ready, målområde by målområde) and Berör oss (each
+    förvaltning's answers, read back to pre-fill next year's templates). `bulk=False`
+    writes every cell through xlsxwriter (see `pipeline.report.blocks`): the same bytes.
     """
-    with atomic_path(target) as tmp:
-        workbook = _new_workbook(tmp, result, f"Handlingsplan {result.year}")
+    with atomic_path(path) as tmp:
+        book = _new_book(tmp, consolidated, f"Handlingsplan {consolidated.year}", bulk)
         try:
+            workbook = book.workbook
             fmt = _Formats(workbook)
-            table = _ActionLists(result.actions)
-            _actions_sheet(add_block_sheet(workbook, c.SHEET_ACTIONS), fmt, result, table)
-            _matrix_sheet(add_block_sheet(workbook, SHEET_MATRIX), fmt, result)
-            _plan_sheet(add_block_sheet(workbook, SHEET_PLAN), fmt, result, table)
-            _concerns_sheet(add_block_sheet(workbook, k.CONCERNS_SHEET), fmt, result)
-        finally:
-            workbook.close()
-    return target
+            table = _ActionLists(consolidated.actions)
+            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, table)
+            _matrix_sheet(workbook.add_worksheet(SHEET_MATRIX), book, fmt, consolidated)
+            _plan_sheet(workbook.add_worksheet(SHEET_PLAN), book, fmt, consolidated, table)
+            _concerns_sheet(workbook.add_worksheet(k.CONCERNS_SHEET), book, fmt, consolidated)
+        except BaseException:
+            book.close(complete=False)
+            raise
+        book.close()
+    return path
 
 
-def write_follow_up(result: Consolidated, target: Path) -> Path:
-    """Returns `target`, the follow-up workbook written atomically.
+def write_follow_up(consolidated: Consolidated, path: Path, *, bulk: bool = True) -> Path:
+    """Returns `path`, the follow-up workbook written atomically.
 
     Sheets: Översikt (key figures and charts), Status, Förvaltningar, Avvikelser, Ekonomi,
-    Åtgärder and, when the result has a previous year to compare with, Förändringar.
+    Åtgärder and, when there is a previous year to compare with, Förändringar. `bulk=False`
+    writes every cell through xlsxwriter (see `pipeline.report.blocks`): the same bytes.
     """
-    with atomic_path(target) as tmp:
-        workbook = _new_workbook(tmp, result, f"Uppföljning av handlingsplanen {result.year}")
+    with atomic_path(path) as tmp:
+        book = _new_book(tmp, consolidated, f"Uppföljning av handlingsplanen {consolidated.year}", bulk)
         try:
+            workbook = book.workbook
             fmt = _Formats(workbook)
             overview = workbook.add_worksheet(SHEET_OVERVIEW)
             status = workbook.add_worksheet(SHEET_STATUS)
-            ranges = _status_sheet(status, fmt, result)
-            _overview_sheet(overview, workbook, fmt, result, ranges)
-            _departments_sheet(add_block_sheet(workbook, SHEET_DEPARTMENTS), fmt, result)
-            _deviations_sheet(add_block_sheet(workbook, SHEET_DEVIATIONS), fmt, result)
-            _costs_sheet(workbook.add_worksheet(SHEET_COSTS), fmt, result)
-            _actions_sheet(
-                add_block_sheet(workbook, c.SHEET_ACTIONS), fmt, result, _ActionLists(result.actions)
-            )
-            if result.changes is not None:
-                _changes_sheet(add_block_sheet(workbook, SHEET_CHANGES), fmt, result, result.changes)
-        finally:
-            workbook.close()
-    return target
+            ranges = _status_sheet(status, fmt, consolidated)
+            _overview_sheet(overview, workbook, fmt, consolidated, ranges)
+            _departments_sheet(workbook.add_worksheet(SHEET_DEPARTMENTS), book, fmt, consolidated)
+            _deviations_sheet(workbook.add_worksheet(SHEET_DEVIATIONS), book, fmt, consolidated)
+            _costs_sheet(workbook.add_worksheet(SHEET_COSTS), fmt, consolidated)
+            actions = _ActionLists(consolidated.actions)
+            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, actions)
+            if consolidated.changes is not None:
+                changes = workbook.add_worksheet(SHEET_CHANGES)
+                _changes_sheet(changes, book, fmt, consolidated, consolidated.changes)
+        except BaseException:
+            book.close(complete=False)
+            raise
+        book.close()
+    return path
 
 
 # Workbook, formats and small helpers.
 
 
-def _new_workbook(path: Path, result: Consolidated, title: str) -> Workbook:
-    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
-    workbook.set_properties(
+def _new_book(path: Path, consolidated: Consolidated, title: str, bulk: bool) -> TableBook:
+    book = TableBook(path, WORKBOOK_OPTIONS, bulk=bulk)
+    book.workbook.set_properties(
         {
-            "title": f"{title} – {result.plan.municipality}".rstrip(" –"),
-            "subject": result.plan.name,
+            "title": f"{title} – {consolidated.plan.municipality}".rstrip(" –"),
+            "subject": consolidated.plan.name,
             "author": "Kommunstyrelsen",
-            "company": result.plan.municipality,
-            # Fixed per as_of: the same result gives byte-identical files.
-            "created": dt.datetime.combine(result.as_of, dt.time()),
+            "company": consolidated.plan.municipality,
+            # Fixed per as_of: the same consolidated gives byte-identical files.
+            "created": dt.datetime.combine(consolidated.as_of, dt.time()),
         }
     )
-    return workbook
+    return book
 
 
 class _Formats:
@@ -242,14 +231,14 @@ def _header_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def _print_setup(ws: Worksheet, result: Consolidated, repeat_row: int | None = None) -> None:
+def _print_setup(ws: Worksheet, consolidated: Consolidated, repeat_row: int | None = None) -> None:
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
     ws.fit_to_pages(1, 0)
-    place = _header_text(result.plan.municipality or result.plan.name)
-    ws.set_header(f'&L&"Calibri,Bold"&A&R{place} – handlingsplan {result.year}')
-    ws.set_footer(f"&LLäget per {result.as_of.isoformat()}&RSida &P av &N")
+    place = _header_text(consolidated.plan.municipality or consolidated.plan.name)
+    ws.set_header(f'&L&"Calibri,Bold"&A&R{place} – handlingsplan {consolidated.year}')
+    ws.set_footer(f"&LLäget per {consolidated.as_of.isoformat()}&RSida &P av &N")
     if repeat_row is not None:
         ws.repeat_rows(repeat_row)
 
@@ -266,11 +255,11 @@ def _merged_text(ws: Worksheet, row: int, first: int, last: int, text: str, styl
     _write_text(ws, row, first, text, style)
 
 
-def _status_counts(result: Consolidated) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return k.status_by_area(result), k.status_by_department(result)
+def _status_counts(consolidated: Consolidated) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return k.status_by_area(consolidated), k.status_by_department(consolidated)
 
 
-# Cells in bulk: columns converted to Python lists once, written with `write_columns`.
+# Cells in bulk: columns converted to Python lists once, written with `TableBook.write_columns`.
 
 
 def _texts(values: Sequence[Any]) -> list[str]:
@@ -341,12 +330,15 @@ class _ActionLists:
 # The Åtgärder table: the same in both workbooks, and read back next year.
 
 
-def _actions_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, table: _ActionLists) -> None:
+def _actions_sheet(
+    ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated, table: _ActionLists
+) -> None:
     columns = ACTION_TABLE_COLUMNS
     widths = [ACTION_TABLE_WIDTHS[name] for name in columns]
     _set_widths(ws, widths)
     last_row = max(table.rows, 1)
-    ws.add_table(
+    book.add_table(
+        ws,
         0,
         0,
         last_row,
@@ -363,9 +355,9 @@ def _actions_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, table: _A
         table.rows,
         [(table.texts(n), ACTION_TABLE_WIDTHS[n]) for n in columns if n in WRAPPED_ACTION_COLUMNS],
     )
-    write_columns(ws, 1, [_action_column(fmt, table, name) for name in columns], heights)
+    book.write_columns(ws, 1, [_action_column(fmt, table, name) for name in columns], heights)
     ws.freeze_panes(1, 2)
-    _print_setup(ws, result, repeat_row=0)
+    _print_setup(ws, consolidated, repeat_row=0)
 
 
 def _action_column(fmt: _Formats, table: _ActionLists, name: str) -> Column:
@@ -379,18 +371,18 @@ def _action_column(fmt: _Formats, table: _ActionLists, name: str) -> Column:
     return table.texts(name), fmt.wrap if name in WRAPPED_ACTION_COLUMNS else fmt.text
 
 
-def _concerns_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+def _concerns_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated) -> None:
     columns = (k.DEPARTMENT, c.GOAL_ID, c.CONCERNS_US)
     _set_widths(ws, [14, 10, 12])
     for col, name in enumerate(columns):
         ws.write_string(0, col, name, fmt.header)
-    concerns = result.concerns
-    write_columns(
+    concerns = consolidated.concerns
+    book.write_columns(
         ws, 1, [(_texts(concerns.iloc[:, col].tolist()), fmt.text) for col in range(concerns.shape[1])]
     )
     ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, max(len(result.concerns), 1), len(columns) - 1)
-    _print_setup(ws, result, repeat_row=0)
+    ws.autofilter(0, 0, max(len(consolidated.concerns), 1), len(columns) - 1)
+    _print_setup(ws, consolidated, repeat_row=0)
 
 
 # Ansvarsmatris.
@@ -412,24 +404,24 @@ MATRIX_LEGEND = (
 )
 
 
-def _matrix_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
-    codes = list(result.plan.department_codes)
+def _matrix_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated) -> None:
+    codes = list(consolidated.plan.department_codes)
     widths = [8, 60, *[10] * len(codes), 9]
     _set_widths(ws, widths)
     last_col = len(widths) - 1
-    ws.write_string(0, 0, f"Ansvarsmatris {result.year} – delmål och förvaltningar", fmt.title)
+    ws.write_string(0, 0, f"Ansvarsmatris {consolidated.year} – delmål och förvaltningar", fmt.title)
     ws.set_row(0, 24)
     ws.set_row(1, row_height([(MATRIX_LEGEND, sum(widths))]))
     _merged_text(ws, 1, 0, last_col, MATRIX_LEGEND, fmt.subtitle_wrap)
     header_row = 3
     for col, name in enumerate([c.GOAL_ID, c.GOAL_TEXT, *codes, TOTAL]):
         ws.write_string(header_row, col, name, fmt.header)
-    matrix = k.responsibility_matrix(result)
+    matrix = k.responsibility_matrix(consolidated)
     position = {code: i for i, code in enumerate(matrix.columns)}
     order = [position[code] for code in codes]
     by_goal = dict(zip(matrix.index, matrix.to_numpy().tolist(), strict=True))
     row = header_row + 1
-    for area in result.plan.goal_areas:
+    for area in consolidated.plan.goal_areas:
         _merged_text(ws, row, 0, last_col, area.label, fmt.area_row)
         row += 1
         rows: list[list[Any]] = []
@@ -458,15 +450,15 @@ def _matrix_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
         if rows:
             heights = [row_height([(goal.text, widths[1])]) for goal in area.goals]
             columns = list(zip(zip(*rows, strict=True), zip(*styles, strict=True), strict=True))
-            row = write_columns(ws, row, columns, heights)
+            row = book.write_columns(ws, row, columns, heights)
     ws.write_string(row, 0, TOTAL, fmt.total_label)
     ws.write_blank(row, 1, None, fmt.total_label)
-    counts = result.actions[DEPARTMENT].value_counts()
+    counts = consolidated.actions[DEPARTMENT].value_counts()
     for col, code in enumerate(codes, start=2):
         ws.write_number(row, col, int(counts.get(code, 0)), fmt.integer_total)
-    ws.write_number(row, last_col, len(result.actions), fmt.integer_total)
+    ws.write_number(row, last_col, len(consolidated.actions), fmt.integer_total)
     ws.freeze_panes(header_row + 1, 2)
-    _print_setup(ws, result, repeat_row=header_row)
+    _print_setup(ws, consolidated, repeat_row=header_row)
 
 
 # Handlingsplan, print-ready in the shape of Bilaga 1.
@@ -491,31 +483,33 @@ def schedule(start: Any, done: Any) -> str:
     return f"senast {last}" if last else ""
 
 
-def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, table: _ActionLists) -> None:
+def _plan_sheet(
+    ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated, table: _ActionLists
+) -> None:
     widths = [w for _, w in PLAN_COLUMNS]
     total_width = sum(widths)
     last_col = len(widths) - 1
     _set_widths(ws, widths)
     ws.hide_gridlines(2)
-    place = result.plan.municipality or result.plan.name
-    ws.write_string(0, 0, f"Handlingsplan {result.year} – {place}", fmt.title)
+    place = consolidated.plan.municipality or consolidated.plan.name
+    ws.write_string(0, 0, f"Handlingsplan {consolidated.year} – {place}", fmt.title)
     ws.set_row(0, 24)
     intro = (
-        f"Förvaltningarnas åtgärder för {result.plan.name}, sammanställda av Kommunstyrelsen. "
-        f"Läget per {result.as_of.isoformat()}."
+        f"Förvaltningarnas åtgärder för {consolidated.plan.name}, sammanställda av Kommunstyrelsen. "
+        f"Läget per {consolidated.as_of.isoformat()}."
     )
     _merged_text(ws, 1, 0, last_col, intro, fmt.subtitle_wrap)
     ws.set_row(1, row_height([(intro, total_width)]))
     header_row = 3
     for col, (name, _) in enumerate(PLAN_COLUMNS):
         ws.write_string(header_row, col, name, fmt.header)
-    columns = _plan_columns(fmt, result, table)
+    columns = _plan_columns(fmt, consolidated, table)
     heights = _row_heights(table.rows, [(texts, w) for (texts, _), w in zip(columns, widths, strict=True)])
     by_goal: dict[Any, list[int]] = {}
     for index, goal_id in enumerate(table.values(c.GOAL)):
         by_goal.setdefault(goal_id, []).append(index)
     row = header_row + 1
-    for area in result.plan.goal_areas:
+    for area in consolidated.plan.goal_areas:
         row += 1
         _merged_text(ws, row, 0, last_col, area.label, fmt.area)
         ws.set_row(row, 20)
@@ -530,14 +524,14 @@ def _plan_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, table: _Acti
                 ws.write_string(row, 0, "Inga åtgärder.", fmt.note)
                 row += 1
                 continue
-            row = write_columns(ws, row, columns, heights, rows=actions)
+            row = book.write_columns(ws, row, columns, heights, rows=actions)
     ws.freeze_panes(header_row + 1, 0)
-    _print_setup(ws, result, repeat_row=header_row)
+    _print_setup(ws, consolidated, repeat_row=header_row)
 
 
-def _plan_columns(fmt: _Formats, result: Consolidated, table: _ActionLists) -> list[Column]:
+def _plan_columns(fmt: _Formats, consolidated: Consolidated, table: _ActionLists) -> list[Column]:
     """Returns the print view's columns for every action (PLAN_COLUMNS), all text."""
-    names = {d.code: d.name for d in result.plan.departments}
+    names = {d.code: d.name for d in consolidated.plan.departments}
     statuses = table.texts(c.STATUS)
     return [
         (table.texts(c.ACTION), fmt.wrap),
@@ -566,20 +560,20 @@ class _ChartRanges:
     department_max: int
 
 
-def _status_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> _ChartRanges:
-    by_area, by_department = _status_counts(result)
+def _status_sheet(ws: Worksheet, fmt: _Formats, consolidated: Consolidated) -> _ChartRanges:
+    by_area, by_department = _status_counts(consolidated)
     _set_widths(ws, [46, *[12] * len(c.STATUSES), 10, 44])
-    ws.write_string(0, 0, f"Åtgärdernas status {result.year}", fmt.title)
+    ws.write_string(0, 0, f"Åtgärdernas status {consolidated.year}", fmt.title)
     ws.set_row(0, 24)
-    ws.write_string(1, 0, f"Läget per {result.as_of.isoformat()}", fmt.subtitle)
+    ws.write_string(1, 0, f"Läget per {consolidated.as_of.isoformat()}", fmt.subtitle)
     area_rows = _count_table(ws, fmt, 3, "Åtgärder per målområde och status", k.AREA, by_area)
-    names = {d.code: d.name for d in result.plan.departments}
+    names = {d.code: d.name for d in consolidated.plan.departments}
     start = area_rows[1] + 4
     department_rows = _count_table(
         ws, fmt, start, "Åtgärder per förvaltning och status", DEPARTMENT, by_department, names
     )
     ws.freeze_panes(0, 1)
-    _print_setup(ws, result)
+    _print_setup(ws, consolidated)
     return _ChartRanges(
         area_rows=(area_rows[0], area_rows[1] - 1),
         department_rows=(department_rows[0], department_rows[1] - 1),
@@ -631,14 +625,14 @@ def _count_table(
 
 
 def _overview_sheet(
-    ws: Worksheet, wb: Workbook, fmt: _Formats, result: Consolidated, ranges: _ChartRanges
+    ws: Worksheet, wb: Workbook, fmt: _Formats, consolidated: Consolidated, ranges: _ChartRanges
 ) -> None:
-    figures = k.figures(result)
+    figures = k.figures(consolidated)
     _set_widths(ws, [40, 16])
     ws.hide_gridlines(2)
-    ws.write_string(0, 0, f"Uppföljning av handlingsplanen {result.year}", fmt.title)
+    ws.write_string(0, 0, f"Uppföljning av handlingsplanen {consolidated.year}", fmt.title)
     ws.set_row(0, 24)
-    ws.write_string(1, 0, f"Läget per {result.as_of.isoformat()}", fmt.subtitle)
+    ws.write_string(1, 0, f"Läget per {consolidated.as_of.isoformat()}", fmt.subtitle)
     ws.write_string(3, 0, "Nyckeltal", fmt.header)
     ws.write_string(3, 1, "Värde", fmt.header)
     rows: list[tuple[str, Any, Format]] = [
@@ -680,7 +674,7 @@ def _overview_sheet(
     second_row = chart_row + 22
     ws.insert_chart(second_row, 0, department_chart, {"x_offset": 5, "y_offset": 5})
     ws.set_h_pagebreaks([second_row])
-    _print_setup(ws, result)
+    _print_setup(ws, consolidated)
 
 
 def _status_chart(wb: Workbook, title: str, axis: str, rows: tuple[int, int], highest: int) -> Any:
@@ -718,7 +712,7 @@ def _status_chart(wb: Workbook, title: str, axis: str, rows: tuple[int, int], hi
 # Follow-up: Förvaltningar.
 
 
-def _departments_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated) -> None:
     headers = [
         "Kod",
         DEPARTMENT,
@@ -737,11 +731,11 @@ def _departments_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> No
     for col, name in enumerate(headers):
         ws.write_string(0, col, name, fmt.for_status_header(name))
     ws.set_row(0, 30)
-    _, by_department = _status_counts(result)
+    _, by_department = _status_counts(consolidated)
     count_names = (TOTAL, *c.STATUSES)
     counts = dict(zip(by_department.index, by_department[list(count_names)].to_numpy().tolist(), strict=True))
     nothing = [0] * len(count_names)
-    departments = result.departments
+    departments = consolidated.departments
     columns: list[Column] = [
         (_texts([d.code for d in departments]), fmt.text),
         (_texts([d.name for d in departments]), fmt.wrap),
@@ -761,10 +755,10 @@ def _departments_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> No
         (_texts([d.plan_version for d in departments]), fmt.text),
     ]
     heights = [row_height([(d.name, widths[1]), (d.file or "", widths[3])]) for d in departments]
-    write_columns(ws, 1, columns, heights)
+    book.write_columns(ws, 1, columns, heights)
     ws.freeze_panes(1, 2)
-    ws.autofilter(0, 0, max(len(result.departments), 1), len(headers) - 1)
-    _print_setup(ws, result, repeat_row=0)
+    ws.autofilter(0, 0, max(len(consolidated.departments), 1), len(headers) - 1)
+    _print_setup(ws, consolidated, repeat_row=0)
 
 
 # Sections of small tables (Avvikelser, Förändringar).
@@ -781,6 +775,7 @@ class _Column:
 
 def _section(
     ws: Worksheet,
+    book: TableBook,
     fmt: _Formats,
     row: int,
     heading: str,
@@ -810,7 +805,7 @@ def _section(
         if column.span > 1:
             merges.append((first, first + column.span - 1))
         texts.append((_texts(values), sum(widths[first : first + column.span])))
-    return write_columns(ws, row, cells, _row_heights(len(rows), texts), merges=merges) + 1
+    return book.write_columns(ws, row, cells, _row_heights(len(rows), texts), merges=merges) + 1
 
 
 def _column_starts(columns: Sequence[_Column]) -> list[int]:
@@ -837,18 +832,19 @@ def _section_column(fmt: _Formats, kind: str, values: Sequence[Any]) -> Column:
 DEVIATION_WIDTHS = (14, 16, 12, 17, 9, 34, 20, 12, 13)
 
 
-def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
+def _deviations_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated) -> None:
     widths = DEVIATION_WIDTHS
     _set_widths(ws, widths)
     ws.hide_gridlines(2)
-    ws.write_string(0, 0, f"Avvikelser {result.year}", fmt.title)
+    ws.write_string(0, 0, f"Avvikelser {consolidated.year}", fmt.title)
     ws.set_row(0, 24)
-    ws.write_string(1, 0, f"Läget per {result.as_of.isoformat()}", fmt.subtitle)
-    goals = {g.id: g for g in result.plan.goals}
+    ws.write_string(1, 0, f"Läget per {consolidated.as_of.isoformat()}", fmt.subtitle)
+    goals = {g.id: g for g in consolidated.plan.goals}
     row = 3
-    overdue = k.overdue_actions(result)
+    overdue = k.overdue_actions(consolidated)
     row = _section(
         ws,
+        book,
         fmt,
         row,
         "Försenade åtgärder",
@@ -864,19 +860,21 @@ def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> Non
         overdue[[DEPARTMENT, c.ACTION_ID, c.GOAL, c.ACTION, c.OWNER, c.DONE, c.STATUS]].values.tolist(),
         widths,
     )
-    areas = {a.number: a.label for a in result.plan.goal_areas}
+    areas = {a.number: a.label for a in consolidated.plan.goal_areas}
     row = _section(
         ws,
+        book,
         fmt,
         row,
         "Delmål utan åtgärd",
         [_Column(c.GOAL_ID), _Column(k.AREA, 2), _Column(c.GOAL_TEXT, 6)],
-        [(g.id, areas.get(g.area, ""), g.text) for g in k.goals_without_action(result)],
+        [(g.id, areas.get(g.area, ""), g.text) for g in k.goals_without_action(consolidated)],
         widths,
     )
-    marked = k.marked_without_action(result)
+    marked = k.marked_without_action(consolidated)
     row = _section(
         ws,
+        book,
         fmt,
         row,
         "Delmål markerade Berör oss utan åtgärd",
@@ -887,9 +885,10 @@ def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> Non
         ],
         widths,
     )
-    without = k.actions_without_indicator(result)
+    without = k.actions_without_indicator(consolidated)
     row = _section(
         ws,
+        book,
         fmt,
         row,
         "Åtgärder utan indikator",
@@ -899,15 +898,17 @@ def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> Non
     )
     row = _section(
         ws,
+        book,
         fmt,
         row,
         "Förvaltningar som inte lämnat in",
         [_Column("Kod"), _Column(DEPARTMENT, 4)],
-        [(d.code, d.name) for d in k.missing_departments(result)],
+        [(d.code, d.name) for d in k.missing_departments(consolidated)],
         widths,
     )
     _section(
         ws,
+        book,
         fmt,
         row,
         "Avvisade inlämningar",
@@ -926,21 +927,21 @@ def _deviations_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> Non
                 r.errors,
                 "\n".join(r.reasons),
             )
-            for r in result.rejections
+            for r in consolidated.rejections
         ],
         widths,
     )
-    _print_setup(ws, result)
+    _print_setup(ws, consolidated)
 
 
 # Follow-up: Ekonomi.
 
 
-def _costs_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
-    costs = k.cost_by_area_and_funding(result)
+def _costs_sheet(ws: Worksheet, fmt: _Formats, consolidated: Consolidated) -> None:
+    costs = k.cost_by_area_and_funding(consolidated)
     widths = [46, *[15] * len(costs.columns)]
     _set_widths(ws, widths)
-    ws.write_string(0, 0, f"Kostnad per målområde och finansiering {result.year} (kr)", fmt.title)
+    ws.write_string(0, 0, f"Kostnad per målområde och finansiering {consolidated.year} (kr)", fmt.title)
     ws.set_row(0, 24)
     note = "Summan av förvaltningarnas angivna kostnader; åtgärder utan kostnad räknas inte med."
     ws.write_string(1, 0, note, fmt.subtitle)
@@ -956,7 +957,7 @@ def _costs_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
             style = fmt.money_total if is_total or name == TOTAL else fmt.money
             ws.write_number(row, col, float(values[name]), style)
     ws.freeze_panes(header_row + 1, 1)
-    _print_setup(ws, result, repeat_row=header_row)
+    _print_setup(ws, consolidated, repeat_row=header_row)
 
 
 # Follow-up: Förändringar.
@@ -964,7 +965,9 @@ def _costs_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated) -> None:
 CHANGE_WIDTHS = (16, 12, 8, 54, 13, 13)
 
 
-def _changes_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, changes: k.Changes) -> None:
+def _changes_sheet(
+    ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated, changes: k.Changes
+) -> None:
     _set_widths(ws, CHANGE_WIDTHS)
     ws.hide_gridlines(2)
     ws.write_string(0, 0, f"Förändringar jämfört med handlingsplanen {changes.previous_year}", fmt.title)
@@ -979,6 +982,6 @@ def _changes_sheet(ws: Worksheet, fmt: _Formats, result: Consolidated, changes: 
         ("Försvunna utan att vara genomförda", changes.disappeared),
     ):
         row = _section(
-            ws, fmt, row, heading, columns, frame[list(CHANGE_COLUMNS)].values.tolist(), CHANGE_WIDTHS
+            ws, book, fmt, row, heading, columns, frame[list(CHANGE_COLUMNS)].values.tolist(), CHANGE_WIDTHS
         )
-    _print_setup(ws, result)
+    _print_setup(ws, consolidated)
