@@ -42,7 +42,7 @@ import zipfile
 from array import array
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, count
+from itertools import count
 from pathlib import Path
 from typing import Any, cast
 
@@ -304,15 +304,17 @@ def _keys(values: Sequence[Any], style: Format | Sequence[Format]) -> tuple[int,
     how many of its cells are text (a reference to a shared string).
 
     A column with one format has that format's namespace and is keyed by value; a column
-    with a format per cell is keyed by (value, format) in the namespace _MIXED. A value
-    other than text is told with its type, and a number by its text, so 0.0 and -0.0
-    (which compare equal) stay apart.
+    with a format per cell is keyed by (value, format) in the namespace _MIXED. A number is
+    told by its type and text, so that 0.0 and -0.0, or 1.0 and True, which compare equal,
+    stay apart; other values (text, dates) equal only values of their own kind.
     """
-    plain: Sequence[Hashable]
-    if set(map(type, values)) <= {str}:
-        plain, texts = values, len(values) - values.count("")
+    kinds = set(map(type, values))
+    plain: Sequence[Hashable] = (
+        [(float, repr(v)) if v.__class__ is float else v for v in values] if float in kinds else values
+    )
+    if kinds <= {str}:
+        texts = len(values) - values.count("")
     else:
-        plain = [(v.__class__, repr(v) if v.__class__ is float else v) for v in values]
         texts = sum(1 for v in values if v.__class__ is str and v)
     if isinstance(style, Format):
         return id(style), plain, texts
@@ -339,9 +341,9 @@ def _write_block(
     by_merge = {col for first, last in merges for col in range(first + 1, last + 1)}  # merge_range's blanks
     laid_out = [col for col in range(width) if col not in by_merge]
     top = first_row * COLUMNS
+    keyed = {col: _keys(*columns[col]) for col in laid_out}
     new: dict[int, dict[Hashable, int]] = {}
-    for col in laid_out:
-        space, keys, _ = _keys(*columns[col])
+    for col, (space, keys, _) in keyed.items():
         known, first = firsts.setdefault(space, {}), new.setdefault(space, {})
         positions = range(top + (rows - 1) * COLUMNS + col, top - 1, -COLUMNS)
         for key, position in dict(zip(reversed(keys), positions, strict=True)).items():
@@ -351,32 +353,34 @@ def _write_block(
         firsts[space].update(first)
     codes = [array("q", [WRITTEN]) * rows for _ in range(width)]
     texts = 0
-    for col in laid_out:
-        space, keys, column_texts = _keys(*columns[col])
+    for col, (space, keys, column_texts) in keyed.items():
         codes[col] = array("q", map(firsts[space].__getitem__, keys))
         texts += column_texts
+    del keyed
+    writes = []  # positions in the block (i * width + col) of the cells xlsxwriter writes
     for first in new.values():
         for position in first.values():
             i, col = divmod(position - top, COLUMNS)
             codes[col][i] = -2 - position
+            writes.append(i * width + col)
     spans_rows = {0, rows - 1, *range(-first_row % SPAN_ROWS, rows, SPAN_ROWS)}
     for col, forced in ((0, range(rows) if not heights else spans_rows), (width - 1, spans_rows)):
         column = codes[col]
         for i in forced:
             if column[i] >= 0:
                 column[i] = WRITTEN
-    written: dict[int, list[int]] = {}  # row → its columns that xlsxwriter writes, left to right
-    for position in sorted(
-        i * width + col for col in laid_out for i in compress(range(rows), map((0).__gt__, codes[col]))
-    ):
-        written.setdefault(position // width, []).append(position % width)
+                writes.append(i * width + col)
+    writes.sort()
     styles = [_styles(style, rows) for _, style in columns]
+    by_row: dict[int, list[int]] = {i: [] for i in range(rows)} if merges else {}
+    for position in writes:
+        by_row.setdefault(position // width, []).append(position % width)
     written_texts = 0
-    for i in range(rows) if merges else written:
+    for i, cols in by_row.items():
         row = first_row + i
         for first_col, last_col in merges:  # a row's merges first, as `_write_cells` writes them
             ws.merge_range(row, first_col, row, last_col, "", styles[first_col][i])
-        for col in written.get(i, ()):
+        for col in cols:
             value = columns[col][0][i]
             _write_cell(ws, row, col, value, styles[col][i])
             if value.__class__ is str and value:
@@ -563,10 +567,6 @@ def _complete_rows(
         laid_out.append(cast(list[str], column))
     if written:
         raise RuntimeError("The worksheet has cells xlsxwriter should not have written.")
-    write(
-        "".join(
-            f"{tag}{''.join(cells)}{_ROW_END}"
-            for tag, cells in zip(tags, zip(*laid_out, strict=True), strict=True)
-        )
-    )
+    ends = [_ROW_END] * len(tags)
+    write("".join(map("".join, zip(tags, *laid_out, ends, strict=True))))
     return position
