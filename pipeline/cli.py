@@ -77,7 +77,8 @@ def _parse_date(value: str | None) -> dt.date | None:
 def _run(call: Callable[[], T]) -> T:
     """Runs a flow; turns a run-stopping error into one Swedish line and its exit code."""
     try:
-        return call()
+        with _flows().command_settings():
+            return call()
     except HandlingsplanError as exc:
         err_console.print(f"Fel: {exc}")
         raise typer.Exit(exc.exit_code) from None

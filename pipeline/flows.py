@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -128,6 +128,22 @@ def _batches(items: Sequence[Any], size: int, processes: int) -> list[list[Any]]
         size = min(size, max(1, math.ceil(len(items) / (processes * 4))))
     size = max(1, size)
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+@contextlib.contextmanager
+def command_settings() -> Iterator[None]:
+    """Prefect settings for flows run by a command: no heartbeats against an embedded server.
+
+    A heartbeat lets a lasting server mark a run as crashed when its process dies. Prefect's
+    embedded server ends with the command, so nothing reads them, and Prefect waits for the
+    heartbeat thread (which sleeps in whole seconds) at the end of every flow. Against a
+    configured server (PREFECT_API_URL), runs keep their heartbeats.
+    """
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 # --- results -----------------------------------------------------------------------------

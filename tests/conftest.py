@@ -28,7 +28,13 @@ def plan() -> Plan:
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness() -> Iterator[None]:
     """A temporary Prefect database and server: tests run the real flows (tests/running.py)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # As a command runs them (pipeline.flows.command_settings): the harness's server ends
+    # with the session, so no heartbeats, which cost each flow up to a second at its end.
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield

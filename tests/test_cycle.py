@@ -227,10 +227,11 @@ import datetime as dt, sys
 from pathlib import Path
 from pipeline.config import configure_prefect
 configure_prefect()
-from pipeline.flows import collect_flow, report_flow
+from pipeline.flows import collect_flow, command_settings, report_flow
 inbox, outbox, as_of = Path(sys.argv[1]), Path(sys.argv[2]), dt.date(2027, 3, 1)
-collect_flow(year=2027, inbox=inbox, outbox=outbox, as_of=as_of, quiet_seconds=0)
-report_flow(year=2027, outbox=outbox, as_of=as_of)
+with command_settings():
+    collect_flow(year=2027, inbox=inbox, outbox=outbox, as_of=as_of, quiet_seconds=0)
+    report_flow(year=2027, outbox=outbox, as_of=as_of)
 """
 
 
@@ -238,7 +239,9 @@ report_flow(year=2027, outbox=outbox, as_of=as_of)
 def test_two_concurrent_runs_leave_consistent_outputs(plan: Plan, tmp_path: Path) -> None:
     inbox, _ = prepare_demo(tmp_path / "demo", YEAR, DEMO_MARKER)
     alone, shared = tmp_path / "alone", tmp_path / "shared"
-    subprocess.run([sys.executable, "-c", CONCURRENT_SCRIPT, str(inbox), str(alone)], check=True)
+    settings = Settings(inbox=inbox, outbox=alone, quiet_seconds=0)
+    running.collect(settings, YEAR, AS_OF)
+    running.report(settings, YEAR, AS_OF)
     runs = [
         subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(inbox), str(shared)]) for _ in range(2)
     ]
@@ -363,3 +366,15 @@ def test_a_run_is_a_task_per_stage_and_per_batch(tmp_path: Path, prefect_harness
         "Skriv rapporter",
         "Ta emot filer",
     ]
+
+
+def test_commands_send_no_heartbeats_to_an_embedded_server_only() -> None:
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from pipeline.flows import command_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
+        with command_settings():
+            assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+        with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}), command_settings():
+            assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 180

@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
     from pipeline.config import Settings, configure_prefect
     configure_prefect()
     from pipeline.check import Plans, check_submission
-    from pipeline.flows import collect_flow, plans_for
+    from pipeline.flows import collect_flow, command_settings, plans_for
     from pipeline.sniff import sniff_workbook
 
     inbox, outbox = Path(sys.argv[1]), Path(sys.argv[2])
@@ -64,7 +64,8 @@ CHILD = textwrap.dedent(
             "seconds": time.perf_counter() - started,
         }
     started = time.perf_counter()
-    result = collect_flow(year=int(sys.argv[3]), inbox=inbox, outbox=outbox, as_of=as_of)
+    with command_settings():
+        result = collect_flow(year=int(sys.argv[3]), inbox=inbox, outbox=outbox, as_of=as_of)
     states = {f.name: f.state for f in result.files}
     print(json.dumps({"files": found, "states": states, "collect_seconds": time.perf_counter() - started}))
     """
