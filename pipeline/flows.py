@@ -37,7 +37,7 @@ from pipeline.errors import HandlingsplanError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
-from pipeline.records import STATE_LABEL, CleanData, FileOutcome, LedgerRecord, Pending, State
+from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
 from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,10 @@ def command_settings() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class CollectResult:
-    """One collect run: an outcome per file and the submission in force per förvaltning."""
+    """One collect run: a report per file and the submission in force per förvaltning."""
 
     year: int
-    files: tuple[FileOutcome, ...]
+    files: tuple[FileReport, ...]
     in_force: dict[str, LedgerRecord] = field(default_factory=dict)
 
     @property
@@ -190,7 +190,7 @@ class Processed:
     """A checked submission: its ledger record and what the run reports about it."""
 
     record: LedgerRecord
-    outcome: FileOutcome
+    report: FileReport
 
 
 # --- tasks -------------------------------------------------------------------------------
@@ -198,15 +198,8 @@ class Processed:
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only what may pass by itself: file-system errors such as a locked share."""
-    try:
-        state.result()
-    except HandlingsplanError:
-        return False
-    except OSError:
-        return True
-    except Exception:
-        return False
-    return False
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, OSError) and not isinstance(error, HandlingsplanError)
 
 
 # Every task writes files, so a cached result would skip work that must happen.
@@ -298,7 +291,7 @@ def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settin
         processed=time.time(),
     )
     first_error = next((p.text for p in checked.problems if p.kind == "error"), "")
-    outcome = FileOutcome(
+    report = FileReport(
         item.name,
         record.verdict,
         department=checked.department,
@@ -308,7 +301,7 @@ def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settin
         feedback=written.html,
         message=first_error,
     )
-    return Processed(record, outcome)
+    return Processed(record, report)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -357,8 +350,8 @@ def _collect(
         store.append_ledger(settings.ledger_file, [p.record for p in done])
         processed.extend(done)
     after = store.received_from([*before.records, *(p.record for p in processed)], cycle.year)
-    outcomes = sorted([*taken.outcomes, *(p.outcome for p in processed)], key=lambda o: o.name)
-    result = CollectResult(year=cycle.year, files=tuple(outcomes), in_force=after.in_force)
+    reports = sorted([*taken.reports, *(p.report for p in processed)], key=lambda r: r.name)
+    result = CollectResult(year=cycle.year, files=tuple(reports), in_force=after.in_force)
     _publish_collect(result)
     return result
 

@@ -21,7 +21,7 @@ from typing import BinaryIO, Literal
 
 from pipeline.errors import MissingInputError
 from pipeline.files import fsync_folder
-from pipeline.records import FileOutcome, Pending, State, utc_iso
+from pipeline.records import FileReport, Pending, State, utc_iso
 from pipeline.sniff import ZIP_LOCAL_SIGNATURE, has_zip_end_record
 
 log = logging.getLogger(__name__)
@@ -289,9 +289,9 @@ def _archive_suffix(name: str) -> str:
 
 @dataclass(frozen=True)
 class Intake:
-    """The inbox after the intake pass: final outcomes, and new submissions to check."""
+    """The inbox after the intake pass: a report on each file handled now, and new submissions to check."""
 
-    outcomes: tuple[FileOutcome, ...]
+    reports: tuple[FileReport, ...]
     pending: tuple[Pending, ...]
 
 
@@ -308,7 +308,7 @@ def scan(inbox: Path, *, quiet_seconds: float) -> list[InboxEntry]:
 
 def sort_intake(
     entries: Sequence[InboxEntry],
-    archived: Mapping[str, ArchivedFile | FileOutcome],
+    archived: Mapping[str, ArchivedFile | FileReport],
     known: frozenset[str],
 ) -> Intake:
     """Returns the inbox sorted: ignored, waiting, duplicate and known files, and new ones.
@@ -317,7 +317,7 @@ def sort_intake(
     its path in the inbox; `known` are the digests already handled for the year: a file
     with those bytes is "unchanged".
     """
-    outcomes: list[FileOutcome] = []
+    reports: list[FileReport] = []
     pending: list[Pending] = []
     seen: dict[str, str] = {}
     for entry in entries:
@@ -325,23 +325,23 @@ def sort_intake(
         if isinstance(item, Pending):
             pending.append(item)
         else:
-            outcomes.append(item)
-    return Intake(tuple(outcomes), tuple(pending))
+            reports.append(item)
+    return Intake(tuple(reports), tuple(pending))
 
 
-def archive_entry(entry: InboxEntry, archive_dir: Path) -> ArchivedFile | FileOutcome:
-    """Returns the entry's archived copy, or its outcome when it cannot be archived now."""
+def archive_entry(entry: InboxEntry, archive_dir: Path) -> ArchivedFile | FileReport:
+    """Returns the entry's archived copy, or the report on it when it cannot be archived now."""
     try:
         return archive_submission(entry.path, archive_dir)
     except FileChangedDuringCopyError:
-        return FileOutcome(
+        return FileReport(
             entry.relative,
             "waiting",
             message="Filen ändrades medan den kopierades; den behandlas vid nästa körning.",
         )
     except OSError as exc:
         log.warning("%s kunde inte arkiveras (%s: %s)", entry.path, type(exc).__name__, exc)
-        return FileOutcome(
+        return FileReport(
             entry.relative,
             "waiting",
             message=f"Filen kunde inte läsas ({exc.strerror or exc}); försöker igen nästa körning.",
@@ -350,23 +350,23 @@ def archive_entry(entry: InboxEntry, archive_dir: Path) -> ArchivedFile | FileOu
 
 def _take(
     entry: InboxEntry,
-    archived: ArchivedFile | FileOutcome | None,
+    archived: ArchivedFile | FileReport | None,
     known: frozenset[str],
     seen: dict[str, str],
-) -> FileOutcome | Pending:
+) -> FileReport | Pending:
     if entry.state != "candidate" or archived is None:
         state: State = "waiting" if entry.state == "waiting" else "ignored"
-        return FileOutcome(entry.relative, state, message=entry.reason)
-    if isinstance(archived, FileOutcome):
+        return FileReport(entry.relative, state, message=entry.reason)
+    if isinstance(archived, FileReport):
         return archived
     digest = archived.digest
     if digest in seen:
-        return FileOutcome(
+        return FileReport(
             entry.relative, "duplicate", digest=digest, message=f"Samma innehåll som {seen[digest]}."
         )
     seen[digest] = entry.relative
     if digest in known:
-        return FileOutcome(
+        return FileReport(
             entry.relative, "unchanged", digest=digest, message="Redan behandlad vid en tidigare körning."
         )
     return Pending(entry.relative, digest, archived.archived_path, archived.size, utc_iso(archived.mtime))

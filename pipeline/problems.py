@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 ERROR: Literal["error"] = "error"
@@ -61,10 +61,6 @@ class Problem:
     def located(self, file: str) -> Problem:
         """Returns the same problem in `file` (for a check that looks at bytes, not names)."""
         return replace(self, file=file)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Returns the record as a plain dict (for tables and JSON)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ class Pending:
 
 
 @dataclass(frozen=True)
-class FileOutcome:
+class FileReport:
     """What a run did with one file in the inbox."""
 
     name: str
