@@ -29,10 +29,10 @@ from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
 from pipeline import contract as c
 from pipeline import store
-from pipeline.check import Plans, check_submission, clean_data, ledger_record
+from pipeline.check import Plans, check_submission
 from pipeline.combine import combine_submissions
-from pipeline.config import Settings
-from pipeline.feedback import FeedbackInput, write_feedback
+from pipeline.config import Cycle, Settings
+from pipeline.flows import handle_batch
 from pipeline.plan import Plan
 from pipeline.records import Pending
 from pipeline.validate import parse_text
@@ -157,25 +157,14 @@ def test_random_fillings_never_crash_and_round_trip(template: Path, plan: Plan, 
         path = write_submission(template, settings.inbox / "plan.xlsx", filled)
         item = Pending("plan.xlsx", "ab" * 32, path, path.stat().st_size, "2027-02-27T08:00:00+00:00")
 
-        checked = check_submission(path, item.name, Plans(plan, settings.plans_dir), YEAR, AS_OF)
-        written = write_feedback(
-            FeedbackInput(
-                display_name=item.name,
-                digest=item.digest,
-                department_code=checked.department,
-                department_name=checked.department_name,
-                year=YEAR,
-                accepted=checked.accepted,
-                received=item.received,
-                problems=checked.problems,
-                workbook=path,
-                plan_version=checked.plan_version,
-            ),
-            settings.feedback_paths(YEAR, checked.department, item.digest),
-        )
+        plans = Plans(plan, settings.plans_dir)
+        (handled,) = handle_batch([item], plans, Cycle(YEAR, AS_OF), settings)
+        checked = check_submission(path, item.name, plans, YEAR, AS_OF)  # what the batch found
+        written = settings.feedback_paths(YEAR, checked.department, item.digest)
 
         assert written.html.is_file() and written.markdown.is_file()
-        assert (written.marked is None) == checked.accepted
+        assert written.marked.is_file() != checked.accepted
+        assert handled.record.verdict == ("accepted" if checked.accepted else "rejected")
         _assert_cells_exist(path, checked.problems)
         event(
             "accepted"
@@ -184,11 +173,9 @@ def test_random_fillings_never_crash_and_round_trip(template: Path, plan: Plan, 
         )
         if not checked.accepted:
             return
-        kept = store.read_clean_data(
-            store.write_clean_data(settings.clean_data_file(YEAR, item.digest), clean_data(checked))
-        )
+        kept = store.read_clean_data(settings.clean_data_file(YEAR, item.digest))
         assert kept is not None
-        record = ledger_record(item, checked, YEAR, feedback=None, archived=item.name, processed=OLD)
+        record = handled.record
         table = combine_submissions(plan, YEAR, AS_OF, {"SOC": (record, kept)}).actions
         assert len(table) == len(filled)
         for (row, action), (_, got) in zip(filled.items(), table.iterrows(), strict=True):
