@@ -105,6 +105,7 @@ def templates(
         str, typer.Option("--return-to", help="Vem mallen lämnas till (står i instruktionerna).")
     ] = RETURN_TO_DEFAULT,
     workers: WorkersOption = None,
+    dask: DaskOption = False,
 ) -> None:
     """Skriv en mall per förvaltning till outbox/<år>/mallar.
 
@@ -120,6 +121,7 @@ def templates(
             outbox=outbox,
             return_to=return_to,
             workers=workers,
+            dask=dask,
         )
     )
     for path in paths:
@@ -198,6 +200,7 @@ def report(
     plan: PlanOption = None,
     as_of: AsOfOption = None,
     workers: WorkersOption = None,
+    dask: DaskOption = False,
 ) -> None:
     """Skriv kommunens handlingsplan, KS uppföljning och sammanfattningen.
 
@@ -206,7 +209,9 @@ def report(
     as_of_date = _parse_date(as_of)
     flows = _flows()
     result = _run(
-        lambda: flows.report_flow(year=year, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers)
+        lambda: flows.report_flow(
+            year=year, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers, dask=dask
+        )
     )
     print_report(result)
 
