@@ -35,7 +35,7 @@ from pipeline.demo import example_submissions, write_example_inbox
 from pipeline.layout import row_height
 from pipeline.plan import Plan
 from pipeline.records import Pending, utc_iso
-from pipeline.report import blocks, write_reports
+from pipeline.report import blocks, workbooks, write_reports
 from pipeline.report.blocks import TableBook
 from pipeline.report.workbooks import (
     WORKBOOK_OPTIONS,
@@ -170,6 +170,18 @@ def test_reports_are_written_where_settings_names_them(result: Consolidated, tmp
     assert sorted(settings.year_dir(YEAR).iterdir()) == sorted(paths)  # nothing else, no temporary files
 
 
+def test_a_write_that_fails_leaves_no_file(
+    result: Consolidated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("trasigt blad")
+
+    monkeypatch.setattr(workbooks, "_plan_sheet", broken)
+    with pytest.raises(RuntimeError, match="trasigt blad"):
+        write_action_plan(result, tmp_path / "handlingsplan.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_action_table_has_every_accepted_action(action_plan: Any, follow_up: Any) -> None:
     expected = _expected_actions()
     for wb in (action_plan, follow_up):
@@ -301,10 +313,14 @@ def _chart(xml: bytes) -> dict[str, Any]:
         found = series.find(f"{CHART}{path}//{CHART}f")
         return found.text or "" if found is not None else ""
 
+    def value(path: str) -> str:
+        found = kinds[0].find(f"{CHART}{path}")
+        return found.get("val", "") if found is not None else ""
+
     return {
         "kinds": [kind.tag.removeprefix(CHART) for kind in kinds],
-        "direction": kinds[0].find(f"{CHART}barDir").get("val"),  # type: ignore[union-attr]
-        "grouping": kinds[0].find(f"{CHART}grouping").get("val"),  # type: ignore[union-attr]
+        "direction": value("barDir"),
+        "grouping": value("grouping"),
         "title": title(space.find(f"{CHART}chart/{CHART}title")),
         "axes": [
             title(axis.find(f"{CHART}title"))
@@ -467,7 +483,7 @@ def test_user_text_is_never_a_formula_or_link(plan: Plan, tmp_path: Path) -> Non
     result = _combine(plan, actions)
     plan_file = write_action_plan(result, tmp_path / "h.xlsx")
     follow_file = write_follow_up(result, tmp_path / "u.xlsx")
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for path in (plan_file, follow_file):
         wb = openpyxl.load_workbook(path)
         for ws in wb.worksheets:
@@ -475,7 +491,7 @@ def test_user_text_is_never_a_formula_or_link(plan: Plan, tmp_path: Path) -> Non
                 for cell in row:
                     if cell.value in EVIL:
                         assert cell.data_type == "s", (ws.title, cell.coordinate)
-                        seen[cell.value] += 1
+                        seen[str(cell.value)] += 1
             assert all(cell.hyperlink is None for row in ws.iter_rows() for cell in row)
     assert set(seen) == set(EVIL)
     table = _rows(openpyxl.load_workbook(plan_file)["Åtgärder"])
@@ -551,7 +567,7 @@ def _odd_result(plan: Plan, long_text: bool = False) -> Consolidated:
     codes = list(plan.department_codes)
     goals = [g.id for g in plan.goals]
     area_of = {g.id: g.area for g in plan.goals}
-    starts = (dt.date(2027, 1, 15), None, dt.datetime(2027, 2, 1, 12, 30), "snart", pd.NaT)
+    starts: tuple[Any, ...] = (dt.date(2027, 1, 15), None, dt.datetime(2027, 2, 1, 12, 30), "snart", pd.NaT)
     starts += (dt.datetime(2027, 3, 1, tzinfo=dt.UTC),)
     rows = []
     for i in range(60):
@@ -575,7 +591,7 @@ def _odd_result(plan: Plan, long_text: bool = False) -> Consolidated:
                 c.STATUS: (*c.STATUSES, None, "Okänd")[i % 7],
                 c.OUTCOME: ODD_TEXTS[(i + 11) % len(ODD_TEXTS)],
                 c.COMMENT: ODD_TEXTS[(i + 13) % len(ODD_TEXTS)],
-                AREA: area_of.get(goal, 0),
+                AREA: area_of.get(goal or "", 0),
             }
         )
     actions = pd.DataFrame(rows, columns=[*ACTION_TABLE_COLUMNS, AREA]).astype(
@@ -642,7 +658,7 @@ def test_tables_in_bulk_give_the_bytes_of_cell_by_cell_writes(
     assert bulk_calls < sum(calls.values()) * 0.8  # the bulk layout was used
     if long_text:  # cut to xlsxwriter's limit both ways
         ws = openpyxl.load_workbook(tmp_path / "bulk.xlsx")["Åtgärder"]
-        assert len(ws.cell(9, ACTION_TABLE_COLUMNS.index(c.ACTION) + 1).value) == 32_767
+        assert len(str(ws.cell(9, ACTION_TABLE_COLUMNS.index(c.ACTION) + 1).value)) == 32_767
 
 
 def test_example_tables_in_bulk_give_the_same_bytes(result: Consolidated, tmp_path: Path) -> None:

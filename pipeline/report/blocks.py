@@ -139,7 +139,8 @@ class _Sheet:
 
 
 class TableBook:
-    """An xlsxwriter workbook written to `target`, with tables written by `write_columns`.
+    """An xlsxwriter workbook written to `target`, with tables written by `write_columns`;
+    a context manager that closes it.
 
     Args:
         target: the file to write.
@@ -154,6 +155,13 @@ class TableBook:
         self._buffer = io.BytesIO() if bulk else None
         self.workbook: Workbook = xlsxwriter.Workbook(self._buffer or str(target), options)
         self._sheets: dict[str, _Sheet] = {}
+
+    def __enter__(self) -> TableBook:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, trace: object) -> None:
+        """Closes the workbook; after an error without laying out the tables (the file is dropped)."""
+        self.close(complete=kind is None)
 
     def close(self, *, complete: bool = True) -> None:
         """Closes the workbook and writes the file; `complete=False` only closes it (after an error)."""

@@ -76,20 +76,15 @@ def write_action_plan(consolidated: Consolidated, path: Path, *, bulk: bool = Tr
     förvaltning's answers, read back to pre-fill next year's templates). `bulk=False`
     writes every cell through xlsxwriter (see `pipeline.report.blocks`): the same bytes.
     """
-    with atomic_path(path) as tmp:
-        book = _new_book(tmp, consolidated, f"Handlingsplan {consolidated.year}", bulk)
-        try:
-            workbook = book.workbook
-            fmt = _Formats(workbook)
-            table = _ActionLists(consolidated.actions)
-            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, table)
-            _matrix_sheet(workbook.add_worksheet(SHEET_MATRIX), book, fmt, consolidated)
-            _plan_sheet(workbook.add_worksheet(SHEET_PLAN), book, fmt, consolidated, table)
-            _concerns_sheet(workbook.add_worksheet(k.CONCERNS_SHEET), book, fmt, consolidated)
-        except BaseException:
-            book.close(complete=False)
-            raise
-        book.close()
+    title = f"Handlingsplan {consolidated.year}"
+    with atomic_path(path) as tmp, _new_book(tmp, consolidated, title, bulk) as book:
+        workbook = book.workbook
+        fmt = _Formats(workbook)
+        table = _ActionLists(consolidated.actions)
+        _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, table)
+        _matrix_sheet(workbook.add_worksheet(SHEET_MATRIX), book, fmt, consolidated)
+        _plan_sheet(workbook.add_worksheet(SHEET_PLAN), book, fmt, consolidated, table)
+        _concerns_sheet(workbook.add_worksheet(k.CONCERNS_SHEET), book, fmt, consolidated)
     return path
 
 
@@ -100,27 +95,22 @@ def write_follow_up(consolidated: Consolidated, path: Path, *, bulk: bool = True
     Åtgärder and, when there is a previous year to compare with, Förändringar. `bulk=False`
     writes every cell through xlsxwriter (see `pipeline.report.blocks`): the same bytes.
     """
-    with atomic_path(path) as tmp:
-        book = _new_book(tmp, consolidated, f"Uppföljning av handlingsplanen {consolidated.year}", bulk)
-        try:
-            workbook = book.workbook
-            fmt = _Formats(workbook)
-            overview = workbook.add_worksheet(SHEET_OVERVIEW)
-            status = workbook.add_worksheet(SHEET_STATUS)
-            ranges = _status_sheet(status, fmt, consolidated)
-            _overview_sheet(overview, workbook, fmt, consolidated, ranges)
-            _departments_sheet(workbook.add_worksheet(SHEET_DEPARTMENTS), book, fmt, consolidated)
-            _deviations_sheet(workbook.add_worksheet(SHEET_DEVIATIONS), book, fmt, consolidated)
-            _costs_sheet(workbook.add_worksheet(SHEET_COSTS), fmt, consolidated)
-            actions = _ActionLists(consolidated.actions)
-            _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, actions)
-            if consolidated.changes is not None:
-                changes = workbook.add_worksheet(SHEET_CHANGES)
-                _changes_sheet(changes, book, fmt, consolidated, consolidated.changes)
-        except BaseException:
-            book.close(complete=False)
-            raise
-        book.close()
+    title = f"Uppföljning av handlingsplanen {consolidated.year}"
+    with atomic_path(path) as tmp, _new_book(tmp, consolidated, title, bulk) as book:
+        workbook = book.workbook
+        fmt = _Formats(workbook)
+        overview = workbook.add_worksheet(SHEET_OVERVIEW)
+        status = workbook.add_worksheet(SHEET_STATUS)
+        ranges = _status_sheet(status, fmt, consolidated)
+        _overview_sheet(overview, workbook, fmt, consolidated, ranges)
+        _departments_sheet(workbook.add_worksheet(SHEET_DEPARTMENTS), book, fmt, consolidated)
+        _deviations_sheet(workbook.add_worksheet(SHEET_DEVIATIONS), book, fmt, consolidated)
+        _costs_sheet(workbook.add_worksheet(SHEET_COSTS), fmt, consolidated)
+        actions = _ActionLists(consolidated.actions)
+        _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, actions)
+        if consolidated.changes is not None:
+            changes = workbook.add_worksheet(SHEET_CHANGES)
+            _changes_sheet(changes, book, fmt, consolidated, consolidated.changes)
     return path
 
 
