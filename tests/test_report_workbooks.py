@@ -117,7 +117,7 @@ def _workbooks(result: Consolidated, outbox: Path, *, bulk: bool = True) -> tupl
 
 
 @pytest.fixture(scope="module")
-def outbox(result: Consolidated, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def outbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ut")
 
 
