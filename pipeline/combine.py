@@ -125,22 +125,6 @@ def assign_action_ids(departments: Sequence[str], ids: Sequence[object], year: i
     return assigned
 
 
-def combine(
-    plan: Plan,
-    year: int,
-    as_of: dt.date,
-    per_department: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
-    departments: Iterable[DepartmentStatus],
-    rejections: Iterable[Rejection] = (),
-    previous: pd.DataFrame | None = None,
-) -> Consolidated:
-    """Returns the consolidated plan from each förvaltning's clean (actions, goals) frames."""
-    order = {code: i for i, code in enumerate(plan.department_codes)}
-    ordered = sorted(per_department.items(), key=lambda item: order.get(item[0], len(order)))
-    tables = {code: (_as_records(actions), _goal_answers(goals)) for code, (actions, goals) in ordered}
-    return _combine_records(plan, year, as_of, tables, departments, rejections, previous)
-
-
 def combine_submissions(
     plan: Plan,
     year: int,
@@ -182,24 +166,14 @@ def combine_submissions(
     rejections = [
         Rejection(r.original_name, r.department, r.received, r.errors, r.reasons) for r in open_rejections
     ]
-    return _combine_records(plan, year, as_of, tables, statuses, rejections, previous)
+    return combine(plan, year, as_of, tables, statuses, rejections, previous)
 
 
-def _as_records(actions: pd.DataFrame) -> Records:
-    """Returns a clean action frame as records, empty cells as None."""
-    records = actions.astype(object).where(actions.notna(), None).to_dict("records")
-    return [{str(k): v for k, v in row.items()} for row in records]
-
-
-def _goal_answers(goals: pd.DataFrame) -> GoalAnswers:
-    return list(zip(goals[c.GOAL_ID], goals[c.CONCERNS_US], strict=True))
-
-
-def _combine_records(
+def combine(
     plan: Plan,
     year: int,
     as_of: dt.date,
-    tables: dict[str, tuple[Records, GoalAnswers]],
+    tables: Mapping[str, tuple[Records, GoalAnswers]],
     departments: Iterable[DepartmentStatus],
     rejections: Iterable[Rejection] = (),
     previous: pd.DataFrame | None = None,

@@ -451,18 +451,18 @@ def test_no_changes_sheet_without_previous_year(follow_up: Any) -> None:
 # Hand-made results: injection and year over year.
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([{name: row.get(name) for name in c.ACTION_COLUMNS} for row in rows], dtype=object)
+def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{name: row.get(name) for name in c.ACTION_COLUMNS} for row in rows]
 
 
 def _combine(
     plan: Plan, actions: list[dict[str, Any]], previous: pd.DataFrame | None = None, year: int = YEAR
 ) -> Consolidated:
-    goals = pd.DataFrame({c.GOAL_ID: [g.id for g in plan.goals], c.CONCERNS_US: [None] * len(plan.goals)})
+    goals: list[tuple[Any, Any]] = [(g.id, None) for g in plan.goals]
     code = plan.department_codes[0]
     status = DepartmentStatus(code, plan.department(code).name, True, "fil.xlsx", "2027-02-01T08:00:00+00:00")
     as_of = AS_OF.replace(year=year)
-    return combine(plan, year, as_of, {code: (_frame(actions), goals)}, [status], previous=previous)
+    return combine(plan, year, as_of, {code: (_records(actions), goals)}, [status], previous=previous)
 
 
 def test_user_text_is_never_a_formula_or_link(plan: Plan, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -186,16 +187,13 @@ def _row(
 
 
 def _handmade(plan: Plan, previous: pd.DataFrame | None) -> k.Consolidated:
-    actions = pd.DataFrame(
-        [
-            _row("SOC-2026-001", "1.1", SCRIPT, c.IN_PROGRESS),
-            _row("SOC-2026-002", "1.2", LINK, c.COMPLETED),
-            _row(None, "1.3", "Ny åtgärd", c.NOT_STARTED),
-        ],
-        columns=list(c.ACTION_COLUMNS),
-        dtype=object,
-    )
-    goals = pd.DataFrame({c.GOAL_ID: ["1.1", "1.2"], c.CONCERNS_US: [c.YES, c.YES]}, dtype=object)
+    rows = [
+        _row("SOC-2026-001", "1.1", SCRIPT, c.IN_PROGRESS),
+        _row("SOC-2026-002", "1.2", LINK, c.COMPLETED),
+        _row(None, "1.3", "Ny åtgärd", c.NOT_STARTED),
+    ]
+    actions = [{name: row.get(name) for name in c.ACTION_COLUMNS} for row in rows]
+    goals: list[tuple[Any, Any]] = [("1.1", c.YES), ("1.2", c.YES)]
     departments = [
         k.DepartmentStatus(
             d.code, d.name, submitted=d.code == "SOC", file="a|b.xlsx" if d.code == "SOC" else None
