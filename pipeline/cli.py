@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, configure_prefect
+from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, Settings, configure_prefect
 from pipeline.errors import HandlingsplanError
 
 app = typer.Typer(
@@ -307,8 +307,10 @@ def demo(
     print_collect(result.collect)
     print_report(result.report)
     print_next_templates(result)
+    names = Settings(outbox=outbox)
     console.print(
-        f"Titta i {outbox / str(year)}: börja med sammanfattning_{year}.html och uppfoljning_{year}.xlsx."
+        f"Titta i {names.year_dir(year)}: börja med {names.summary_file(year, '.html').name} "
+        f"och {names.follow_up_file(year).name}."
     )
 
 
