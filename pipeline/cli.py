@@ -174,6 +174,8 @@ def print_collect(result: Any) -> None:
         where = f" -> {f.feedback}" if f.feedback else ""
         note = f" {f.message}" if f.message and f.state != "accepted" else ""
         console.print(f"  {STATE_LABEL[f.state]:<16}{f.name}{counts}{where}{note}")
+        for detail in f.details:
+            console.print(f"  {'':<16}tekniskt fel (för den som sköter systemet): {detail}")
     if result.new_submissions == 0:
         console.print(f"Inga nya inlämningar för {result.year}; inget har ändrats.")
     else:

@@ -300,6 +300,7 @@ def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settin
         warnings=record.warnings,
         feedback=written.html,
         message=first_error,
+        details=record.details,
     )
     return Processed(record, report)
 
@@ -560,6 +561,7 @@ def _publish_collect(result: CollectResult) -> None:
             "Fel": f.errors,
             "Varningar": f.warnings,
             "Återkoppling": str(f.feedback or ""),
+            "Tekniskt fel": "; ".join(f.details),
         }
         for f in result.files
     ]

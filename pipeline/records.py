@@ -104,6 +104,8 @@ class FileReport:
     warnings: int = 0
     feedback: Path | None = None
     message: str = ""
+    details: tuple[str, ...] = ()
+    """What went wrong inside the program while checking it: for the coordinator."""
 
 
 def utc_iso(timestamp: float) -> str:

@@ -226,3 +226,36 @@ def test_rejections_still_open_are_explained_from_the_ledger(
     assert any('"Klar"' in text for text in from_ledger["ks_handlingsplan.xlsx"])
     assert from_ledger["trasig.xlsx"] == ("Filen är skadad eller ofullständig.",)
     assert "SOC/min plan.xlsx" not in from_ledger
+
+
+def test_a_bug_in_a_check_reaches_the_coordinator_not_the_forvaltning(
+    plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.check
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bugg i kontrollen")
+
+    monkeypatch.setattr(pipeline.check, "validate_workbooks", broken)
+    monkeypatch.setattr(pipeline.check, "validate_workbook", broken)
+    template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
+    _age(fill_workbook(template, tmp_path / "inbox" / "soc.xlsx", actions=[GOOD], concerns={"1.3": "Ja"}))
+    result = CliRunner().invoke(
+        app,
+        [
+            "collect",
+            "--year",
+            "2027",
+            "--inbox",
+            str(tmp_path / "inbox"),
+            "--outbox",
+            str(tmp_path / "outbox"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "tekniskt fel (för den som sköter systemet): RuntimeError: bugg i kontrollen" in result.output
+    (record,) = read_ledger(_settings(tmp_path).ledger_file)
+    assert (record.verdict, record.reasons) == ("rejected", ("Filen kunde inte läsas.",))
+    assert record.details == ("RuntimeError: bugg i kontrollen",)
+    feedback = (tmp_path / "outbox" / record.feedback).read_text(encoding="utf-8")
+    assert "Filen kunde inte läsas." in feedback and "RuntimeError" not in feedback
