@@ -93,25 +93,53 @@ class Executor:
         return ThreadPoolTaskRunner(max_workers=1)
 
 
-def spread(
-    executor: Executor, work: Any, calls: Sequence[Mapping[str, Any]], processes: int
-) -> Iterator[Any]:
-    """Yields the results of running task `work` once per parameter set, in order.
+class Workforce:
+    """The task runners a flow's stages share: each opened on first use, closed with the flow.
 
-    Work that leaves this process is pointed at the same Prefect API as the flow (the
-    embedded server's address, which other processes could not know otherwise).
+    One pool serves every stage of the annual run, so its processes (each imports Prefect
+    and pandas before its first batch) start once, not once per stage.
     """
+
+    def __init__(self, executor: Executor, stack: contextlib.ExitStack[Any]) -> None:
+        self.executor = executor
+        self._stack = stack
+        self._runners: dict[int, TaskRunner[Any]] = {}
+        self._same_api = False
+
+    def runner(self, processes: int) -> TaskRunner[Any]:
+        """Returns the open runner for this much parallel work (Dask: one cluster for all)."""
+        key = 0 if self.executor.dask else processes
+        if key not in self._runners:
+            runner = self.executor.runner(processes)
+            if not isinstance(runner, ThreadPoolTaskRunner) and not self._same_api:
+                # Work that leaves this process reports to the flow's own Prefect API (the
+                # embedded server's address, which other processes could not know otherwise).
+                self._stack.enter_context(_same_api())
+                self._same_api = True
+            self._runners[key] = self._stack.enter_context(runner)
+        return self._runners[key]
+
+
+@contextlib.contextmanager
+def workforce(executor: Executor) -> Iterator[Workforce]:
+    """Yields the flow's shared task runners; they stop when the block ends."""
+    with contextlib.ExitStack() as stack:
+        yield Workforce(executor, stack)
+
+
+def spread(
+    workers: Workforce, work: Any, calls: Sequence[Mapping[str, Any]], processes: int
+) -> Iterator[Any]:
+    """Yields the results of running task `work` once per parameter set, in order."""
     if not calls:
         return
-    runner = executor.runner(processes)
-    leaves_process = not isinstance(runner, ThreadPoolTaskRunner)
+    runner = workers.runner(processes)
     # Quoted, Prefect does not walk large arguments looking for futures; Dask's runner would
     # hand the task the quote itself, so there they go as they are.
-    wrap = (lambda value: value) if executor.dask else quote
-    with _same_api() if leaves_process else contextlib.nullcontext(), runner:
-        futures = [runner.submit(work, {k: wrap(v) for k, v in parameters.items()}) for parameters in calls]
-        for future in futures:
-            yield future.result()
+    wrap = (lambda value: value) if workers.executor.dask else quote
+    futures = [runner.submit(work, {k: wrap(v) for k, v in parameters.items()}) for parameters in calls]
+    for future in futures:
+        yield future.result()
 
 
 @contextlib.contextmanager
@@ -337,16 +365,16 @@ def plans_for(settings: Settings) -> check.Plans:
 
 
 def _collect(
-    settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor, batch_size: int
+    settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce, batch_size: int
 ) -> CollectResult:
     """Intake, then the new submissions checked in batches, then the ledger."""
     before = store.received(settings, cycle.year)
     taken = take_in_task(settings, before.digests)
-    processes = executor.processes(len(taken.pending), FILES_PER_PROCESS)
+    processes = workers.executor.processes(len(taken.pending), FILES_PER_PROCESS)
     batches = _batches(taken.pending, batch_size, processes)
     calls = [{"batch": b, "plans": plans, "cycle": cycle, "settings": settings} for b in batches]
     processed: list[Processed] = []
-    for done in spread(executor, check_batch_task, calls, processes):
+    for done in spread(workers, check_batch_task, calls, processes):
         # Recorded as each batch returns: a retry or a killed run finds it handled.
         store.append_ledger(settings.ledger_file, [p.record for p in done])
         processed.extend(done)
@@ -403,10 +431,10 @@ def _rebuild_clean_data(
     return data
 
 
-def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Executor) -> ReportResult:
+def _report(settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce) -> ReportResult:
     consolidated = consolidate(settings, plans, cycle)
-    processes = executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
-    if processes > 1 or executor.dask:
+    processes = workers.executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
+    if processes > 1 or workers.executor.dask:
         year = cycle.year
         calls = [
             {"writer": write_action_plan, "targets": (settings.action_plan_file(year),)},
@@ -418,7 +446,7 @@ def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Exec
         ]
         written = list(
             spread(
-                executor, write_report_task, [{**c, "consolidated": consolidated} for c in calls], processes
+                workers, write_report_task, [{**c, "consolidated": consolidated} for c in calls], processes
             )
         )
         paths = (written[0], written[1], *written[2])
@@ -431,7 +459,7 @@ def _report(settings: Settings, plans: check.Plans, cycle: Cycle, executor: Exec
 
 
 def _templates(
-    settings: Settings, plan: Plan, cycle: Cycle, executor: Executor, return_to: str
+    settings: Settings, plan: Plan, cycle: Cycle, workers: Workforce, return_to: str
 ) -> list[Path]:
     """Writes the year's templates, pre-filled from last year's handlingsplan where it exists."""
     previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
@@ -449,9 +477,9 @@ def _templates(
         template_stage.TemplateJob(code, options[code], settings.template_file(cycle.year, code))
         for code in plan.department_codes
     ]
-    processes = executor.processes(len(jobs), FILES_PER_PROCESS)
+    processes = workers.executor.processes(len(jobs), FILES_PER_PROCESS)
     calls = [{"plan": plan, "jobs": batch} for batch in _batches(jobs, BATCH_SIZE, processes)]
-    paths = [path for done in spread(executor, write_templates_task, calls, processes) for path in done]
+    paths = [path for done in spread(workers, write_templates_task, calls, processes) for path in done]
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(cycle.year))
     return paths
 
@@ -476,9 +504,9 @@ def templates_flow(
     """
     cycle = Cycle.build(year, deadline=deadline, upcoming=True)
     settings = _settings(outbox=outbox, plan_file=plan_file)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
+    with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
-        return _templates(settings, plans.current, cycle, Executor(workers, dask), return_to)
+        return _templates(settings, plans.current, cycle, shared, return_to)
 
 
 @flow(name="insamling", log_prints=False)
@@ -497,9 +525,9 @@ def collect_flow(
     check_safe_xml()
     cycle = Cycle.build(year, as_of)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
+    with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
-        return _collect(settings, plans, cycle, Executor(workers, dask), batch_size)
+        return _collect(settings, plans, cycle, shared, batch_size)
 
 
 @flow(name="rapport", log_prints=False)
@@ -514,9 +542,9 @@ def report_flow(
     """Writes the consolidated handlingsplan, the follow-up and the summary for the year (default: this year)."""
     cycle = Cycle.build(year, as_of)
     settings = _settings(outbox=outbox, plan_file=plan_file)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
+    with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
-        return _report(settings, plans, cycle, Executor(workers, dask))
+        return _report(settings, plans, cycle, shared)
 
 
 @flow(name="arlig-korning", log_prints=False)
@@ -538,14 +566,13 @@ def run_flow(
     """
     check_safe_xml()
     cycle = Cycle.build(year, as_of)
-    executor = Executor(workers, dask)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
+    with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
-        collected = _collect(settings, plans, cycle, executor, batch_size)
-        report = _report(settings, plans, cycle, executor)
+        collected = _collect(settings, plans, cycle, shared, batch_size)
+        report = _report(settings, plans, cycle, shared)
         next_cycle = Cycle.build(cycle.year + 1, cycle.as_of)
-        next_templates = _templates(settings, plans.current, next_cycle, executor, return_to)
+        next_templates = _templates(settings, plans.current, next_cycle, shared, return_to)
     return RunResult(collect=collected, report=report, next_templates=tuple(next_templates))
 
 

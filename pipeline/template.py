@@ -27,7 +27,9 @@ GOAL_LABEL_MAX = 90
 # xlsxwriter stamps the creation time into docProps/core.xml; a fixed one keeps files
 # byte-identical for the same plan, year and options.
 FIXED_CREATED = dt.datetime(2015, 2, 9, 0, 0, 0)
-_WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
+# in_memory: the parts are assembled in memory, not in a temporary file each (no disk round
+# trip per part); the same bytes but for the zip entries' fixed date.
+_WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True}
 _ANSWER_COL = 3  # Berör oss, on the Delmål sheet
 
 INPUT_MESSAGES = {
