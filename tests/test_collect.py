@@ -259,3 +259,16 @@ def test_a_bug_in_a_check_reaches_the_coordinator_not_the_forvaltning(
     assert record.details == ("RuntimeError: bugg i kontrollen",)
     feedback = (tmp_path / "outbox" / record.feedback).read_text(encoding="utf-8")
     assert "Filen kunde inte läsas." in feedback and "RuntimeError" not in feedback
+
+
+def test_clean_data_that_went_missing_is_rebuilt_from_the_archive(
+    mixed_inbox: Path, plan: Plan, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    _run(tmp_path, plan)
+    (kept,) = (tmp_path / "outbox" / str(YEAR) / "data").glob("*.json")
+    before = kept.read_bytes()
+    kept.unlink()
+    consolidated = running.report(settings, YEAR, AS_OF).consolidated
+    assert [d.code for d in consolidated.departments if d.submitted] == ["SOC"]
+    assert kept.read_bytes() == before
