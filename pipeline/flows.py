@@ -37,6 +37,7 @@ from pipeline.errors import HandlingsplanError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
+from pipeline.problems import ERROR
 from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
 from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
 
@@ -318,7 +319,7 @@ def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settin
         archived=_relative(item.archived, settings.outbox),
         processed=time.time(),
     )
-    first_error = next((p.text for p in checked.problems if p.kind == "error"), "")
+    first_error = next((p.text for p in checked.problems if p.kind == ERROR), "")
     report = FileReport(
         item.name,
         record.verdict,
