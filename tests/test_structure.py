@@ -51,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
         "files",
         "intake",
         "plan",
+        "problems",
         "records",
         "report",
         "store",
