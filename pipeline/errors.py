@@ -31,3 +31,9 @@ class MissingInputError(HandlingsplanError):
     """A folder or file the run needs does not exist."""
 
     exit_code = 2
+
+
+class NothingToReportError(HandlingsplanError):
+    """No förvaltning has an accepted submission in force, so a report would be all zeros."""
+
+    exit_code = 5
