@@ -22,7 +22,7 @@ from pipeline.config import READABLE_TEMPLATE_VERSIONS
 from pipeline.plan import Plan, plan_for_version
 from pipeline.problems import ERROR, WARNING, Problem, count, describe, first_reasons, problem
 from pipeline.read import RawWorkbook, read_identification, read_workbook
-from pipeline.records import CleanData, LedgerRecord, Pending, utc_iso
+from pipeline.records import CleanData, LedgerRecord, Pending, Verdict, utc_iso
 from pipeline.sniff import sniff_workbook
 from pipeline.validate import Submission, Validated, validate_workbook, validate_workbooks
 
@@ -37,16 +37,26 @@ class Checked:
     department_name: str | None
     plan_version: str | None
     problems: tuple[Problem, ...]
+    year: int
+    """The year the submission is handled for: its template's year when that can be read."""
     validated: Validated | None = None
     contact: str = ""
     email: str = ""
     markable: bool = True
     """False when the file must not be opened again to mark it up (unsafe, or too large)."""
+    submission: bool = True
+    """False for a file that is no workbook at all (a text file, a picture): it is ignored."""
 
     @property
     def accepted(self) -> bool:
         """Returns True when nothing in the submission is an error."""
         return self.validated is not None and count(self.problems, ERROR) == 0
+
+
+NOT_A_SUBMISSION = frozenset({"text", "other_format"})
+"""Sniff problems that mean the file is not a spreadsheet at all: ignored, not rejected."""
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""The years a template can be for; a file for another of these years is handled for it."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class _Readable:
     notes: tuple[Problem, ...]
     raw: RawWorkbook
     plan: Plan
+    year: int
 
 
 def _validate_alone(item: _Readable, name: str, as_of: dt.date) -> tuple[Validated | None, str]:
@@ -113,12 +124,13 @@ def _checked(item: _Readable, validated: Validated | None, plan: Plan, name: str
     department_name = _department_name(plan, item.code)
     if validated is None:
         unreadable = problem("unreadable", file=name, detail=detail)
-        return Checked(item.code, department_name, item.version, (*item.notes, unreadable))
+        return Checked(item.code, department_name, item.version, (*item.notes, unreadable), item.year)
     return Checked(
         item.code,
         department_name,
         item.version,
         (*item.notes, *validated.problems),
+        item.year,
         validated,
         item.raw.contact,
         item.raw.email,
@@ -129,19 +141,24 @@ def _checked(item: _Readable, validated: Validated | None, plan: Plan, name: str
 def _identify_and_read(path: Path, name: str, plans: Plans, year: int) -> Checked | _Readable:
     sniffed = sniff_workbook(path)
     if sniffed.problem is not None:
-        return Checked(None, None, None, (sniffed.problem.located(name),), markable=False)
+        found = sniffed.problem.located(name)
+        submission = sniffed.problem.code not in NOT_A_SUBMISSION
+        return Checked(None, None, None, (found,), year, markable=False, submission=submission)
     try:
         identification = read_identification(path)
     except Exception as exc:  # a file that passed sniffing can still be malformed inside
         log.warning("Identifieringen i %s kunde inte läsas (%s)", name, describe(exc))
         identification = {}
     plan = plans.current
+    year = _own_year(identification) or year
     rejection = _identification_problem(identification, name, plan, year)
     code = identification.get(c.ID_DEPARTMENT)
     if rejection or code is None:
         known = code if code in plan.department_codes else None
         problems = (rejection,) if rejection else ()
-        return Checked(known, _department_name(plan, known), identification.get(c.ID_PLAN_VERSION), problems)
+        return Checked(
+            known, _department_name(plan, known), identification.get(c.ID_PLAN_VERSION), problems, year
+        )
     version = identification[c.ID_PLAN_VERSION]
     notes = [note.located(name) for note in sniffed.notes]
     answered = plans.for_version(version)
@@ -155,8 +172,21 @@ def _identify_and_read(path: Path, name: str, plans: Plans, year: int) -> Checke
     except Exception as exc:  # never let one file stop the run
         log.exception("%s kunde inte läsas", name)
         unreadable = problem("unreadable", file=name, detail=describe(exc))
-        return Checked(code, _department_name(plan, code), version, (*notes, unreadable))
-    return _Readable(code, version, tuple(notes), raw, answered)
+        return Checked(code, _department_name(plan, code), version, (*notes, unreadable), year)
+    return _Readable(code, version, tuple(notes), raw, answered, year)
+
+
+def _own_year(identification: dict[str, str]) -> int | None:
+    """Returns the year the template was made for, when it is one a template can be for.
+
+    A file keeps to its own year: last year's files left in the inbox are last year's
+    submissions, not this year's rejections.
+    """
+    text = identification.get(c.ID_YEAR, "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    year = int(text)
+    return year if FIRST_YEAR <= year <= LAST_YEAR else None
 
 
 def _department_name(plan: Plan, code: str | None) -> str | None:
@@ -211,8 +241,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _verdict(checked: Checked) -> Verdict:
+    if not checked.submission:
+        return "ignored"
+    return "accepted" if checked.accepted else "rejected"
+
+
 def ledger_record(
-    item: Pending, checked: Checked, year: int, *, feedback: str | None, archived: str, processed: float
+    item: Pending, checked: Checked, *, feedback: str | None, archived: str, processed: float
 ) -> LedgerRecord:
     """Returns the ledger's record of a checked submission."""
     return LedgerRecord(
@@ -222,8 +258,8 @@ def ledger_record(
         received=item.received,
         processed=utc_iso(processed),
         department=checked.department,
-        year=year,
-        verdict="accepted" if checked.accepted else "rejected",
+        year=checked.year if checked.submission else None,
+        verdict=_verdict(checked),
         errors=count(checked.problems, ERROR),
         warnings=count(checked.problems, WARNING),
         plan_version=checked.plan_version,

@@ -33,7 +33,7 @@ from pipeline import check, intake, store
 from pipeline import template as template_stage
 from pipeline.combine import ACTION_TABLE_COLUMNS, Consolidated, combine_submissions
 from pipeline.config import RETURN_TO_DEFAULT, Cycle, Settings, check_safe_xml
-from pipeline.errors import HandlingsplanError
+from pipeline.errors import HandlingsplanError, NothingToReportError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
@@ -188,12 +188,17 @@ class CollectResult:
 
     @property
     def new_submissions(self) -> int:
-        """Returns how many files were handled for the first time in this run."""
-        return sum(1 for f in self.files if f.state in ("accepted", "rejected"))
+        """Returns how many files were handled for the year for the first time in this run."""
+        return sum(1 for f in self.files if f.state in ("accepted", "rejected") and f.year is None)
 
     def count(self, state: State) -> int:
-        """Returns how many files ended in `state`."""
-        return sum(1 for f in self.files if f.state == state)
+        """Returns how many files ended in `state` (files handled for another year aside)."""
+        return sum(1 for f in self.files if f.state == state and f.year is None)
+
+    @property
+    def other_years(self) -> int:
+        """Returns how many files were handled in this run for another year, their template's."""
+        return sum(1 for f in self.files if f.state in ("accepted", "rejected") and f.year is not None)
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,8 @@ class RunResult:
     """The annual run: what collect did, what report wrote, and next year's templates."""
 
     collect: CollectResult
-    report: ReportResult
+    report: ReportResult | None
+    """None when no förvaltning had an accepted submission and empty reports were not asked for."""
     next_templates: tuple[Path, ...] = ()
 
 
@@ -241,14 +247,14 @@ RETRIES: dict[str, Any] = {
 
 
 @task(name="Ta emot filer", **RETRIES)
-def take_in_task(settings: Settings, known: frozenset[str]) -> intake.Intake:
+def take_in_task(settings: Settings, known: Mapping[str, int | None], year: int) -> intake.Intake:
     """Sorts the inbox and archives every new file untouched."""
     entries = intake.scan(settings.inbox, quiet_seconds=settings.quiet_seconds)
     candidates = [entry for entry in entries if entry.state == "candidate"]
     with ThreadPoolExecutor(max_workers=ARCHIVE_THREADS) as pool:
         copies = pool.map(lambda entry: intake.archive_entry(entry, settings.archive_dir), candidates)
         archived = dict(zip((entry.relative for entry in candidates), copies, strict=True))
-    return intake.sort_intake(entries, archived, known)
+    return intake.sort_intake(entries, archived, known, year)
 
 
 @task(name="Kontrollera inlämningar", **RETRIES)
@@ -292,7 +298,10 @@ def handle_batch(
     ]
 
 
-def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settings) -> Processed:
+def _conclude(item: Pending, checked: check.Checked, run_year: int, settings: Settings) -> Processed:
+    if not checked.submission:
+        return _ignored(item, checked, settings)
+    year = checked.year
     paths = settings.feedback_paths(year, checked.department, item.digest)
     written = write_feedback(
         FeedbackInput(
@@ -314,12 +323,15 @@ def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settin
     record = check.ledger_record(
         item,
         checked,
-        year,
         feedback=_relative(written.html, settings.outbox),
         archived=_relative(item.archived, settings.outbox),
         processed=time.time(),
     )
     first_error = next((p.text for p in checked.problems if p.kind == ERROR), "")
+    elsewhere = year != run_year
+    if elsewhere:
+        verdict = "godkänd" if checked.accepted else "avvisad"
+        first_error = f"Mallen gäller {year}: {verdict} för {year}, räknas inte för {run_year}. {first_error}"
     report = FileReport(
         item.name,
         record.verdict,
@@ -328,10 +340,25 @@ def _conclude(item: Pending, checked: check.Checked, year: int, settings: Settin
         errors=record.errors,
         warnings=record.warnings,
         feedback=written.html,
-        message=first_error,
+        message=first_error.strip(),
         details=record.details,
+        year=year if elsewhere else None,
     )
     return Processed(record, report)
+
+
+def _ignored(item: Pending, checked: check.Checked, settings: Settings) -> Processed:
+    """Returns a file that is no workbook at all: remembered, never counted, no feedback."""
+    record = check.ledger_record(
+        item,
+        checked,
+        feedback=None,
+        archived=_relative(item.archived, settings.outbox),
+        processed=time.time(),
+    )
+    what = checked.problems[0].message if checked.problems else ""
+    message = f"{what} Den räknas inte som inlämning och hoppas över.".strip()
+    return Processed(record, FileReport(item.name, "ignored", digest=item.digest, message=message))
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -369,8 +396,9 @@ def _collect(
     settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce, batch_size: int
 ) -> CollectResult:
     """Intake, then the new submissions checked in batches, then the ledger."""
-    before = store.received(settings, cycle.year)
-    taken = take_in_task(settings, before.digests)
+    ledger = store.read_ledger(settings.ledger_file)
+    before = store.received_from(ledger, cycle.year)
+    taken = take_in_task(settings, store.handled_years(ledger), cycle.year)
     processes = workers.executor.processes(len(taken.pending), FILES_PER_PROCESS)
     batches = _batches(taken.pending, batch_size, processes)
     calls = [{"batch": b, "plans": plans, "cycle": cycle, "settings": settings} for b in batches]
@@ -388,7 +416,7 @@ def _collect(
 
 def consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consolidated:
     """Returns the consolidated plan from what the store holds as in force for the year."""
-    year_view = store.received(settings, cycle.year)
+    year_view = store.received(settings, cycle.year, plans.current.department_codes)
     kept = _kept_in_force(settings, plans, cycle, year_view)
     previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
     return combine_submissions(
@@ -432,8 +460,16 @@ def _rebuild_clean_data(
     return data
 
 
-def _report(settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce) -> ReportResult:
+def _report(
+    settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce, *, allow_empty: bool
+) -> ReportResult:
     consolidated = consolidate(settings, plans, cycle)
+    if not any(d.submitted for d in consolidated.departments) and not allow_empty:
+        raise NothingToReportError(
+            f"Ingen förvaltning har en godkänd handlingsplan för {cycle.year}, så rapporterna skrevs inte. "
+            f"Kör insamlingen först (handlingsplan collect --year {cycle.year}), "
+            "eller lägg till --allow-empty för att ändå skriva tomma rapporter."
+        )
     processes = workers.executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
     if processes > 1 or workers.executor.dask:
         year = cycle.year
@@ -539,13 +575,18 @@ def report_flow(
     as_of: dt.date | None = None,
     workers: int | None = None,
     dask: bool = False,
+    allow_empty: bool = False,
 ) -> ReportResult:
-    """Writes the consolidated handlingsplan, the follow-up and the summary for the year (default: this year)."""
+    """Writes the consolidated handlingsplan, the follow-up and the summary for the year (default: this year).
+
+    With no accepted submission for the year it stops without writing (NothingToReportError),
+    unless `allow_empty` asks for empty reports.
+    """
     cycle = Cycle.build(year, as_of)
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
-        return _report(settings, plans, cycle, shared)
+        return _report(settings, plans, cycle, shared, allow_empty=allow_empty)
 
 
 @flow(name="arlig-korning", log_prints=False)
@@ -560,10 +601,13 @@ def run_flow(
     workers: int | None = None,
     dask: bool = False,
     return_to: str = RETURN_TO_DEFAULT,
+    allow_empty: bool = False,
 ) -> RunResult:
     """The annual run: collect the year's submissions, write the reports and next year's templates.
 
     Year defaults to the current year, as-of to today: the follow-up before mål- och budget.
+    With no accepted submission the reports are left out (unless `allow_empty`); next year's
+    templates are written all the same.
     """
     check_safe_xml()
     cycle = Cycle.build(year, as_of)
@@ -571,7 +615,11 @@ def run_flow(
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
         collected = _collect(settings, plans, cycle, shared, batch_size)
-        report = _report(settings, plans, cycle, shared)
+        report: ReportResult | None = None
+        try:
+            report = _report(settings, plans, cycle, shared, allow_empty=allow_empty)
+        except NothingToReportError as exc:
+            get_run_logger().warning("%s", exc)
         next_cycle = Cycle.build(cycle.year + 1, cycle.as_of)
         next_templates = _templates(settings, plans.current, next_cycle, shared, return_to)
     return RunResult(collect=collected, report=report, next_templates=tuple(next_templates))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import stat
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from pipeline.config import local_time
 from pipeline.errors import MissingInputError
 from pipeline.files import fsync_folder
 from pipeline.records import FileReport, Pending, State, utc_iso
@@ -42,8 +44,14 @@ REASON_TEMPORARY = "Tillfällig fil (sparas eller laddas ned); den hoppas över.
 REASON_SYMLINK = "Genväg (symbolisk länk); den hoppas över. Lägg själva filen i inkorgen."
 REASON_SPECIAL = "Inte en vanlig fil; den hoppas över."
 REASON_UNREADABLE_FOLDER = "Mappen kunde inte läsas; filerna i den hoppas över."
-REASON_RECENT = "Filen ändrades nyss och kan fortfarande sparas; den behandlas vid nästa körning."
-REASON_COPYING = "Filen verkar inte vara färdigkopierad; den behandlas vid nästa körning."
+REASON_RECENT = (
+    "Filen ändrades nyss och kan fortfarande sparas; den behandlas när den varit orörd i {quiet}, "
+    "tidigast kl. {ready} (kör insamlingen igen då)."
+)
+REASON_COPYING = (
+    "Filen verkar inte vara färdigkopierad; den behandlas när kopieringen är klar, "
+    "tidigast kl. {ready} (kör insamlingen igen då)."
+)
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 TEMPORARY_SUFFIXES = (".tmp", ".crdownload", ".part", "~")
@@ -152,10 +160,25 @@ def _file_entry(
     if reason is not None:
         return _entry(path, inbox, "ignored", reason)
     if info.st_mtime > now - quiet_seconds:
-        return _entry(path, inbox, "waiting", REASON_RECENT)
+        reason = REASON_RECENT.format(
+            quiet=_duration(quiet_seconds), ready=_clock(info.st_mtime + quiet_seconds)
+        )
+        return _entry(path, inbox, "waiting", reason)
     if info.st_mtime > now - COPY_GRACE_FACTOR * quiet_seconds and _looks_half_copied(path):
-        return _entry(path, inbox, "waiting", REASON_COPYING)
+        ready = _clock(info.st_mtime + COPY_GRACE_FACTOR * quiet_seconds)
+        return _entry(path, inbox, "waiting", REASON_COPYING.format(ready=ready))
     return _entry(path, inbox, "candidate", "")
+
+
+def _duration(seconds: float) -> str:
+    """Returns a quiet period as Swedish text: "60 s", "5 min"."""
+    whole = round(seconds)
+    return f"{whole // 60} min" if whole >= 120 and whole % 60 == 0 else f"{whole} s"
+
+
+def _clock(timestamp: float) -> str:
+    """Returns the Swedish local time of day for a timestamp, rounded up to the minute: "10.02"."""
+    return local_time(utc_iso(math.ceil(timestamp / 60) * 60), "%H.%M")
 
 
 def ignore_reason(name: str) -> str | None:
@@ -309,19 +332,22 @@ def scan(inbox: Path, *, quiet_seconds: float) -> list[InboxEntry]:
 def sort_intake(
     entries: Sequence[InboxEntry],
     archived: Mapping[str, ArchivedFile | FileReport],
-    known: frozenset[str],
+    known: Mapping[str, int | None],
+    year: int,
 ) -> Intake:
     """Returns the inbox sorted: ignored, waiting, duplicate and known files, and new ones.
 
     `archived` holds each candidate's archived copy (or why it could not be archived), by
-    its path in the inbox; `known` are the digests already handled for the year: a file
-    with those bytes is "unchanged".
+    its path in the inbox; `known` maps the digest of every file ever handled to the year it
+    was handled for (None: it was no submission). A file with bytes handled for `year` is
+    "unchanged"; one handled for another year, or ignored before, is "ignored" again, so
+    last year's files may stay in the inbox.
     """
     reports: list[FileReport] = []
     pending: list[Pending] = []
     seen: dict[str, str] = {}
     for entry in entries:
-        item = _take(entry, archived.get(entry.relative), known, seen)
+        item = _take(entry, archived.get(entry.relative), known, year, seen)
         if isinstance(item, Pending):
             pending.append(item)
         else:
@@ -351,7 +377,8 @@ def archive_entry(entry: InboxEntry, archive_dir: Path) -> ArchivedFile | FileRe
 def _take(
     entry: InboxEntry,
     archived: ArchivedFile | FileReport | None,
-    known: frozenset[str],
+    known: Mapping[str, int | None],
+    year: int,
     seen: dict[str, str],
 ) -> FileReport | Pending:
     if entry.state != "candidate" or archived is None:
@@ -366,7 +393,18 @@ def _take(
         )
     seen[digest] = entry.relative
     if digest in known:
-        return FileReport(
-            entry.relative, "unchanged", digest=digest, message="Redan behandlad vid en tidigare körning."
-        )
+        return _known(entry.relative, digest, known[digest], year)
     return Pending(entry.relative, digest, archived.archived_path, archived.size, utc_iso(archived.mtime))
+
+
+def _known(name: str, digest: str, handled_for: int | None, year: int) -> FileReport:
+    """Returns the report on a file whose bytes were handled at an earlier run."""
+    if handled_for == year:
+        return FileReport(
+            name, "unchanged", digest=digest, message="Redan behandlad vid en tidigare körning."
+        )
+    if handled_for is None:
+        message = "Ingen inlämning (ingen arbetsbok); den hoppades över redan vid en tidigare körning."
+        return FileReport(name, "ignored", digest=digest, message=message)
+    message = f"Tillhör {handled_for}, redan mottagen; den räknas inte för {year}."
+    return FileReport(name, "ignored", digest=digest, message=message, year=handled_for)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Verdict = Literal["accepted", "rejected"]
+Verdict = Literal["accepted", "rejected", "ignored"]
 State = Literal["accepted", "rejected", "ignored", "waiting", "duplicate", "unchanged"]
 
 STATE_LABEL: dict[State, str] = {
@@ -41,8 +41,12 @@ class LedgerRecord:
         received: when the förvaltning saved the file (its mtime), ISO 8601 UTC, seconds.
         processed: when the pipeline handled it, ISO 8601 UTC, seconds.
         department: förvaltning code from the workbook, if it could be read.
-        year: the year of the handlingsplan, if it could be read.
-        verdict: "accepted" or "rejected" (ledgers written before it was named call it "outcome").
+        year: the year of the handlingsplan: the template's own year when it could be read
+            (a file for another year is recorded under that year), else the run's year;
+            None for an ignored file, which belongs to no year.
+        verdict: "accepted", "rejected", or "ignored" for a file that is no submission at all
+            (a text file, a picture): remembered so it is not looked at again, never counted
+            for a year (ledgers written before it was named call it "outcome").
         errors: number of errors found.
         warnings: number of warnings found.
         plan_version: the plan version the template was made from, if known.
@@ -106,6 +110,8 @@ class FileReport:
     message: str = ""
     details: tuple[str, ...] = ()
     """What went wrong inside the program while checking it: for the coordinator."""
+    year: int | None = None
+    """The year the file was handled for, when it differs from the run's year."""
 
 
 def utc_iso(timestamp: float) -> str:

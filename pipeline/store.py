@@ -53,16 +53,28 @@ class Received:
         return frozenset(r.digest for r in self.records)
 
 
-def received(settings: Settings, year: int) -> Received:
-    """Returns what the ledger holds for `year`: every handled submission and what is in force."""
-    return received_from(read_ledger(settings.ledger_file), year)
+def received(settings: Settings, year: int, departments: Iterable[str] = ()) -> Received:
+    """Returns what the ledger holds for `year`: every handled submission and what is in force.
+
+    `departments` are the plan's förvaltningar: with them, a rejected file whose förvaltning
+    could not be told counts as handled once every förvaltning has handed in later.
+    """
+    return received_from(read_ledger(settings.ledger_file), year, departments)
 
 
-def received_from(records: Iterable[LedgerRecord], year: int) -> Received:
+def received_from(records: Iterable[LedgerRecord], year: int, departments: Iterable[str] = ()) -> Received:
     """Returns the year's view of ledger records (any years) given in the order they were written."""
-    mine = tuple(r for r in records if r.year == year)
+    mine = tuple(r for r in records if r.year == year and r.verdict != "ignored")
     winners = in_force(mine, year)
-    return Received(year, mine, winners, open_rejections(mine, winners))
+    return Received(year, mine, winners, open_rejections(mine, winners, departments))
+
+
+def handled_years(records: Iterable[LedgerRecord]) -> dict[str, int | None]:
+    """Returns, per digest ever handled, the year it was handled for (None: no submission).
+
+    A file is handled once: the same bytes found again, whichever year runs, are known.
+    """
+    return {record.digest: record.year for record in records}
 
 
 def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerRecord]:
@@ -82,18 +94,28 @@ def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerReco
 
 
 def open_rejections(
-    records: Iterable[LedgerRecord], winners: dict[str, LedgerRecord]
+    records: Iterable[LedgerRecord], winners: dict[str, LedgerRecord], departments: Iterable[str] = ()
 ) -> tuple[LedgerRecord, ...]:
-    """Returns the rejected submissions not superseded by a later accepted one, oldest first."""
+    """Returns the rejected submissions that still need action, oldest first.
+
+    A rejection is done with when its förvaltning handed in an accepted submission after it.
+    One whose förvaltning could not be told is done with when every förvaltning of the plan
+    handed in after it: whoever sent it has sent a good file since.
+    """
+    everyone = tuple(departments)
     still_open: dict[str, LedgerRecord] = {}
     for record in records:
         if record.verdict != "rejected":
             continue
-        winner = winners.get(record.department or "")
-        if winner is not None and _recency(winner) >= _recency(record):
+        senders = (record.department,) if record.department else everyone
+        if senders and all(_superseded(record, winners.get(code)) for code in senders):
             continue
         still_open[record.digest] = record
     return tuple(sorted(still_open.values(), key=lambda r: (r.received, r.digest)))
+
+
+def _superseded(rejected: LedgerRecord, winner: LedgerRecord | None) -> bool:
+    return winner is not None and _recency(winner) >= _recency(rejected)
 
 
 def _recency(record: LedgerRecord) -> tuple[dt.datetime, str]:
@@ -194,7 +216,7 @@ def _valid_fields(data: dict[str, object]) -> bool:
     for name, types in _FIELD_TYPES.items():
         if name not in data or not isinstance(data[name], types):
             return False
-    if data["verdict"] not in ("accepted", "rejected"):
+    if data["verdict"] not in ("accepted", "rejected", "ignored"):
         return False
     try:
         parse_utc(str(data["received"]))

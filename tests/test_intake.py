@@ -94,7 +94,10 @@ def test_recent_file_waits_and_old_file_is_candidate(tmp_path: Path) -> None:
     drop(tmp_path, "ny.xlsx", mtime=NOW - 10)
     drop(tmp_path, "gammal.xlsx", mtime=NOW - 61)
     entries = {e.relative: e for e in scan_inbox(tmp_path, now=NOW, quiet_seconds=60)}
-    assert (entries["ny.xlsx"].state, entries["ny.xlsx"].reason) == ("waiting", REASON_RECENT)
+    # NOW is 09.00 in Stockholm: untouched for 60 s from 08.59.50 means 09.00.50, shown as 09.01.
+    ready = REASON_RECENT.format(quiet="60 s", ready="09.01")
+    assert (entries["ny.xlsx"].state, entries["ny.xlsx"].reason) == ("waiting", ready)
+    assert "orörd i 60 s, tidigast kl. 09.01" in ready
     assert (entries["gammal.xlsx"].state, entries["gammal.xlsx"].reason) == ("candidate", "")
 
 
@@ -103,7 +106,9 @@ def test_half_copied_workbook_waits_while_recent(tmp_path: Path, workbook_bytes:
     drop(tmp_path, "kopieras.xlsx", half, mtime=NOW - 120)
     drop(tmp_path, "hel.xlsx", workbook_bytes, mtime=NOW - 120)
     entries = {e.relative: e for e in scan_inbox(tmp_path, now=NOW, quiet_seconds=60)}
-    assert (entries["kopieras.xlsx"].state, entries["kopieras.xlsx"].reason) == ("waiting", REASON_COPYING)
+    # Copied at 08.58; a half-copied file gets ten quiet periods: 09.08.
+    copying = REASON_COPYING.format(ready="09.08")
+    assert (entries["kopieras.xlsx"].state, entries["kopieras.xlsx"].reason) == ("waiting", copying)
     assert entries["hel.xlsx"].state == "candidate"
 
 

@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "validate": {"contract", "plan", "problems", "read", "schemas"},
     "check": {"config", "contract", "plan", "problems", "read", "records", "sniff", "validate"},
     # the inbox, what is kept, and the pure combination
-    "intake": {"errors", "files", "records", "sniff"},
+    "intake": {"config", "errors", "files", "records", "sniff"},
     "store": {"config", "contract", "files", "records"},
     "combine": {"contract", "plan", "records"},
     # writers
