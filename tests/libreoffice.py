@@ -5,8 +5,9 @@ text, and Calc's own input parsing decides what is stored ("75 %" becomes 0.75 w
 percent format, "31/3" a date in the current year, "15 000 kr" a currency amount). The
 tests reproduce that by driving a headless LibreOffice through the dispatcher command
 `.uno:EnterString`, which enters a string into the selected cell exactly as pressing Enter
-after typing it does (`XCell.setFormula` stores numbers but sets no number format, so what
-the cell then shows is not what a person would see).
+after typing it does: Swedish number and date recognition, and the number format that
+recognition picks. (`XCell.setFormula` is not typing: in the same Swedish Calc it keeps
+"31/3", "1 500" and "15 000 kr" as text and stores "75 %" as 0.75 without a percent format.)
 
 The `uno` module belongs to LibreOffice's Python (the system's /usr/bin/python3), not to
 the project's environment, so this file has two halves: `type_in_libreoffice` (run by the
