@@ -8,12 +8,14 @@ with the identification, which is also stored as custom document properties.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
+from xlsxwriter.utility import xl_range
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
@@ -31,6 +33,20 @@ FIXED_CREATED = dt.datetime(2015, 2, 9, 0, 0, 0)
 # trip per part); the same bytes but for the zip entries' fixed date.
 _WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True}
 _ANSWER_COL = 3  # Berör oss, on the Delmål sheet
+TEXT_FORMAT = "@"
+"""Excel's and LibreOffice's "Text" number format: what is typed is kept as typed."""
+TEXT_FORMAT_COLUMNS = (c.ACTION_ID, c.GOAL, *c.TEXT_ACTION_COLUMNS, c.FUNDING, c.STATUS)
+"""Columns of Åtgärder in the text format: all but the dates and the cost.
+
+Without it a client converts what it recognises: "75 %" is stored as 0.75, "1 500" as
+1500, and a delmål typed as 1.3 as a number or, in a Swedish locale, a date.
+"""
+LIST_COLUMNS = {c.STATUS: c.STATUSES, c.FUNDING: c.FUNDING_SOURCES}
+"""Åtgärder's columns with a fixed dropdown list: each is as wide as its longest value."""
+DROPDOWN_ROOM = 3
+"""Characters of a column kept free beside its longest value, for the dropdown button."""
+BOLD_WIDTH = 1.1
+"""How much wider a bold header's characters are than the plain ones widths count in."""
 
 INPUT_MESSAGES = {
     c.ACTION_ID: (
@@ -67,12 +83,33 @@ COLUMN_HELP = {
     c.COST: "Beräknad kostnad i kronor, bara siffror.",
     c.FUNDING: "Hur åtgärden finansieras (välj i listan).",
     c.PARTNERS: "Vilka ni samverkar med.",
-    c.INDICATOR: "Hur resultatet mäts (EU:s princip 11: mål, indikatorer, utvärdering).",
+    c.INDICATOR: "Hur resultatet mäts, t.ex. antal deltagare (se EU:s princip 11 nedan).",
     c.TARGET: "Det värde på indikatorn ni vill nå.",
     c.STATUS: "Åtgärdens läge (välj i listan). Obligatorisk.",
     c.OUTCOME: "Vid uppföljningen: vad indikatorn faktiskt visar.",
     c.COMMENT: "Övrigt.",
 }
+
+PRINCIPLE_11 = (
+    "Integrationsplanens bilaga 3 återger EU:s grundprinciper för integration. Princip 11 "
+    "säger att integrationsarbetet behöver tydliga mål, indikatorer och utvärdering, så att "
+    "det går att se om arbetet ger resultat. Därför frågar mallen efter Indikator, Målvärde "
+    "och Utfall."
+)
+"""The Instruktioner sheet's plain explanation of EU principle 11 (the plan's Bilaga 3)."""
+
+# The print view of every sheet: A4 landscape with _print_setup's margins (inches).
+PAGE_WIDTH, PAGE_HEIGHT = 841.89, 595.28  # points
+MARGIN_SIDE, MARGIN_TOP_BOTTOM = 0.5, 0.7
+DEFAULT_ROW_HEIGHT = 15.0
+PAGE_FILL = 0.95
+"""Share of a page's height the page breaks plan to fill: a client's rows may come out a
+little taller than ours, and a row pushed past the page's end would get a page of its own."""
+
+WIDE_FONT = 1.35
+"""How much wider columns come out where Calibri is missing: LibreOffice without Calibri or
+its twin Carlito measures column widths in its fallback font (DejaVu Sans, about 1.33 times
+as wide). A scale planned for that never splits a sheet into pages side by side."""
 
 STATUS_HELP = {
     c.NOT_STARTED: "arbetet har inte börjat",
@@ -94,6 +131,10 @@ class TemplateOptions:
     validated_rows: int = 1000
     carried_actions: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     concerns: Mapping[str, str] = field(default_factory=dict)
+    contact: str = ""
+    """The contact person written into the Instruktioner sheet, e.g. last year's."""
+    email: str = ""
+    """The contact person's e-mail, written beside the contact."""
 
 
 @dataclass(frozen=True)
@@ -166,11 +207,21 @@ class _Formats:
             "bg_color": "#FFFBEA",
         }
         self.input = wb.add_format(unlocked)
+        self.input_text = wb.add_format({**unlocked, "num_format": TEXT_FORMAT})
         self.input_date = wb.add_format({**unlocked, "num_format": "yyyy-mm-dd"})
         self.input_money = wb.add_format({**unlocked, "num_format": "#,##0"})
-        self.input_id = wb.add_format({**unlocked, "bg_color": "#EDEDED", "font_color": "#595959"})
+        self.input_id = wb.add_format(
+            {**unlocked, "bg_color": "#EDEDED", "font_color": "#595959", "num_format": TEXT_FORMAT}
+        )
         self.input_plain = wb.add_format(
-            {**base, "locked": False, "border": 1, "border_color": "#BFBFBF", "bg_color": "#FFFBEA"}
+            {
+                **base,
+                "locked": False,
+                "border": 1,
+                "border_color": "#BFBFBF",
+                "bg_color": "#FFFBEA",
+                "num_format": TEXT_FORMAT,
+            }
         )
 
 
@@ -206,11 +257,18 @@ def _build(wb: Workbook, plan: Plan, department: Department, options: TemplateOp
     wb.get_worksheet_by_name(c.SHEET_INSTRUCTIONS).activate()
 
 
-def _print_setup(ws: Worksheet, header_rows: tuple[int, int] | None) -> None:
+def _print_setup(ws: Worksheet, header_rows: tuple[int, int] | None, scale: int | None = None) -> None:
+    """Sets A4 landscape, header and footer; fits the width, or prints at `scale` percent.
+
+    A sheet with page breaks of its own needs a scale: "fit to page" makes Excel ignore them.
+    """
     ws.set_landscape()
     ws.set_paper(9)  # A4
-    ws.set_margins(left=0.5, right=0.5, top=0.7, bottom=0.7)
-    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=MARGIN_SIDE, right=MARGIN_SIDE, top=MARGIN_TOP_BOTTOM, bottom=MARGIN_TOP_BOTTOM)
+    if scale is None:
+        ws.fit_to_pages(1, 0)
+    else:
+        ws.set_print_scale(scale)
     ws.set_header('&L&"Calibri,Bold"&A&R&"Calibri"Integrationsplan – handlingsplan')
     ws.set_footer("&L&F&RSida &P av &N")
     if header_rows:
@@ -235,14 +293,18 @@ def _protect(ws: Worksheet) -> None:
 def _instructions_sheet(
     ws: Worksheet, fmt: _Formats, plan: Plan, department: Department, options: TemplateOptions
 ) -> None:
-    ws.set_column(0, 0, 24)
-    ws.set_column(1, 1, 100)
+    widths = (24, 100)
+    ws.set_column(0, 0, widths[0])
+    ws.set_column(1, 1, widths[1])
     ws.hide_gridlines(2)
     row = 0
+    heights: dict[int, float] = {}
+    headings: list[int] = []
 
     def line(label: str, text: str, label_fmt: Any = fmt.label, text_fmt: Any = fmt.text) -> None:
         nonlocal row
-        ws.set_row(row, _line_height(label, text))
+        heights[row] = _line_height(label, text)
+        ws.set_row(row, heights[row])
         if label:
             ws.write_string(row, 0, label, label_fmt)
         if text:
@@ -252,11 +314,23 @@ def _instructions_sheet(
     def heading(text: str) -> None:
         nonlocal row
         row += 1
+        headings.append(row)
         ws.write_string(row, 0, text, fmt.heading)
         row += 1
 
+    def contact_line(label: str, value: str, prompt: str) -> None:
+        nonlocal row
+        ws.write_string(row, 0, label, fmt.label)
+        if value:
+            ws.write_string(row, 1, value, fmt.input_plain)
+        else:
+            ws.write_blank(row, 1, None, fmt.input_plain)
+        ws.data_validation(row, 1, row, 1, _text_prompt(label, prompt))
+        row += 1
+
     ws.write_string(row, 0, f"Handlingsplan {options.year} – {department.name}", fmt.title)
-    ws.set_row(row, 24)
+    heights[row] = 24
+    ws.set_row(row, heights[row])
     row += 2
     line(*_department_line(department))
     line("År", str(options.year))
@@ -264,16 +338,10 @@ def _instructions_sheet(
     line("Lämnas senast", deadline)
     line("Lämnas till", options.return_to)
     row += 1
-    ws.write_string(row, 0, c.CONTACT_LABEL, fmt.label)
-    ws.write_blank(row, 1, None, fmt.input_plain)
-    ws.data_validation(
-        row, 1, row, 1, _text_prompt("Kontaktperson", "Namn på den som fyllt i handlingsplanen.")
-    )
-    row += 1
-    ws.write_string(row, 0, c.EMAIL_LABEL, fmt.label)
-    ws.write_blank(row, 1, None, fmt.input_plain)
-    ws.data_validation(row, 1, row, 1, _text_prompt("E-post", "E-postadress till kontaktpersonen."))
-    row += 1
+    # read.py finds these two cells by their labels: the labels appear nowhere else.
+    contact, email = options.contact.strip(), options.email.strip()
+    contact_line(c.CONTACT_LABEL, contact, "Namn på den som fyllt i handlingsplanen.")
+    contact_line(c.EMAIL_LABEL, email, "E-postadress till kontaktpersonen.")
 
     heading("Vad är handlingsplanen?")
     line(
@@ -291,7 +359,14 @@ def _instructions_sheet(
     )
 
     heading("Så fyller ni i")
-    line("1. Instruktioner", "Skriv kontaktperson och e-post i de gula fälten ovan.")
+    if contact or email:
+        line(
+            "1. Instruktioner",
+            "Kontaktperson och e-post ovan kommer från förra årets handlingsplan. "
+            "Ändra dem om de inte stämmer längre.",
+        )
+    else:
+        line("1. Instruktioner", "Skriv kontaktperson och e-post i de gula fälten ovan.")
     line(
         "2. Delmål",
         "Läs delmålen. Välj Ja i kolumnen Berör oss för varje delmål som förvaltningen arbetar "
@@ -300,12 +375,13 @@ def _instructions_sheet(
     line(
         "3. Åtgärder",
         "Skriv en rad per åtgärd i de gula cellerna. Välj delmål, finansiering och status i "
-        "listorna. Tomma rader hoppas över. Behövs fler rader går det bra att skriva nedanför.",
+        "listorna. Tomma rader hoppas över.",
     )
     line(
         "4. Lämna in",
-        "Spara som Excel-arbetsbok (.xlsx) med samma filnamn eller ett eget; filen känns igen "
-        "ändå. Ändra inte bladens namn eller kolumnrubrikerna.",
+        "Spara filen (se Excel eller LibreOffice nedan) och lämna in den enligt Lämnas till ovan. "
+        "Filnamnet spelar ingen roll, filen känns igen ändå. Ändra inte bladens namn eller "
+        "kolumnrubrikerna.",
     )
     if options.carried_actions:
         line(
@@ -314,9 +390,33 @@ def _instructions_sheet(
             "Åtgärder med sitt Åtgärds-ID. Uppdatera deras status och lägg till nya åtgärder.",
         )
 
+    heading("Rader i bladet Åtgärder")
+    line(
+        "Varför låst?",
+        "Bladen är skyddade så att alla förvaltningars filer har samma uppbyggnad och kommunen "
+        "kan läsa dem på samma sätt. Därför går det inte att infoga eller ta bort rader eller "
+        "kolumner.",
+    )
+    line(
+        "Fler åtgärder",
+        f"Skriv nya åtgärder på de tomma gula raderna; det finns plats för {_last_row(options)} "
+        "rader. Räcker de inte, fortsätt på raderna direkt nedanför, de går också att skriva i. "
+        "Ordningen spelar ingen roll.",
+    )
+    line(
+        "Ta bort en åtgärd",
+        f"Töm inte raden för en åtgärd som har ett Åtgärds-ID: då ser det i uppföljningen ut "
+        f"som om åtgärden har försvunnit. Välj i stället status {c.COMPLETED} om den är klar, "
+        f"eller {c.CANCELLED} om den inte ska genomföras och skriv varför i Kommentar. En ny "
+        "rad som ni skrivit av misstag kan ni tömma: markera cellerna och tryck Delete.",
+    )
+
     heading("Kolumnerna i bladet Åtgärder")
     for column in c.ACTION_COLUMNS:
         line(column, COLUMN_HELP[column])
+
+    heading("Mål, indikatorer och uppföljning")
+    line("EU:s princip 11", PRINCIPLE_11)
 
     heading("Status")
     for status in c.STATUSES:
@@ -325,6 +425,26 @@ def _instructions_sheet(
     heading("Finansiering")
     line("", ", ".join(c.FUNDING_SOURCES) + ".")
 
+    heading("Excel eller LibreOffice")
+    line(
+        "Spara som .xlsx",
+        "Mallen går att fylla i både i Excel och i LibreOffice. Spara som Excel-arbetsbok "
+        "(.xlsx). I LibreOffice heter formatet Excel 2007-365 (.xlsx); frågar LibreOffice vilket "
+        "format ni vill använda, välj Excel-formatet.",
+    )
+    line(
+        "Andra format",
+        "Filer sparade som .ods (LibreOffice) eller .xls (äldre Excel) tas också emot. Men bara "
+        "till en .xlsx-fil får ni tillbaka en kopia av filen där cellerna som behöver rättas är "
+        "markerade.",
+    )
+    line(
+        "Text och datum",
+        "Textkolumnerna är formaterade som text, så det ni skriver står kvar som ni skrev det, "
+        "t.ex. 75 % eller 1 500. Skriv datum med år, t.ex. 2027-03-31: skriver ni bara 31/3 "
+        "väljer programmet själv år.",
+    )
+
     heading("Frågor")
     line(
         "",
@@ -332,9 +452,56 @@ def _instructions_sheet(
         "som pekar ut de celler som behöver rättas, om några.",
     )
 
-    _print_setup(ws, None)
-    ws.fit_to_pages(1, 0)
+    rows = [heights.get(index, DEFAULT_ROW_HEIGHT) for index in range(row)]
+    scale = print_scale(widths)
+    _print_setup(ws, None, scale)
+    ws.set_h_pagebreaks(page_breaks(rows, headings, page_room(scale)))
     _protect(ws)
+
+
+def column_points(width: float) -> float:
+    """Returns a column's width in points: Excel's character units in pixels of Calibri 11."""
+    return (int(width * 7 + 0.5) + 5) * 0.75
+
+
+def print_scale(widths: Sequence[float]) -> int:
+    """Returns the print scale (percent, at most 100) at which the columns fit the page's width."""
+    room = PAGE_WIDTH - 2 * MARGIN_SIDE * 72
+    needed = sum(column_points(w) for w in widths) * WIDE_FONT
+    return max(10, min(100, math.floor(100 * room / needed)))
+
+
+def page_room(scale: int) -> float:
+    """Returns how many points of rows (unscaled) one printed page holds at `scale` percent."""
+    return (PAGE_HEIGHT - 2 * MARGIN_TOP_BOTTOM * 72) * 100 / scale * PAGE_FILL
+
+
+def page_breaks(
+    heights: Sequence[float], groups: Sequence[int], room: float, repeated: float = 0.0, lead: int = 3
+) -> list[int]:
+    """Returns the rows (0-based) that start a new printed page, for xlsxwriter's set_h_pagebreaks.
+
+    `heights` are the sheet's row heights from row 0; `groups` the rows where a group begins
+    (a målområde's first delmål, a heading), each running to the next; `repeated` the height
+    of the header rows every page after the first repeats. A group starts on a new page when
+    it does not fit on what is left of the page but would fit on a page of its own; a longer
+    group starts on a new page unless at least its first `lead` rows fit. So no heading is left
+    alone at the bottom of a page. Other breaks fall where the page is full.
+    """
+    starts = sorted(set(groups))
+    ends = dict(zip(starts, [*starts[1:], len(heights)], strict=True))
+    breaks: list[int] = []
+    used = 0.0
+    for row, height in enumerate(heights):
+        wanted = height
+        if row in ends:
+            whole = sum(heights[row : ends[row]])
+            wanted = whole if whole <= room - repeated else sum(heights[row : min(ends[row], row + lead)])
+        if used + wanted > room and used > repeated:
+            breaks.append(row)
+            used = repeated
+        used += height
+    return breaks
 
 
 def _line_height(label: str, text: str) -> float:
@@ -353,11 +520,13 @@ def _goals_sheet(ws: Worksheet, fmt: _Formats, plan: Plan, options: TemplateOpti
         ws.write_string(0, col, name, fmt.header)
     ws.freeze_panes(1, 0)
     rows = _goal_rows(plan)
+    heights = [DEFAULT_ROW_HEIGHT]
     for row, area, goal in rows:
         ws.write_string(row, 0, goal.id, fmt.plan_text)
         ws.write_string(row, 1, area.label, fmt.plan_text)
         ws.write_string(row, 2, goal.text, fmt.plan_text)
-        ws.set_row(row, row_height([(area.label, widths[1]), (goal.text, widths[2])]))
+        heights.append(row_height([(area.label, widths[1]), (goal.text, widths[2])]))
+        ws.set_row(row, heights[row])
         answer = options.concerns.get(goal.id, "")
         if answer:
             ws.write_string(row, _ANSWER_COL, answer, fmt.input)
@@ -378,7 +547,11 @@ def _goals_sheet(ws: Worksheet, fmt: _Formats, plan: Plan, options: TemplateOpti
             "error_message": "Välj Ja eller Nej i listan.",
         },
     )
-    _print_setup(ws, (0, 0))
+    # Each målområde starts where its first delmål is: it begins a page rather than end one.
+    firsts = [row for row, area, goal in rows if goal is area.goals[0]]
+    scale = print_scale(widths)
+    _print_setup(ws, (0, 0), scale)
+    ws.set_h_pagebreaks(page_breaks(heights, firsts, page_room(scale), repeated=heights[0]))
     _protect(ws)
 
 
@@ -474,18 +647,20 @@ def _actions_sheet(
     ws: Worksheet, fmt: _Formats, plan: Plan, options: TemplateOptions, goal_range: str
 ) -> None:
     columns = c.ACTION_COLUMNS
-    cell_format = {
+    cell_format = {name: fmt.input_text for name in TEXT_FORMAT_COLUMNS}
+    cell_format |= {
         c.ACTION_ID: fmt.input_id,
         c.START: fmt.input_date,
         c.DONE: fmt.input_date,
         c.COST: fmt.input_money,
     }
+    widths = action_widths()
     # The input format is also the column's own, so rows typed below the prepared ones are
     # unlocked and styled too.
     for col, name in enumerate(columns):
-        ws.set_column(col, col, COLUMN_WIDTHS[name], cell_format.get(name, fmt.input))
+        ws.set_column(col, col, widths[name], cell_format.get(name, fmt.input))
         ws.write_string(0, col, name, fmt.header)
-    ws.set_row(0, 30)
+    ws.set_row(0, max(30, row_height([(name, widths[name] / BOLD_WIDTH) for name in columns])))
     ws.freeze_panes(1, 1)
     carried = _carried_rows(plan, options)
     last = _last_row(options)
@@ -500,9 +675,34 @@ def _actions_sheet(
         ws.data_validation(1, col, validated, col, _column_validation(name, goal_range))
     for row, (height, _) in enumerate(carried, start=1):
         ws.set_row(row, height)
+    # Excel flags a number typed into a text cell ("40", "1 500") with a green triangle and
+    # offers to convert it: exactly what the text format is there to prevent.
+    text_ranges = [
+        xl_range(1, col, validated, col) for col, name in enumerate(columns) if name in TEXT_FORMAT_COLUMNS
+    ]
+    ws.ignore_errors({"number_stored_as_text": " ".join(text_ranges)})
     ws.autofilter(0, 0, validated, len(columns) - 1)
     _print_setup(ws, (0, 0))
     _protect(ws)
+
+
+def action_widths() -> dict[str, float]:
+    """Returns the width of each Åtgärder column: wide enough for its header and list values.
+
+    A header wraps only between words, so its longest word fits; a dropdown column fits its
+    longest value ("Externa projektmedel") and the dropdown button beside it.
+    """
+    widths: dict[str, float] = {}
+    for name in c.ACTION_COLUMNS:
+        longest_word = max(len(word) for word in name.split())
+        values = LIST_COLUMNS.get(name, ())
+        longest_value = max((len(value) for value in values), default=0)
+        widths[name] = max(
+            COLUMN_WIDTHS[name],
+            math.ceil(longest_word * BOLD_WIDTH) + 1,
+            longest_value + DROPDOWN_ROOM if values else 0,
+        )
+    return widths
 
 
 def _last_row(options: TemplateOptions) -> int:
@@ -517,7 +717,8 @@ def _carried_rows(plan: Plan, options: TemplateOptions) -> list[tuple[float, lis
     """
     goal_labels = {g.id: goal_label(g) for g in plan.goals}
     goal = c.ACTION_COLUMNS.index(c.GOAL)
-    widths = [COLUMN_WIDTHS[name] for name in c.ACTION_COLUMNS]
+    sizes = action_widths()
+    widths = [sizes[name] for name in c.ACTION_COLUMNS]
     rows = []
     for values in options.carried_actions:
         cells = [values.get(name) for name in c.ACTION_COLUMNS]
@@ -567,12 +768,16 @@ def carried_over(
     previous_actions: Any,
     previous_concerns: Any,
     base: TemplateOptions | None = None,
+    *,
+    contacts: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, TemplateOptions]:
     """Returns template options per förvaltning, pre-filled from last year's handlingsplan.
 
     Carries each förvaltning's actions that are neither Genomförd nor Avbruten, with their
     Åtgärds-ID so the follow-up can track them, and its Berör oss answers. Frames are
-    consolidated tables (see pipeline.combine); either may be None.
+    consolidated tables (see pipeline.combine); either may be None. `contacts` maps a
+    förvaltning's code to (contact person, e-mail) from its accepted submission last year;
+    a förvaltning not in it keeps `base`'s (empty unless given).
     """
     base = base or TemplateOptions(year=year)
     actions_by_code: dict[str, list[dict[str, Any]]] = {}
@@ -590,15 +795,19 @@ def carried_over(
             answered[c.DEPARTMENT], answered[c.GOAL_ID], answered[c.CONCERNS_US], strict=True
         ):
             concerns_by_code.setdefault(str(code), {})[str(goal)] = str(answer)
-    return {
-        code: replace(
+    contacts = contacts or {}
+    options = {}
+    for code in plan.department_codes:
+        name, email = contacts.get(code, (base.contact, base.email))
+        options[code] = replace(
             base,
             year=year,
             carried_actions=tuple(actions_by_code.get(code, ())),
             concerns=concerns_by_code.get(code, {}),
+            contact=(name or "").strip(),
+            email=(email or "").strip(),
         )
-        for code in plan.department_codes
-    }
+    return options
 
 
 def _blank_to_none(value: Any) -> Any:
