@@ -82,11 +82,13 @@ def test_mixed_inbox_sorted_in_one_run(mixed_inbox: Path, plan: Plan, tmp_path: 
         "kopia.xlsx": "duplicate",
         "ks_handlingsplan.xlsx": "rejected",
         "trasig.xlsx": "rejected",
-        "utb.xlsx": "rejected",
+        "utb.xlsx": "accepted",
         "~$ks_handlingsplan.xlsx": "ignored",
     }
     messages = {f.name: f.message for f in result.files}
-    assert messages["utb.xlsx"] == "Mallen gäller år 2026, men insamlingen gäller 2027."
+    # Last year's template keeps to its own year: handled for 2026, not counted for 2027.
+    assert messages["utb.xlsx"] == "Mallen gäller 2026: godkänd för 2026, räknas inte för 2027."
+    assert {f.name: f.year for f in result.files}["utb.xlsx"] == YEAR - 1
     assert messages["egen.xlsx"].startswith("Filen är inte en handlingsplanmall")
     assert messages["trasig.xlsx"] == "Filen är skadad eller ofullständig."
     assert list(result.in_force) == ["SOC"]
@@ -135,8 +137,9 @@ def test_ledger_records_outcomes_and_rerun_changes_nothing(
         ("egen.xlsx", "rejected", None),
         ("ks_handlingsplan.xlsx", "rejected", "KS"),
         ("trasig.xlsx", "rejected", None),
-        ("utb.xlsx", "rejected", "UTB"),
+        ("utb.xlsx", "accepted", "UTB"),
     ]
+    assert {r.original_name: r.year for r in records}["utb.xlsx"] == YEAR - 1
     before = ledger.read_bytes()
     outputs = {p: p.read_bytes() for p in (tmp_path / "outbox").rglob("*") if p.is_file()}
     again = _run(tmp_path, plan)
@@ -200,7 +203,7 @@ def test_collect_command_runs_the_flow(mixed_inbox: Path, tmp_path: Path, prefec
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "5 nya inlämningar: 1 godkända, 4 avvisade." in result.output
+    assert "4 nya inlämningar: 1 godkänd, 3 avvisade." in result.output
     assert "SOC/min plan.xlsx (0 fel, 0 varningar)" in result.output
     again = CliRunner().invoke(
         app, ["collect", "--year", "2027", "--inbox", str(mixed_inbox), "--outbox", str(tmp_path / "outbox")]

@@ -93,7 +93,7 @@ def example_consolidated(plan: Plan, root: Path, year: int = YEAR, as_of: dt.dat
         item = Pending(path.name, intake.sha256_file(path), path, size, utc_iso(mtime))
         checked = check.check_submission(path, path.name, plans, year, as_of)
         records.append(
-            check.ledger_record(item, checked, year, feedback=None, archived=path.name, processed=mtime)
+            check.ledger_record(item, checked, feedback=None, archived=path.name, processed=mtime)
         )
         if checked.accepted:
             kept[item.digest] = check.clean_data(checked)
@@ -270,10 +270,15 @@ def test_overview_figures(follow_up: Any) -> None:
     assert figures["Förvaltningar som lämnat in"] == "3 av 5"
     assert figures["Åtgärder"] == len(expected) == 18
     completed = sum(1 for _, _, a in expected if a[c.STATUS] == c.COMPLETED)
-    assert figures["Andel genomförda"] == pytest.approx(completed / len(expected))
-    assert figures["Försenade åtgärder (Klart passerat)"] == len(_expected_overdue()) == 2
+    assert figures["Andel med rapporterad status Genomförd"] == pytest.approx(completed / len(expected))
+    assert follow_up["Översikt"]["B7"].number_format == "0\u00a0%"
+    delayed = sum(1 for _, _, a in expected if a[c.STATUS] == c.DELAYED)
+    assert figures["Rapporterad status Försenad"] == delayed == 1
+    assert figures["Klart-datum passerat, ej avslutad"] == len(_expected_overdue()) == 2
+    assert not any("örsenade" in str(label) for label in figures)
     assert figures["Total kostnad (kr)"] == sum(_cost(a[c.COST]) for _, _, a in expected) == 1_400_000
-    assert follow_up["Översikt"]["B10"].number_format == "#,##0"
+    assert follow_up["Översikt"]["B11"].number_format == "#,##0"
+    assert not any(re.search(r"![A-Z]+[0-9]|Kontrollsumma|Planversion", str(v)) for v in _all_values(follow_up["Översikt"]))
 
 
 # The overview's charts, read from the package: Översikt → its drawing → the chart parts.
@@ -366,8 +371,8 @@ def test_overview_has_charts(files: tuple[Path, Path], follow_up: Any, plan: Pla
     status = follow_up["Status"]
     rows = _rows(status)
     expected = [
-        ("Åtgärder per målområde och status", "Målområde", [a.label for a in plan.goal_areas]),
-        ("Åtgärder per förvaltning och status", "Förvaltning", list(plan.department_codes)),
+        ("Åtgärder per målområde och rapporterad status", "Målområde", [a.label for a in plan.goal_areas]),
+        ("Åtgärder per förvaltning och rapporterad status", "Förvaltning", list(plan.department_codes)),
     ]
     assert [chart["title"] for chart in charts] == [title for title, _, _ in expected]
     for chart, (_, axis, categories) in zip(charts, expected, strict=True):
@@ -415,13 +420,13 @@ def test_departments_sheet(follow_up: Any, plan: Plan) -> None:
     assert soc["Mottagen"] == "2026-11-15 10:00"  # 09:00 UTC in Swedish winter time
     assert len(soc["Kontrollsumma"]) == 12
     assert soc["E-post"] == "maria.lindqvist@kalix.se"
-    assert soc["Åtgärder"] == 7 and soc[c.DELAYED] == 1
+    assert soc["Åtgärder"] == 7 and soc[f"Rapporterad status {c.DELAYED}"] == 1
 
 
 def test_deviations_sheet(follow_up: Any) -> None:
     values = _all_values(follow_up["Avvikelser"])
     for heading in (
-        "Försenade åtgärder",
+        "Klart-datum passerat, ej avslutad",
         "Delmål utan åtgärd",
         "Delmål markerade Berör oss utan åtgärd",
         "Åtgärder utan indikator",
