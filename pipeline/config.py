@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.errors import InvalidInputError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 TEMPLATE_VERSION = "1"
@@ -74,6 +76,12 @@ class Cycle:
         date, or the year after it for `upcoming` work (next year's templates)."""
         as_of = as_of or today()
         default_year = as_of.year + 1 if upcoming else as_of.year
+        if deadline is not None and deadline < as_of:
+            # A template that asks for answers by a day already gone is sent in error.
+            raise InvalidInputError(
+                f"Sista dag att lämna in ({deadline.isoformat()}) har redan varit (i dag är det "
+                f"{as_of.isoformat()}). Ange ett senare datum, t.ex. --deadline {as_of.year + 1}-03-31."
+            )
         return cls(year=year or default_year, as_of=as_of, deadline=deadline)
 
 

@@ -37,3 +37,9 @@ class NothingToReportError(HandlingsplanError):
     """No förvaltning has an accepted submission in force, so a report would be all zeros."""
 
     exit_code = 5
+
+
+class InvalidInputError(HandlingsplanError):
+    """A value given to a command or a deployment cannot be used (e.g. a deadline in the past)."""
+
+    exit_code = 2

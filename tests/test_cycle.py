@@ -378,3 +378,12 @@ def test_commands_send_no_heartbeats_to_an_embedded_server_only() -> None:
             assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
         with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}), command_settings():
             assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 180
+
+
+def test_a_deadline_already_past_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from pipeline.config import Cycle
+    from pipeline.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"har redan varit.*--deadline 2027-03-31"):
+        Cycle.build(2027, dt.date(2026, 11, 20), dt.date(2026, 11, 19), upcoming=True)
+    assert Cycle.build(2027, dt.date(2026, 11, 20), dt.date(2026, 11, 20)).deadline == dt.date(2026, 11, 20)
