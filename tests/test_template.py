@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import math
 import pickle
 from dataclasses import replace
 from pathlib import Path
@@ -381,3 +383,186 @@ def test_jobs_sent_elsewhere_write_the_same_files_with_every_kind_of_carried_val
     ]
     assert not any(ws.cell(row, col).protection.locked for row in (2, 7, 201) for col in range(1, 15))
     assert [wb[c.SHEET_GOALS][f"D{row}"].value for row in (2, 3, 4)] == ["Ja", None, "Nej"]
+
+
+# --- what a person types stays as typed ------------------------------------------------------
+
+
+def test_text_columns_are_in_the_text_format_dates_and_cost_are_not(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    letter = {cell.value: cell.column_letter for cell in ws[1]}
+    last_prepared = 201
+    for name in (*c.TEXT_ACTION_COLUMNS, c.GOAL, c.FUNDING, c.STATUS, c.ACTION_ID):
+        for row in (2, last_prepared):
+            assert ws[f"{letter[name]}{row}"].number_format == "@", (name, row)
+        # The column's own format: rows typed below the prepared ones are text too.
+        assert ws.column_dimensions[letter[name]].number_format == "@", name
+    assert [ws[f"{letter[name]}2"].number_format for name in (c.START, c.DONE, c.COST)] == [
+        "yyyy-mm-dd",
+        "yyyy-mm-dd",
+        "#,##0",
+    ]
+    contact_cells = [
+        row[1]
+        for row in wb[c.SHEET_INSTRUCTIONS].iter_rows()
+        if row[0].value in (c.CONTACT_LABEL, c.EMAIL_LABEL)
+    ]
+    assert [cell.number_format for cell in contact_cells] == ["@", "@"]
+
+
+# --- the contact person comes with the template ----------------------------------------------
+
+
+def test_last_years_contact_is_carried_and_read_back_unchanged(plan: Plan, tmp_path: Path) -> None:
+    from pipeline.read import read_workbook
+    from pipeline.template import carried_over
+
+    base = TemplateOptions(year=YEAR, deadline=dt.date(2027, 3, 31))
+    options = carried_over(
+        plan,
+        YEAR,
+        None,
+        None,
+        base,
+        contacts={"SOC": (" Maria Lindqvist ", "maria.lindqvist@kalix.se"), "UTB": ("Erik Öhman", "")},
+    )
+    assert (options["SOC"].contact, options["SOC"].email) == ("Maria Lindqvist", "maria.lindqvist@kalix.se")
+    assert (options["UTB"].contact, options["UTB"].email) == ("Erik Öhman", "")
+    assert (options["KS"].contact, options["KS"].email) == ("", "")
+
+    written = {
+        code: write_template(plan, plan.department(code), options[code], tmp_path / f"{code}.xlsx")
+        for code in ("SOC", "UTB", "KS")
+    }
+    read = {code: read_workbook(path, path.name) for code, path in written.items()}
+    assert {code: (raw.contact, raw.email) for code, raw in read.items()} == {
+        "SOC": ("Maria Lindqvist", "maria.lindqvist@kalix.se"),
+        "UTB": ("Erik Öhman", ""),
+        "KS": ("", ""),
+    }
+    ws = openpyxl.load_workbook(written["SOC"])[c.SHEET_INSTRUCTIONS]
+    text = "\n".join(str(cell.value) for row in ws.iter_rows() for cell in row if cell.value)
+    assert "förra årets handlingsplan" in text
+    # The carried cells stay input cells: the förvaltning corrects them if the person changed.
+    labels = {
+        row[0].value: row[1] for row in ws.iter_rows() if row[0].value in (c.CONTACT_LABEL, c.EMAIL_LABEL)
+    }
+    assert not labels[c.CONTACT_LABEL].protection.locked and not labels[c.EMAIL_LABEL].protection.locked
+    again = write_template(plan, plan.department("SOC"), options["SOC"], tmp_path / "again" / "SOC.xlsx")
+    assert again.read_bytes() == written["SOC"].read_bytes()
+
+
+# --- the Instruktioner sheet answers the questions people ask --------------------------------
+
+
+def _instructions(wb: openpyxl.Workbook) -> dict[str, str]:
+    """Returns the Instruktioner sheet's lines: label (column A) -> text (column B)."""
+    ws = wb[c.SHEET_INSTRUCTIONS]
+    return {str(row[0].value): str(row[1].value) for row in ws.iter_rows() if row[0].value and row[1].value}
+
+
+def test_instructions_explain_rows_principle_11_and_file_formats(wb: openpyxl.Workbook) -> None:
+    lines = _instructions(wb)
+    assert "infoga eller ta bort rader" in lines["Varför låst?"]
+    assert "samma sätt" in lines["Varför låst?"]
+    assert "tomma gula raderna" in lines["Fler åtgärder"] and "nedanför" in lines["Fler åtgärder"]
+    removing = lines["Ta bort en åtgärd"]
+    assert "Töm inte raden" in removing and f"status {c.COMPLETED}" in removing and c.CANCELLED in removing
+    # Only statuses the template offers are named (there is no "Avslutad").
+    assert "Avslutad" not in "\n".join(lines.values())
+    principle = lines["EU:s princip 11"]
+    assert "tydliga mål, indikatorer och utvärdering" in principle and "bilaga 3" in principle
+    formats = lines["Spara som .xlsx"] + " " + lines["Andra format"]
+    assert "Excel 2007-365 (.xlsx)" in formats and ".ods (LibreOffice)" in formats and ".xls (" in formats
+    assert "bara till en .xlsx-fil" in formats.casefold() and "markerade" in formats
+    # read.py finds the contact cells by their labels: each label stands once, in column A.
+    labels = [cell.value for row in wb[c.SHEET_INSTRUCTIONS].iter_rows() for cell in row]
+    assert labels.count(c.CONTACT_LABEL) == 1 and labels.count(c.EMAIL_LABEL) == 1
+
+
+# --- nothing clipped on screen --------------------------------------------------------------
+
+
+def test_columns_fit_their_longest_dropdown_value_and_header_word(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_ACTIONS]
+    width = {cell.value: ws.column_dimensions[cell.column_letter].width for cell in ws[1]}
+    assert width[c.FUNDING] >= len("Externa projektmedel") + 2
+    for name, values in ((c.FUNDING, c.FUNDING_SOURCES), (c.STATUS, c.STATUSES)):
+        assert width[name] >= max(len(value) for value in values) + 2, name
+    for name in c.ACTION_COLUMNS:  # a header wraps between words only: its longest word fits
+        assert width[name] >= max(len(word) for word in name.split()) * 1.1, name
+        assert ws.cell(1, list(width).index(name) + 1).alignment.wrap_text, name
+    header_lines = max(
+        math.ceil(len(name) * 1.1 / width[name]) if " " in name else 1 for name in c.ACTION_COLUMNS
+    )
+    assert ws.row_dimensions[1].height >= 15 * header_lines
+
+
+# --- printing: målområden and headings keep their rows ---------------------------------------
+
+A4_LANDSCAPE = (841.89, 595.28)  # points
+
+
+def _pages(ws: Any, repeated: int) -> tuple[list[list[int]], float]:
+    """Returns the sheet's printed pages as lists of 1-based rows, and one page's room (points)."""
+    assert not ws.sheet_properties.pageSetUpPr.fitToPage, "fit to page makes Excel ignore page breaks"
+    scale = ws.page_setup.scale
+    margins = (ws.page_margins.top + ws.page_margins.bottom) * 72
+    room = (A4_LANDSCAPE[1] - margins) * 100 / scale
+    width = sum(
+        ((ws.column_dimensions[letter].width or 8.43) * 7 + 5) * 0.75 for letter in ws.column_dimensions
+    )
+    assert width * scale / 100 <= A4_LANDSCAPE[0] - (ws.page_margins.left + ws.page_margins.right) * 72
+    last = ws.max_row
+    starts = [1, *[brk.id + 1 for brk in ws.row_breaks.brk], last + 1]
+    pages = [list(range(first, end)) for first, end in itertools.pairwise(starts)]
+    height = {row: ws.row_dimensions[row].height or 15.0 for row in range(1, last + 1)}
+    for number, rows in enumerate(pages):
+        repeat = sum(height[r] for r in range(1, repeated + 1)) if number else 0.0
+        assert repeat + sum(height[r] for r in rows) <= room, f"{ws.title}: page {number + 1} overflows"
+    return pages, room
+
+
+def _area_starts(ws: Any) -> set[int]:
+    """Returns the Delmål sheet's rows where a målområde begins."""
+    areas = [(cell.row, cell.value) for cell in ws["B"][1:] if cell.value]
+    return {row for index, (row, area) in enumerate(areas) if index == 0 or areas[index - 1][1] != area}
+
+
+def test_delmal_pages_begin_with_a_malomrade_and_never_end_with_one(wb: openpyxl.Workbook) -> None:
+    ws = wb[c.SHEET_GOALS]
+    assert ws.print_title_rows == "$1:$1"
+    pages, _ = _pages(ws, repeated=1)
+    starts = _area_starts(ws)
+    assert len(pages) > 1 and len(starts) == 6
+    # Every målområde of Kalix's plan fits on a page: so each page begins with one.
+    assert all(page[0] in starts for page in pages[1:])
+    assert not any(page[-1] in starts for page in pages)
+
+
+def test_a_malomrade_longer_than_a_page_keeps_its_first_rows_together(tmp_path: Path) -> None:
+    data = yaml.safe_load(default_plan_file().read_text(encoding="utf-8"))
+    long_text = "Kommunen ska arbeta för att nyanlända snabbt kommer i arbete och egen försörjning. " * 3
+    data["malomraden"][1]["delmal"] += [{"id": f"2.{n}", "text": long_text} for n in range(6, 30)]
+    revised = parse_plan(yaml.safe_dump(data, allow_unicode=True))
+    ws = openpyxl.load_workbook(make_template(revised, "SBF", YEAR, tmp_path))[c.SHEET_GOALS]
+    pages, room = _pages(ws, repeated=1)
+    starts = _area_starts(ws)
+    assert sum(ws.row_dimensions[row].height for page in pages for row in page if row > 1) > 2 * room
+    for page in pages:
+        # The last row is not a målområde's first, nor its second: a heading keeps two rows.
+        assert page[-1] not in starts and page[-1] - 1 not in starts, page
+
+
+def test_instruction_headings_are_never_last_on_a_page(plan: Plan, tmp_path: Path) -> None:
+    carried = [{c.ACTION: "Språkcafé", c.STATUS: c.IN_PROGRESS}]
+    for options in ({}, {"carried_actions": carried, "return_to": "Samordnaren. " * 40}):
+        ws = openpyxl.load_workbook(
+            make_template(plan, "SOC", YEAR, tmp_path / str(len(options)), **options)
+        )[c.SHEET_INSTRUCTIONS]
+        pages, _ = _pages(ws, repeated=0)
+        headings = {cell.row for cell in ws["A"] if cell.value and cell.font.sz == 12}
+        assert len(pages) > 1 and len(headings) >= 8
+        for page in pages:
+            filled = [row for row in page if ws.cell(row, 1).value or ws.cell(row, 2).value]
+            assert filled[-1] not in headings, (page, filled[-1])
