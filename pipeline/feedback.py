@@ -96,6 +96,16 @@ class WrittenFeedback:
 
 
 @dataclass(frozen=True)
+class _MarkedCopy:
+    """What became of the marked copy: made (`path`), not made for the file's format, or failed."""
+
+    path: Path | None = None
+    unmarkable_format: str | None = None
+    """".ods" or ".xls" when the copy is not made for that format (not a failure)."""
+    failed: bool = False
+
+
+@dataclass(frozen=True)
 class _Row:
     cell: str
     column: str
@@ -115,10 +125,11 @@ class _Section:
 def write_feedback(submission: FeedbackInput, paths: FeedbackPaths) -> WrittenFeedback:
     """Returns the feedback files written for one submission, at `paths`.
 
-    Writes the report to `paths.html` and `paths.markdown`, and for a rejected submission
-    whose workbook can be opened also `paths.marked`, a copy with the problem cells marked
-    (otherwise a stale one from an earlier run is removed, so the folder matches the
-    report). Never raises because the workbook cannot be read: the report then says so.
+    Writes the report to `paths.html` and `paths.markdown`, and for a rejected .xlsx
+    submission whose workbook can be opened also `paths.marked`, a copy with the problem
+    cells marked (otherwise a stale one from an earlier run is removed, so the folder
+    matches the report). For an .ods or .xls the report says how to get a marked copy.
+    Never raises because the workbook cannot be read: the report then says so.
     """
     marked = _write_marked_copy(submission, paths.marked)
     context = _context(submission, marked)
@@ -127,7 +138,7 @@ def write_feedback(submission: FeedbackInput, paths: FeedbackPaths) -> WrittenFe
     # ledger, from which it can be written again, are synced.
     html = write_text_atomic(paths.html, _render(HTML_TEMPLATE, context), durable=False)
     markdown = write_text_atomic(paths.markdown, _render(MARKDOWN_TEMPLATE, context), durable=False)
-    return WrittenFeedback(html, markdown, marked)
+    return WrittenFeedback(html, markdown, marked.path)
 
 
 # --- the reports ---------------------------------------------------------------------------
@@ -151,7 +162,7 @@ def _render(template: str, context: dict[str, object]) -> str:
     return _environment().get_template(template).render(context)
 
 
-def _context(submission: FeedbackInput, marked: Path | None) -> dict[str, object]:
+def _context(submission: FeedbackInput, marked: _MarkedCopy) -> dict[str, object]:
     problems = submission.problems
     department = submission.department_name or submission.department_code or "okänd förvaltning"
     year = f" {submission.year}" if submission.year is not None else ""
@@ -165,8 +176,9 @@ def _context(submission: FeedbackInput, marked: Path | None) -> dict[str, object
         "warnings": count(problems, WARNING),
         "tally": _tally(problems),
         "plan_version": submission.plan_version,
-        "marked_name": marked.name if marked else None,
-        "marking_failed": not submission.accepted and marked is None,
+        "marked_name": marked.path.name if marked.path else None,
+        "unmarkable_format": marked.unmarkable_format,
+        "marking_failed": marked.failed,
         "sections": _sections(problems),
         "reference": feedback_stem(submission.department_code, submission.digest),
     }
@@ -212,23 +224,34 @@ def _row(problem: Problem) -> _Row:
 # --- the marked copy -----------------------------------------------------------------------
 
 
-def _write_marked_copy(submission: FeedbackInput, target: Path) -> Path | None:
-    """Returns `target` after writing the marked copy, or None when there is none to make.
+@dataclass(frozen=True)
+class _Marking:
+    """The marked bytes, or why there are none."""
 
-    A stale copy from an earlier run of the same file is removed when none is made now, so
-    the folder always matches the report.
+    data: bytes | None = None
+    unmarkable_format: str | None = None
+    failed: bool = False
+
+
+def _write_marked_copy(submission: FeedbackInput, target: Path) -> _MarkedCopy:
+    """Returns the marked copy written at `target`, or why there is none.
+
+    None is made for an accepted submission, or without a workbook to open (the check
+    found the file unsafe or too large to open again): the report then says nothing about
+    a copy. A stale copy from an earlier run of the same file is removed when none is made
+    now, so the folder always matches the report.
     """
-    data = None
+    outcome = _Marking()
     if not submission.accepted and submission.workbook is not None:
-        data = _marked_bytes(submission.workbook, submission.problems, _fixed_moment(submission))
-    if data is None:
+        outcome = _marked_bytes(submission.workbook, submission.problems, _fixed_moment(submission))
+    if outcome.data is None:
         target.unlink(missing_ok=True)
-        return None
-    return write_bytes_atomic(target, data)
+        return _MarkedCopy(None, outcome.unmarkable_format, outcome.failed)
+    return _MarkedCopy(write_bytes_atomic(target, outcome.data))
 
 
-def _marked_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.datetime) -> bytes | None:
-    """Returns the marked workbook as .xlsx bytes, or None when the file cannot be marked.
+def _marked_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.datetime) -> _Marking:
+    """Returns the marked workbook as .xlsx bytes, or why the file was not marked.
 
     The XML parts are edited directly when the workbook allows it (fast, and keeps every
     other part as it came); otherwise openpyxl reads and rewrites the whole workbook.
@@ -239,10 +262,15 @@ def _marked_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.dateti
         data = workbook.read_bytes()
     except OSError as exc:
         log.warning("Den markerade kopian av %s kunde inte göras: %s", workbook, describe(exc))
-        return None
+        return _Marking(failed=True)
+    unmarkable = markup.unmarkable_format(data)
+    if unmarkable is not None:
+        return _Marking(unmarkable_format=unmarkable)
     marks_for = functools.partial(_cell_marks, ordered)
     marked = markup.marked_workbook(data, marks_for, table, COMMENT_AUTHOR, moment)
-    return marked if marked is not None else _openpyxl_marked(workbook, ordered, table, moment)
+    if marked is None:
+        marked = _openpyxl_marked(workbook, ordered, table, moment)
+    return _Marking(data=marked, failed=marked is None)
 
 
 def _openpyxl_marked(

@@ -134,6 +134,28 @@ def marked_workbook(
         return None
 
 
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def unmarkable_format(data: bytes) -> str | None:
+    """Returns ".ods" or ".xls" when the workbook is in a format no marked copy is made of.
+
+    The copy is an edited .xlsx package; an .ods or .xls is read and checked like an .xlsx
+    but cannot be marked. Anything else (an .xlsx, or bytes that are damaged) is None: the
+    caller tries to mark it, and a failure then is a real one.
+    """
+    if data.startswith(OLE2_SIGNATURE):
+        return ".xls"
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "mimetype" in archive.namelist() and archive.read("mimetype").strip().startswith(ODS_MIMETYPE):
+                return ".ods"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None  # not a readable zip: marking it fails, and says so
+    return None
+
+
 def fixed_core(properties: DocumentProperties, moment: dt.datetime) -> bytes:
     """Returns docProps/core.xml with `moment` as created and modified, so reruns give equal bytes."""
     properties.created = moment

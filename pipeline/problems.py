@@ -115,22 +115,10 @@ _TYPES = (
         "Ta bort lösenordet (Arkiv > Info > Skydda arbetsbok) och spara igen.",
     ),
     ProblemType(
-        "xls",
-        ERROR,
-        "Filen är en gammal Excel-fil (.xls).",
-        "Öppna den i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
-    ),
-    ProblemType(
         "xlsb",
         ERROR,
         "Filen är en binär Excel-arbetsbok (.xlsb), inte en vanlig Excel-arbetsbok (.xlsx).",
         _SAVE_AS_XLSX,
-    ),
-    ProblemType(
-        "ods",
-        ERROR,
-        "Filen är ett OpenDocument-kalkylark (.ods), inte en Excel-arbetsbok (.xlsx).",
-        "Välj Spara som > Excel 2007-365 (.xlsx) i LibreOffice.",
     ),
     ProblemType("html", ERROR, "Filen är en webbsida (HTML), inte en Excel-arbetsbok.", _SAVE_AS_XLSX),
     ProblemType("xml", ERROR, "Filen är en XML-fil, inte en Excel-arbetsbok (.xlsx).", _SAVE_AS_XLSX),
@@ -345,8 +333,20 @@ _TYPES = (
     ProblemType(
         "overdue",
         WARNING,
-        "Klart-datumet {value} har passerat men status är {status}.",
-        "Uppdatera status (Genomförd, Försenad …) eller sätt ett nytt datum.",
+        "Klart-datum passerat, ej avslutad: Klart är {value} men status är {status}.",
+        "Välj status Genomförd eller Avbruten om åtgärden är avslutad (Försenad om den är sen), eller ange ett nytt Klart-datum.",
+    ),
+    ProblemType(
+        "date_before_plan_year",
+        WARNING,
+        "{column} {value} ligger före planåret {year}. Skrev du {short}? Ange året: {suggested}.",
+        "Skriv datum med år, som ÅÅÅÅ-MM-DD; ett datum utan år får det år det skrevs.",
+    ),
+    ProblemType(
+        "date_long_after_plan_year",
+        WARNING,
+        "{column} {value} ligger långt efter planåret {year}, mer än {years} år senare. Kontrollera året.",
+        "Skriv datumet som ÅÅÅÅ-MM-DD med rätt år.",
     ),
     ProblemType(
         "indicator_missing",

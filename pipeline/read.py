@@ -1,21 +1,28 @@
 """A returned workbook's identification and tables, as raw frames with Excel row numbers.
 
-Reads values only, with python-calamine (fast, never evaluates a formula: a formula cell
-gives the result Excel saved). The sheet XML is scanned only where it holds formulas, to
-find the ones saved without a result. Columns are found by their header text.
+Reads .xlsx, .ods and .xls alike with python-calamine (fast, never evaluates a formula: a
+formula cell gives the result the program saved). The format is told by the bytes, not the
+name. Columns are found by their header text. Two things calamine does not give are read
+from the file itself, and only where needed: in an .xlsx, the formulas saved without a
+result, and the number format of a number in a free-text column (so 0.75 shown as 75 % is
+kept as "75 %"); in an .ods, that number's text as LibreOffice showed it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from defusedxml import ElementTree
+from openpyxl.styles.numbers import BUILTIN_FORMATS
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 
@@ -31,6 +38,14 @@ NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 NS_CUSTOM = "{http://schemas.openxmlformats.org/officeDocument/2006/custom-properties}"
+NS_ODS_META = "{urn:oasis:names:tc:opendocument:xmlns:meta:1.0}"
+NS_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+NS_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+NS_ODS_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+ODS_NUMBER_TYPES = frozenset({"float", "percentage", "currency"})
+WorkbookFormat = Literal["xlsx", "ods", "xls"]
 CELL_REF = re.compile(r"^([A-Z]+)(\d+)$")
 FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
 """A cell formula's start tag, <f> or <x:f ...>; not <formula1> of a data validation."""
@@ -58,18 +73,42 @@ class RawWorkbook:
     date1904: bool = False
 
 
+def workbook_format(path: Path) -> WorkbookFormat:
+    """Returns the file's spreadsheet format as its bytes tell it, whatever its name says.
+
+    For a file that passed `pipeline.sniff`: an OLE2 compound file is an .xls, a zip whose
+    mimetype is an OpenDocument spreadsheet an .ods, and any other zip an .xlsx.
+    """
+    with path.open("rb") as handle:
+        if handle.read(len(OLE2_SIGNATURE)) == OLE2_SIGNATURE:
+            return "xls"
+    with zipfile.ZipFile(path) as archive:
+        if "mimetype" in archive.namelist():
+            with archive.open("mimetype") as member:
+                if member.read(256).strip().startswith(ODS_MIMETYPE):
+                    return "ods"
+    return "xlsx"
+
+
 def read_identification(path: Path) -> dict[str, str]:
     """Returns the template's identification, from its custom document properties.
 
     Falls back to the very hidden identification sheet (a program that drops custom
-    properties keeps sheets); an empty dict means the file is not one of our templates.
+    properties keeps sheets; LibreOffice keeps both in an .ods, and the sheet in an .xls,
+    whose properties calamine does not read); an empty dict means the file is not one of
+    our templates.
     """
-    with zipfile.ZipFile(path) as archive:
-        if "docProps/custom.xml" in archive.namelist():
-            found = _custom_properties(archive.read("docProps/custom.xml"))
-            if all(key in found for key in c.IDENTIFICATION_KEYS):
-                return found
-    return _identification_sheet(path)
+    kind = workbook_format(path)
+    if kind != "xls":
+        with zipfile.ZipFile(path) as archive:
+            part, read = ("docProps/custom.xml", _custom_properties)
+            if kind == "ods":
+                part, read = ("meta.xml", _ods_user_defined)
+            if part in archive.namelist():
+                found = read(archive.read(part))
+                if all(key in found for key in c.IDENTIFICATION_KEYS):
+                    return found
+    return _identification_sheet(path, kind)
 
 
 def _custom_properties(xml: bytes) -> dict[str, str]:
@@ -82,8 +121,27 @@ def _custom_properties(xml: bytes) -> dict[str, str]:
     return found
 
 
-def _identification_sheet(path: Path) -> dict[str, str]:
-    workbook = CalamineWorkbook.from_path(str(path))
+def _ods_user_defined(xml: bytes) -> dict[str, str]:
+    """Returns the identification among an .ods file's user-defined properties (meta.xml)."""
+    root = ElementTree.fromstring(xml)
+    found: dict[str, str] = {}
+    for prop in root.iter(f"{NS_ODS_META}user-defined"):
+        name = prop.get(f"{NS_ODS_META}name", "")
+        if name in c.IDENTIFICATION_KEYS:
+            found[name] = (prop.text or "").strip()
+    return found
+
+
+def _open(path: Path, kind: WorkbookFormat) -> CalamineWorkbook:
+    """Returns the workbook opened by calamine, which picks its reader by the file's suffix."""
+    if path.suffix.lower() == f".{kind}":
+        return CalamineWorkbook.from_path(str(path))
+    with path.open("rb") as handle:  # a renamed file: calamine then tells the format by its bytes
+        return CalamineWorkbook.from_filelike(handle)
+
+
+def _identification_sheet(path: Path, kind: WorkbookFormat) -> dict[str, str]:
+    workbook = _open(path, kind)
     try:
         if c.SHEET_IDENTIFICATION not in workbook.sheet_names:
             return {}
@@ -98,22 +156,28 @@ def read_workbook(path: Path, display_name: str, identification: dict[str, str] 
     """Returns the workbook's tables as raw frames, and the problems met while reading.
 
     `identification` is what read_identification returned, when the caller has it already.
+    Numbers in the free-text columns (contract.TEXT_ACTION_COLUMNS) come as the text they
+    were shown as (`display_text`), and dates there as ISO dates.
     """
     problems: list[Problem] = []
     if identification is None:
         identification = read_identification(path)
-    workbook = CalamineWorkbook.from_path(str(path))
+    kind = workbook_format(path)
+    workbook = _open(path, kind)
     try:
         wanted = (c.SHEET_INSTRUCTIONS, c.SHEET_ACTIONS, c.SHEET_GOALS)  # parse only these sheets
         sheets = {name: workbook.get_sheet_by_name(name) for name in workbook.sheet_names if name in wanted}
         contact, email = _contact(sheets.get(c.SHEET_INSTRUCTIONS))
-        actions = _table(sheets, c.SHEET_ACTIONS, c.ACTION_COLUMNS, display_name, problems)
+        shown = _Shown(c.TEXT_ACTION_COLUMNS, _renderer(path, kind))
+        actions = _table(sheets, c.SHEET_ACTIONS, c.ACTION_COLUMNS, display_name, problems, shown)
         goals = _table(sheets, c.SHEET_GOALS, c.GOAL_COLUMNS, display_name, problems)
     finally:
         workbook.close()
     date1904 = False
     tables = {c.SHEET_ACTIONS: actions, c.SHEET_GOALS: goals}
-    if actions is not None or goals is not None:
+    # Only an .xlsx keeps a formula and its result apart where a reader can see a missing
+    # result; LibreOffice saves every result in an .ods, and calamine gives an .xls's as saved.
+    if kind == "xlsx" and (actions is not None or goals is not None):
         formulas, date1904 = _formula_cells(
             path, {name for name, table in tables.items() if table is not None}
         )
@@ -155,15 +219,35 @@ def _find_header(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> int |
     return best
 
 
+Cell = tuple[int, int]
+"""A cell as (0-based row, 0-based column) of the rows calamine gives, which start at A1."""
+Render = Callable[[str, dict[Cell, Any]], dict[Cell, str]]
+"""Returns, for a sheet's cells holding numbers, the text each was shown as (where known)."""
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """Columns whose numbers and dates are kept as the text shown, and how to find that text."""
+
+    columns: Sequence[str]
+    render: Render
+
+
 def _table(
-    sheets: dict[str, Any], sheet_name: str, columns: Sequence[str], file: str, problems: list[Problem]
+    sheets: dict[str, Any],
+    sheet_name: str,
+    columns: Sequence[str],
+    file: str,
+    problems: list[Problem],
+    shown: _Shown | None = None,
 ) -> RawTable | None:
     sheet = sheets.get(sheet_name)
     if sheet is None:
         problems.append(problem("missing_sheet", file=file, sheet=sheet_name))
         return None
     rows = sheet.to_python(skip_empty_area=False, nrows=MAX_DATA_ROWS + HEADER_SEARCH_ROWS + 1)
-    _spread_merged(rows, getattr(sheet, "merged_cell_ranges", None) or ())
+    merged = getattr(sheet, "merged_cell_ranges", None) or ()
+    _spread_merged(rows, merged)
     header_index = _find_header(rows, columns)
     if header_index is None:
         problems.append(problem("missing_header", file=file, sheet=sheet_name, columns=", ".join(columns)))
@@ -172,6 +256,15 @@ def _table(
     if sheet.height > header_index + 1 + MAX_DATA_ROWS:
         problems.append(problem("too_many_rows", file=file, sheet=sheet_name, limit=MAX_DATA_ROWS))
         return None
+    if shown is not None:
+        _as_shown(
+            rows,
+            header_index,
+            [positions[n] for n in shown.columns if n in positions],
+            merged,
+            sheet_name,
+            shown.render,
+        )
     records = list(_records(rows, header_index, positions, columns))
     # object dtype keeps every cell as typed (pandas would turn text columns into str with NaN)
     frame = pd.DataFrame.from_records(records, columns=[*columns, ROW_COLUMN]).astype(object)
@@ -190,6 +283,187 @@ def _spread_merged(rows: list[list[Any]], ranges: Sequence[Any]) -> None:
             for col in range(left, min(right, len(row) - 1) + 1):
                 if row[col] in ("", None):
                     row[col] = value
+
+
+def _as_shown(
+    rows: list[list[Any]],
+    header_index: int,
+    positions: Sequence[int],
+    merged: Sequence[Any],
+    sheet_name: str,
+    render: Render,
+) -> None:
+    """Replaces numbers and dates in these columns by the text they were shown as (in place)."""
+    found: dict[Cell, Any] = {}
+    for index in range(header_index + 1, len(rows)):
+        row = rows[index]
+        for pos in positions:
+            if pos < len(row) and _is_shown_differently(row[pos]):
+                found[(index, pos)] = row[pos]
+    if not found:
+        return
+    numbers = {cell: value for cell, value in found.items() if isinstance(value, int | float)}
+    # A merged range shows its first cell: its format (or its shown text) is the one to use.
+    origin = {cell: _merged_origin(merged, cell) for cell in numbers}
+    texts = render(sheet_name, {origin[cell]: value for cell, value in numbers.items()}) if numbers else {}
+    for (index, pos), value in found.items():
+        text = texts.get(origin[(index, pos)]) if (index, pos) in origin else None
+        rows[index][pos] = text if text is not None else display_text(value, GENERAL)
+
+
+def _is_shown_differently(value: Any) -> bool:
+    """Returns True for a number or date, which a spreadsheet shows in a form of its own."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)) or isinstance(
+        value, dt.date | dt.time
+    )
+
+
+def _merged_origin(ranges: Sequence[Any], cell: Cell) -> Cell:
+    row, col = cell
+    for (top, left), (bottom, right) in ranges:
+        if top <= row <= bottom and left <= col <= right:
+            return (top, left)
+    return cell
+
+
+def _renderer(path: Path, kind: WorkbookFormat) -> Render:
+    """Returns how to find the shown text of numbers in this workbook's cells."""
+    if kind == "xlsx":
+        return lambda sheet, cells: _xlsx_shown(path, sheet, cells)
+    if kind == "ods":
+        return lambda sheet, cells: _ods_shown(path, sheet, cells)
+    # python-calamine gives an .xls's values but not their number formats: a number is shown
+    # as General shows it ("0,75", "1500"); a date it already gives as a date.
+    return lambda sheet, cells: {}
+
+
+def _xlsx_shown(path: Path, sheet: str, cells: dict[Cell, Any]) -> dict[Cell, str]:
+    """Returns the cells' numbers drawn with their own number formats (sheet XML and styles)."""
+    refs = {f"{get_column_letter(col + 1)}{row + 1}": (row, col) for row, col in cells}
+    with zipfile.ZipFile(path) as archive:
+        workbook_xml = archive.read("xl/workbook.xml")
+        part = _sheet_parts(archive, workbook_xml).get(sheet)
+        if part is None or part not in archive.namelist():
+            return {}
+        styles = _cell_styles(archive, part, set(refs))
+        formats = _number_formats(archive)
+    date1904 = _is_date1904(workbook_xml)
+    return {
+        cell: display_text(cells[cell], formats.get(styles.get(ref, 0), GENERAL), date1904=date1904)
+        for ref, cell in refs.items()
+    }
+
+
+def _cell_styles(archive: zipfile.ZipFile, part: str, refs: set[str]) -> dict[str, int]:
+    """Returns the style index (`s`) of each wanted cell, streaming the sheet until all are seen."""
+    found: dict[str, int] = {}
+    with archive.open(part) as stream:
+        for _, element in ElementTree.iterparse(stream, events=("end",)):
+            if element.tag == f"{NS_MAIN}c":
+                ref = element.get("r", "")
+                if ref in refs:
+                    found[ref] = int(element.get("s", "0") or 0)
+                    if len(found) == len(refs):
+                        break
+            elif element.tag == f"{NS_MAIN}row":
+                element.clear()  # keeps memory flat on a long sheet
+    return found
+
+
+def _number_formats(archive: zipfile.ZipFile) -> dict[int, str]:
+    """Returns style index → number format code, from xl/styles.xml and Excel's built-in codes."""
+    if "xl/styles.xml" not in archive.namelist():
+        return {}
+    root = ElementTree.fromstring(archive.read("xl/styles.xml"))
+    custom = {
+        int(fmt.get("numFmtId", "0")): fmt.get("formatCode", GENERAL) for fmt in root.iter(f"{NS_MAIN}numFmt")
+    }
+    cell_xfs = root.find(f"{NS_MAIN}cellXfs")
+    if cell_xfs is None:
+        return {}
+    formats: dict[int, str] = {}
+    for index, xf in enumerate(cell_xfs.iter(f"{NS_MAIN}xf")):
+        number_id = int(xf.get("numFmtId", "0") or 0)
+        formats[index] = custom.get(number_id) or BUILTIN_FORMATS.get(number_id, GENERAL)
+    return formats
+
+
+def _is_date1904(workbook_xml: bytes) -> bool:
+    return b'date1904="1"' in workbook_xml or b'date1904="true"' in workbook_xml
+
+
+def _ods_shown(path: Path, sheet: str, cells: dict[Cell, Any]) -> dict[Cell, str]:
+    """Returns the cells' text as LibreOffice showed it, from the .ods file's content.xml.
+
+    Streams the table's rows, counting repeated rows and columns, and stops after the sheet.
+    """
+    by_row: dict[int, set[int]] = {}
+    for row, col in cells:
+        by_row.setdefault(row, set()).add(col)
+    found: dict[Cell, str] = {}
+    table, row_tag = f"{NS_ODS_TABLE}table", f"{NS_ODS_TABLE}table-row"
+    cell_tags = (f"{NS_ODS_TABLE}table-cell", f"{NS_ODS_TABLE}covered-table-cell")
+    inside, row, col, row_repeat = False, 0, 0, 1
+    with zipfile.ZipFile(path) as archive, archive.open("content.xml") as stream:
+        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+            tag = element.tag
+            if tag == table:
+                if event == "start":
+                    inside, row = element.get(f"{NS_ODS_TABLE}name") == sheet, 0
+                elif inside:
+                    break
+            elif not inside:
+                if tag == row_tag and event == "end":
+                    element.clear()  # another sheet's rows: not kept
+            elif tag == row_tag and event == "start":
+                col, row_repeat = 0, _repeat(element, "number-rows-repeated")
+            elif tag == row_tag:
+                row += row_repeat
+                element.clear()
+            elif tag in cell_tags and event == "end":
+                repeat = _repeat(element, "number-columns-repeated")
+                if element.get(f"{NS_ODS_OFFICE}value-type") in ODS_NUMBER_TYPES:
+                    text = _ods_number_text(element)
+                    for hit_row in (r for r in by_row if row <= r < row + row_repeat):
+                        for hit_col in (k for k in by_row[hit_row] if col <= k < col + repeat):
+                            found[(hit_row, hit_col)] = text
+                col += repeat
+    return found
+
+
+def _repeat(element: Any, name: str) -> int:
+    try:
+        return max(1, int(element.get(f"{NS_ODS_TABLE}{name}", "1")))
+    except ValueError:
+        return 1
+
+
+def _ods_number_text(cell: Any) -> str:
+    """Returns a number cell's shown text: its paragraphs, with Swedish spacing of "%"."""
+    lines = ["".join(_ods_text_parts(p)) for p in cell.findall(f"{NS_ODS_TEXT}p")]
+    # LibreOffice writes a no-break space between thousands: the text keeps an ordinary space.
+    return _PERCENT_SPACING.sub(" %", " ".join("\n".join(lines).split()))
+
+
+def _ods_text_parts(element: Any) -> Iterator[str]:
+    if element.text:
+        yield element.text
+    for child in element:
+        if child.tag == f"{NS_ODS_TEXT}s":
+            yield " " * _repeat_text(child)
+        elif child.tag == f"{NS_ODS_TEXT}tab":
+            yield "\t"
+        else:
+            yield from _ods_text_parts(child)
+        if child.tail:
+            yield child.tail
+
+
+def _repeat_text(element: Any) -> int:
+    try:
+        return max(1, int(element.get(f"{NS_ODS_TEXT}c", "1")))
+    except ValueError:
+        return 1
 
 
 def _column_positions(
@@ -262,7 +536,7 @@ def _formula_cells(path: Path, sheet_names: set[str]) -> tuple[dict[str, set[str
     found: dict[str, set[str]] = {}
     with zipfile.ZipFile(path) as archive:
         workbook_xml = archive.read("xl/workbook.xml")
-        date1904 = b'date1904="1"' in workbook_xml or b'date1904="true"' in workbook_xml
+        date1904 = _is_date1904(workbook_xml)
         for name, part in _sheet_parts(archive, workbook_xml).items():
             if name not in sheet_names or part not in archive.namelist():
                 continue
@@ -321,3 +595,176 @@ def _formula_problems(
                 )
             )
     return problems
+
+
+# --- what a number in a text column looked like ------------------------------------------
+
+GENERAL = "General"
+"""Excel's format for a cell nobody formatted, and what an .xls cell is rendered with."""
+_NUMBER_RUN = re.compile(r"[0#?](?:[0#?,]| (?=[0#?]))*(?:\.[0#?]*)?,*")
+"""The digits of a format section: "#,##0.00", "# ##0", "0.0", with trailing scaling commas."""
+_DATE_CODES = re.compile(r"[ydhs]|m|am/pm|a/p", re.IGNORECASE)
+_PERCENT_SPACING = re.compile(r"(?<=\d)\s*%")
+_PRIVATE = 0xE000
+"""The first private-use character, standing for a literal in a format skeleton."""
+
+
+def display_text(value: Any, number_format: str, *, date1904: bool = False) -> str:
+    """Returns a cell value as a Swedish spreadsheet shows it with this number format.
+
+    Numbers get a space between thousands and a decimal comma; a percent format multiplies
+    by 100 and writes " %" (0.75 with "0%" → "75 %"); "#,##0.00" gives "1 234,50"; General
+    and text ("@") give the shortest form ("12", "0,75"); dates are written as ISO dates
+    ("2027-03-01"), whatever their format, since that is what a reader can trust.
+
+    Args:
+        value: what the reader gave for the cell: a number, a date or time, or text.
+        number_format: the cell's format code as stored in the file ("0%", "#,##0", "General").
+        date1904: the workbook counts dates from 1904 (for a number with a date format).
+    """
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time():
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="minutes" if not value.second else "seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="minutes" if not value.second else "seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return str(value).strip()
+    section = _section(number_format, value)
+    if section is None:  # General, text, or a form this function does not draw (fractions)
+        return _general(value)
+    literal, skeleton = _split_literals(section.code)
+    if _DATE_CODES.search(skeleton):
+        epoch = dt.date(1904, 1, 1) if date1904 else dt.date(1899, 12, 30)
+        try:
+            return display_text(epoch + dt.timedelta(days=int(value)), GENERAL)
+        except OverflowError:
+            return _general(value)
+    match = _NUMBER_RUN.search(skeleton)
+    if match is None:  # a section of text only, like the "-" an accounting format shows for 0
+        return " ".join(literal(skeleton).split()) or _general(value)
+    number = abs(value) if section.unsigned else value
+    number *= 100 ** skeleton.count("%")
+    digits = _digits(number, match.group(0))
+    if digits is None:
+        return _general(value)
+    text = literal(skeleton[: match.start()]) + digits + literal(skeleton[match.end() :])
+    return _PERCENT_SPACING.sub(" %", " ".join(text.split()))
+
+
+@dataclass(frozen=True)
+class _Section:
+    code: str
+    unsigned: bool
+    """The section is for negative numbers: its own text shows the sign, so the digits don't."""
+
+
+def _section(number_format: str, value: float) -> _Section | None:
+    """Returns the format section Excel uses for this value (positive;negative;zero;text)."""
+    sections = _split_unquoted(number_format or GENERAL, ";")
+    if value < 0 and len(sections) > 1:
+        chosen, unsigned = sections[1], True
+    elif value == 0 and len(sections) > 2:
+        chosen, unsigned = sections[2], True
+    else:
+        chosen, unsigned = sections[0], False
+    plain = chosen.strip().casefold()
+    if plain in ("", "general", "@") or ("/" in _split_literals(chosen)[1] and "?" in chosen):
+        return None
+    if "e+" in plain or "e-" in plain:  # scientific notation: the short General form says the same
+        return None
+    return _Section(chosen, unsigned)
+
+
+def _split_unquoted(code: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in code:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    return [*parts, "".join(current)]
+
+
+def _split_literals(code: str) -> tuple[Callable[[str], str], str]:
+    """Returns (a function giving a skeleton slice's shown text, the skeleton).
+
+    The skeleton is the format code with each literal ("kr", \\-, [$kr-41D]) replaced by one
+    private-use character, so that date letters and digit placeholders are found only in code.
+    """
+    literals: list[str] = []
+    skeleton: list[str] = []
+    index = 0
+    while index < len(code):
+        char = code[index]
+        literal: str | None = None
+        step = 1
+        if char == '"':
+            end = code.find('"', index + 1)
+            end = len(code) if end < 0 else end
+            literal, step = code[index + 1 : end], end + 1 - index
+        elif char in "\\_*" and index + 1 < len(code):
+            # \x shows x; _x leaves the width of x (a space); *x fills the cell (nothing to keep)
+            literal, step = {"\\": code[index + 1], "_": " ", "*": ""}[char], 2
+        elif char == "[":
+            end = code.find("]", index)
+            end = len(code) if end < 0 else end
+            inside = code[index + 1 : end]
+            # [$kr-41D] shows its currency; a colour, condition or locale shows nothing
+            literal, step = (inside[1:].split("-")[0] if inside.startswith("$") else ""), end + 1 - index
+        if literal is None:
+            skeleton.append(char)
+        else:
+            literals.append(literal)
+            skeleton.append(chr(_PRIVATE + len(literals) - 1))
+        index += step
+
+    def shown(part: str) -> str:
+        return "".join(
+            literals[ord(ch) - _PRIVATE] if _PRIVATE <= ord(ch) < _PRIVATE + len(literals) else ch
+            for ch in part
+        )
+
+    return shown, "".join(skeleton)
+
+
+def _digits(number: float, pattern: str) -> str | None:
+    """Returns the number drawn with a digits pattern like "#,##0.00", Swedish style."""
+    scaled = pattern.rstrip(",")
+    number /= 1000 ** (len(pattern) - len(scaled))
+    whole_pattern, _, fraction_pattern = scaled.partition(".")
+    grouped = "," in whole_pattern or " " in whole_pattern.strip()
+    wanted = len(fraction_pattern)
+    required = fraction_pattern.count("0")
+    try:
+        rounded = Decimal(repr(abs(number))).quantize(Decimal(1).scaleb(-wanted), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    whole, _, fraction = f"{rounded:f}".partition(".")
+    fraction = fraction.rstrip("0").ljust(required, "0") if wanted > required else fraction
+    minimum = whole_pattern.count("0")
+    whole = whole.lstrip("0").rjust(minimum, "0")
+    if grouped:
+        whole = " ".join(whole[max(0, end - 3) : end] for end in range(len(whole), 0, -3)[::-1])
+    sign = "-" if number < 0 and rounded != 0 else ""
+    return sign + whole + ("," + fraction if fraction else "")
+
+
+def _general(number: float) -> str:
+    """Returns a number as Excel's General format shows it in Swedish: "12", "0,75", "1,5E+20"."""
+    if float(number).is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    mantissa, _, exponent = f"{number:.10g}".partition("e")
+    text = mantissa.replace(".", ",")
+    return f"{text}E{int(exponent):+03d}" if exponent else text

@@ -1,7 +1,7 @@
-"""Whether a dropped file is an .xlsx workbook that is safe to hand to a reader.
+"""Whether a dropped file is a workbook (.xlsx, .ods or .xls) that is safe to hand to a reader.
 
-The sniffer looks at bytes only: signatures, the zip directory, and a streamed pass over
-the XML parts. It never loads a whole part into memory and stops as soon as a limit is
+The sniffer looks at bytes only: signatures, the zip directory, a streamed pass over the
+XML parts, and the stream names of an OLE2 file. It never loads a whole part into memory and stops as soon as a limit is
 passed, since a zip's headers can lie about sizes. It raises only when the file itself
 cannot be opened or read (`OSError`); everything wrong with the content is a catalogued
 problem (`pipeline.problems`) in the `SniffResult`, telling the förvaltning what to do.
@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
 from pipeline.problems import Problem, describe, problem
@@ -49,8 +49,9 @@ class SniffResult:
     förvaltning gave them; the caller places them with `Problem.located(name)`.
 
     Attributes:
-        kind: "xlsx", or the code of the problem that keeps the file from being opened
-            ("xls", "zip_bomb", "dtd", ...).
+        kind: the workbook's format when it may be opened: "xlsx", "ods" (LibreOffice's
+            own) or "xls" (Excel 97-2003); otherwise the code of the problem that keeps the
+            file from being opened ("encrypted", "zip_bomb", "dtd", ...).
         problem: why the file must not be opened (an error); None when it may be.
         notes: warnings about a file that may be opened (e.g. links to other files).
     """
@@ -61,8 +62,12 @@ class SniffResult:
 
     @property
     def ok(self) -> bool:
-        """Returns True when the file is an .xlsx workbook that is safe to read."""
+        """Returns True when the file is a workbook (kind .xlsx, .ods or .xls) that is safe to read."""
         return self.problem is None
+
+
+WORKBOOK_KINDS = ("xlsx", "ods", "xls")
+"""The kinds of file that may be opened: `SniffResult.kind` when `ok`."""
 
 
 OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -103,6 +108,12 @@ _OLE2_OTHER_STREAMS = (
     ("WordDocument", "ett gammalt Word-dokument (.doc)"),
     ("PowerPoint Document", "en gammal PowerPoint-presentation (.ppt)"),
 )
+_OLE2_WORKBOOK_STREAMS = ("Workbook", "Book")
+"""The stream of an .xls workbook: "Workbook" from Excel 97 on, "Book" before it."""
+_OLE2_MACRO_STREAM = "_VBA_PROJECT_CUR"
+_ODS_MACRO_FOLDERS = ("Basic/", "Scripts/")
+_ODS_MACRO_LIBRARY_INDEXES = ("script-lc.xml", "script-lb.xml")
+"""Files LibreOffice may write in Basic/ for a document without any macro."""
 _ZIP_OTHER_PACKAGES = (
     ("word/document.xml", "ett Word-dokument (.docx)"),
     ("ppt/presentation.xml", "en PowerPoint-presentation (.pptx)"),
@@ -111,7 +122,11 @@ _CSV_SEPARATORS = (";", ",", "\t")
 
 
 def sniff_workbook(path: Path, limits: SniffLimits = SniffLimits()) -> SniffResult:
-    """Returns whether `path` is an .xlsx workbook that is safe to open, and if not, why.
+    """Returns whether `path` is a workbook that is safe to open (and its kind), and if not, why.
+
+    An .xlsx or .ods (both zips) is checked part by part against the limits; an .xls (an
+    OLE2 compound file) is let through when it has a workbook stream and no encryption or
+    macros. What the file's name says does not matter.
 
     Args:
         path: the file to look at; it is only read.
@@ -161,18 +176,59 @@ def _sniff_head(handle: BinaryIO, head: bytes) -> SniffResult | None:
 
 
 def _sniff_ole2(handle: BinaryIO) -> SniffResult:
-    """Returns the verdict for an OLE2 compound file: encrypted workbook, .xls or other."""
-    names = {"EncryptionInfo", *(name for name, _ in _OLE2_OTHER_STREAMS)}
+    """Returns the verdict for an OLE2 compound file: encrypted workbook, .xls or other.
+
+    An encrypted .xlsx is an OLE2 file with an "EncryptionInfo" stream; an .xls with a
+    password to open has a FILEPASS record right after the workbook's first record.
+    """
+    names = {
+        "EncryptionInfo",
+        _OLE2_MACRO_STREAM,
+        *_OLE2_WORKBOOK_STREAMS,
+        *(name for name, _ in _OLE2_OTHER_STREAMS),
+    }
     handle.seek(0)
-    found = _find_markers(
+    found, password = _scan_ole2(
         _read_chunks(handle, 64 * 1024, OLE2_SCAN_BYTES), {n: n.encode("utf-16-le") for n in names}
     )
-    if "EncryptionInfo" in found:
+    if "EncryptionInfo" in found or password:
         return _reject("encrypted")
     for name, what in _OLE2_OTHER_STREAMS:
         if name in found:
             return _reject("other_format", what=what)
-    return _reject("xls")
+    if not any(name in found for name in _OLE2_WORKBOOK_STREAMS):
+        return _reject("other_format", what="ett gammalt Office-dokument som inte är ett kalkylark")
+    if _OLE2_MACRO_STREAM in found:
+        return _reject("macros")
+    return SniffResult("xls")
+
+
+_BIFF8_GLOBALS_BOF = b"\x09\x08\x10\x00\x00\x06\x05\x00"
+"""The first record of an .xls workbook stream: BOF, BIFF8, workbook globals."""
+_BIFF_FILEPASS = b"\x2f\x00"
+OLE2_SECTOR_ALIGNMENT = 512
+"""Every OLE2 sector, and so the start of a workbook stream, begins at a multiple of this."""
+
+
+def _scan_ole2(chunks: Iterable[bytes], markers: dict[str, bytes]) -> tuple[set[str], bool]:
+    """Returns the markers found (across chunk boundaries), and whether the workbook has a password.
+
+    Chunks must be multiples of OLE2_SECTOR_ALIGNMENT long (except the last), so each
+    sector's start is found at an aligned offset of its chunk.
+    """
+    found: set[str] = set()
+    password = False
+    overlap = max(len(marker) for marker in markers.values()) - 1
+    tail = b""
+    for chunk in chunks:
+        window = tail + chunk
+        found.update(key for key, marker in markers.items() if marker in window)
+        tail = window[-overlap:]
+        for offset in range(0, len(chunk), OLE2_SECTOR_ALIGNMENT):
+            if chunk.startswith(_BIFF8_GLOBALS_BOF, offset):
+                record_end = offset + 4 + 16  # the BOF's header and its 16 bytes
+                password = password or chunk.startswith(_BIFF_FILEPASS, record_end)
+    return found, password
 
 
 def _as_text(head: bytes) -> str | None:
@@ -274,31 +330,46 @@ def _sniff_members(archive: zipfile.ZipFile, limits: SniffLimits) -> SniffResult
     if len(members) > limits.max_members:
         return _reject("too_many_members")
     names = {member.filename for member in members}
+    kind = _zip_kind(archive, names)
+    if isinstance(kind, SniffResult):
+        return kind
     found = (
-        _check_opendocument(archive, names)
-        or _check_package(names)
+        (_check_package(names) if kind == "xlsx" else _check_ods_macros(names))
         or _check_declared_sizes(members, limits)
         or _check_streamed(archive, members, limits)
     )
     if found is not None:
         return found
     notes = (problem("external_links", file=""),) if _has_external_links(names) else ()
-    return SniffResult("xlsx", notes=notes)
+    return SniffResult(kind, notes=notes)
 
 
-def _check_opendocument(archive: zipfile.ZipFile, names: set[str]) -> SniffResult | None:
-    """Returns a rejection when the zip is an OpenDocument file (.ods, .odt, ...)."""
+def _zip_kind(archive: zipfile.ZipFile, names: set[str]) -> str | SniffResult:
+    """Returns "ods" for an OpenDocument spreadsheet, "xlsx" for any other zip without a
+    mimetype, or a rejection for another OpenDocument file (.odt, ...)."""
     if "mimetype" not in names:
-        return None
+        return "xlsx"
     try:
         with archive.open("mimetype") as member:
             mimetype = member.read(256).decode("ascii", errors="replace").strip()
     except ZIP_ERRORS as exc:
         return _reject("corrupt_member", part="mimetype", detail=describe(exc))
     if mimetype.startswith("application/vnd.oasis.opendocument.spreadsheet"):
-        return _reject("ods")
+        return "ods"
     if mimetype.startswith("application/vnd.oasis.opendocument"):
         return _reject("other_format", what="ett OpenDocument-dokument")
+    return "xlsx"
+
+
+def _check_ods_macros(names: set[str]) -> SniffResult | None:
+    """Returns a rejection when an .ods carries macros (Basic modules or scripts)."""
+    for name in names:
+        if (
+            name.startswith(_ODS_MACRO_FOLDERS)
+            and not name.endswith("/")
+            and PurePosixPath(name).name not in _ODS_MACRO_LIBRARY_INDEXES
+        ):
+            return _reject("macros")
     return None
 
 
@@ -389,18 +460,6 @@ def _read_chunks(handle: BinaryIO, chunk_size: int, limit: int) -> Iterable[byte
     while left > 0 and (chunk := handle.read(min(chunk_size, left))):
         left -= len(chunk)
         yield chunk
-
-
-def _find_markers(chunks: Iterable[bytes], markers: dict[str, bytes]) -> set[str]:
-    """Returns the keys of `markers` whose bytes occur in the stream, across chunk boundaries."""
-    found: set[str] = set()
-    overlap = max(len(marker) for marker in markers.values()) - 1
-    tail = b""
-    for chunk in chunks:
-        window = tail + chunk
-        found.update(key for key, marker in markers.items() if marker in window)
-        tail = window[-overlap:]
-    return found
 
 
 def _reject(code: str, *, detail: str = "", **params: Any) -> SniffResult:

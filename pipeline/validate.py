@@ -9,6 +9,7 @@ that do not reject) are plain functions.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,9 @@ SPACES = re.compile(r"[\s\u00a0\u202f\u2009]+")
 EXCEL_EPOCH_1900 = dt.date(1899, 12, 30)
 EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
 SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausibly a date, not an amount
+PLAN_YEAR_HORIZON = 5
+"""Years after the plan year within which a Start or Klart date is plausible."""
+ACTION_ID_YEAR = re.compile(r"^[^-]+-(\d{4})-\d+$")
 
 FILL_IN = "Fyll i cellen."
 """The advice for an empty required cell of a column without its own (`schemas.actions.ADVICE`)."""
@@ -437,8 +441,20 @@ def _warnings(
         return problems
     letters = raw_actions.letters
     plan_goal_ids = ctx.plan_goal_ids
-    columns = [actions[name] for name in (c.GOAL, c.STATUS, c.DONE, c.INDICATOR, c.ACTION)]
-    for row, goal, status, done, indicator, action_text in zip(actions.index, *columns, strict=True):
+    plan_year = int(ctx.year) if ctx.year.isascii() and ctx.year.isdigit() else None
+    names = (c.GOAL, c.STATUS, c.DONE, c.INDICATOR, c.ACTION, c.START, c.ACTION_ID)
+    columns = [actions[name] for name in names]
+    for row, goal, status, done, indicator, action_text, start, action_id in zip(
+        actions.index, *columns, strict=True
+    ):
+        dated = [
+            found
+            for name, value in ((c.START, start), (c.DONE, done))
+            if plan_year is not None
+            and name in letters
+            and (found := _plan_year_problem(name, value, plan_year, action_id, int(row), letters, ctx))
+        ]
+        problems.extend(dated)
         known_goal = goal in plan_goal_ids
         if known_goal and raw_goals is not None and goal not in marked and c.GOAL in letters:
             problems.append(
@@ -458,6 +474,8 @@ def _warnings(
             and status not in c.CLOSED_STATUSES
             and status
             and c.DONE in letters
+            # a Klart date outside the plan year has its own warning, naming the likely cause
+            and not any(p.column == c.DONE for p in dated)
         ):
             problems.append(
                 problem(
@@ -483,3 +501,41 @@ def _warnings(
                 )
             )
     return problems
+
+
+def _plan_year_problem(
+    column: str, value: Any, plan_year: int, action_id: Any, row: int, letters: dict[str, str], ctx: _Context
+) -> Problem | None:
+    """Returns a warning for a Start or Klart date before the plan year or long after it.
+
+    A date typed without a year ("31/3") gets the year it was typed in, often the year
+    before the plan's. An action carried over from an earlier year (its Åtgärds-ID names
+    that year) keeps its own dates from then on.
+    """
+    if not isinstance(value, dt.date):
+        return None
+    earliest = plan_year
+    match = ACTION_ID_YEAR.match(action_id) if isinstance(action_id, str) else None
+    if match and int(match.group(1)) < plan_year:
+        earliest = int(match.group(1))
+
+    def warning(code: str, **params: Any) -> Problem:
+        return problem(
+            code,
+            file=ctx.file,
+            sheet=c.SHEET_ACTIONS,
+            cell=f"{letters[column]}{row}",
+            row=row,
+            column=column,
+            value=value.isoformat(),
+            **params,
+        )
+
+    if value.year < earliest:
+        day = min(value.day, calendar.monthrange(plan_year, value.month)[1])
+        suggested = dt.date(plan_year, value.month, day).isoformat()
+        short = f"{value.day}/{value.month}"
+        return warning("date_before_plan_year", year=plan_year, short=short, suggested=suggested)
+    if value.year > plan_year + PLAN_YEAR_HORIZON:
+        return warning("date_long_after_plan_year", year=plan_year, years=PLAN_YEAR_HORIZON)
+    return None

@@ -13,8 +13,12 @@ one itself with `Kit.touch`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shutil
 import struct
+import subprocess
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +43,8 @@ OLD = 1_790_000_000
 MIB = 1024 * 1024
 
 CONCERNS = {"1.3": "Ja"}
+SOFFICE = shutil.which("soffice")
+"""LibreOffice, which saves the .ods and .xls cases; those cases are skipped without it."""
 
 _NS = {
     "main": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -119,6 +125,39 @@ class Kit:
         self.mtimes[path] = mtime
 
 
+def libreoffice_copy(source: Path, kind: str, folder: Path) -> Path:
+    """Returns `source` as LibreOffice saves it as `kind` ("ods", "xls") in `folder`.
+
+    LibreOffice runs headless in a Swedish locale (so an .ods keeps numbers as a Swedish
+    user saw them), with a profile of its own per call, so that calls never share a lock.
+    The file is saved under the source's name with the new suffix.
+    """
+    if SOFFICE is None:
+        raise RuntimeError("LibreOffice (soffice) is not installed")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lo-profile-") as profile:
+        # The Swedish locale is not installed here: a non-ASCII file name would not survive it.
+        plain = Path(profile) / f"source{source.suffix}"
+        shutil.copyfile(source, plain)
+        subprocess.run(
+            [
+                SOFFICE,
+                f"-env:UserInstallation={(Path(profile) / 'profil').as_uri()}",
+                "--headless",
+                "--convert-to",
+                kind,
+                "--outdir",
+                str(profile),
+                str(plain),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+            env={**os.environ, "LC_ALL": "sv_SE.UTF-8", "LANG": "sv_SE.UTF-8"},
+        )
+        return Path(shutil.move(plain.with_suffix(f".{kind}"), folder / f"{source.stem}.{kind}"))
+
+
 Builder = Callable[[Kit], str]
 
 
@@ -137,6 +176,8 @@ class Case:
     expected_codes: frozenset[str] = frozenset()
     slow: bool = False
     department: str | None = None
+    libreoffice: bool = False
+    """The case is saved by LibreOffice (skipped where it is not installed)."""
 
     @property
     def about(self) -> str:
@@ -352,20 +393,69 @@ def password_protected(kit: Kit) -> str:
     return "skyddad.xlsx"
 
 
-def xls_renamed(kit: Kit) -> str:
-    """An old Excel 97-2003 file (.xls, OLE2 with a Workbook stream) renamed to .xlsx."""
-    kit.write("gammal.xlsx", OLE2_SIGNATURE + bytes(512) + "Workbook".encode("utf-16-le") + bytes(512))
-    return "gammal.xlsx"
+def _saved_by_libreoffice(kit: Kit, name: str, kind: str, source: Path) -> str:
+    """Saves `source` with LibreOffice as `kind` into the inbox under `name`; returns `name`."""
+    saved = libreoffice_copy(source, kind, kit.work / f"lo-{kind}")
+    target = kit.inbox / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(saved, target)
+    return name
 
 
-def ods_renamed(kit: Kit) -> str:
-    """A LibreOffice spreadsheet (.ods) renamed to .xlsx."""
-    write_zip(
-        kit.inbox / "kalkyl.xlsx",
-        {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<office/>"},
-        zipfile.ZIP_STORED,
-    )
+def _percent_target(wb: Workbook) -> None:
+    """Målvärde typed as 75 % (a number with a percent format), Utfall as 1 500 (thousands)."""
+    ws = wb[c.SHEET_ACTIONS]
+    cols = _columns(ws)
+    ws.cell(2, cols[c.TARGET]).value = 0.75
+    ws.cell(2, cols[c.TARGET]).number_format = "0%"
+    ws.cell(2, cols[c.OUTCOME]).value = 1500
+    ws.cell(2, cols[c.OUTCOME]).number_format = "#,##0"
+
+
+def xls_from_template(kit: Kit) -> str:
+    """The filled template saved as .xls (Excel 97-2003) by LibreOffice: read and checked like .xlsx."""
+    source = kit.filled("_källa.xlsx", edit=_percent_target, scratch=True)
+    kit.kept[(c.ACTION, 2)] = GOOD[c.ACTION]
+    kit.kept[(c.START, 2)] = dt.date(2027, 1, 10)
+    kit.kept[(c.OUTCOME, 2)] = "1500"  # an .xls's number formats are not read: shown as General
+    return _saved_by_libreoffice(kit, "handlingsplan.xls", "xls", source)
+
+
+def xls_without_identity(kit: Kit) -> str:
+    """A workbook of the förvaltning's own making, saved as .xls by LibreOffice."""
+    return _saved_by_libreoffice(kit, "egen.xls", "xls", _own_workbook(kit.work / "egen.xlsx"))
+
+
+def password_protected_xls(kit: Kit) -> str:
+    """An .xls with a password to open: a FILEPASS record right after the workbook's BOF."""
+    bof = bytes.fromhex("0908100000060500") + bytes(12)
+    names = "Workbook".encode("utf-16-le").ljust(512, b"\0")
+    stream = (bof + bytes.fromhex("2f00") + bytes(64)).ljust(4096, b"\0")
+    kit.write("skyddad.xls", OLE2_SIGNATURE + bytes(504) + names + stream)
+    return "skyddad.xls"
+
+
+def ods_from_template(kit: Kit) -> str:
+    """The filled template saved as .ods by LibreOffice (Swedish): numbers kept as shown, "75 %"."""
+    source = kit.filled("_källa.xlsx", edit=_percent_target, scratch=True)
+    kit.kept[(c.ACTION, 2)] = GOOD[c.ACTION]
+    kit.kept[(c.TARGET, 2)] = "75 %"
+    kit.kept[(c.OUTCOME, 2)] = "1 500"
+    kit.kept[(c.DONE, 2)] = dt.date(2027, 12, 31)
+    return _saved_by_libreoffice(kit, "handlingsplan.ods", "ods", source)
+
+
+def ods_renamed_to_xlsx(kit: Kit) -> str:
+    """A LibreOffice spreadsheet (.ods) of the filled template renamed to .xlsx: the bytes decide."""
+    _saved_by_libreoffice(kit, "kalkyl.ods", "ods", kit.filled("_källa.xlsx", scratch=True))
+    (kit.inbox / "kalkyl.ods").rename(kit.inbox / "kalkyl.xlsx")
+    kit.kept[(c.ACTION, 2)] = GOOD[c.ACTION]
     return "kalkyl.xlsx"
+
+
+def ods_without_identity(kit: Kit) -> str:
+    """A workbook of the förvaltning's own making, saved as .ods by LibreOffice."""
+    return _saved_by_libreoffice(kit, "egen.ods", "ods", _own_workbook(kit.work / "egen.xlsx"))
 
 
 def csv_renamed(kit: Kit) -> str:
@@ -762,13 +852,19 @@ def last_years_template(kit: Kit) -> str:
     return "forra_aret.xlsx"
 
 
-def own_workbook(kit: Kit) -> str:
-    """A workbook of the förvaltning's own making, not from the template."""
+def _own_workbook(path: Path) -> Path:
     wb = openpyxl.Workbook()
     wb.active.title = c.SHEET_ACTIONS
     wb.active.append(list(c.ACTION_COLUMNS))
     wb.active.append([GOOD.get(n) for n in c.ACTION_COLUMNS])
-    wb.save(kit.inbox / "egen.xlsx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def own_workbook(kit: Kit) -> str:
+    """A workbook of the förvaltning's own making, not from the template."""
+    _own_workbook(kit.inbox / "egen.xlsx")
     return "egen.xlsx"
 
 
@@ -846,8 +942,7 @@ CASES: tuple[Case, ...] = (
     Case("truncated", truncated, "rejected", _codes("truncated")),
     Case("corrupt_member", corrupt_member, "rejected", _codes("corrupt_member")),
     Case("password_protected", password_protected, "rejected", _codes("encrypted")),
-    Case("xls_renamed", xls_renamed, "rejected", _codes("xls")),
-    Case("ods_renamed", ods_renamed, "rejected", _codes("ods")),
+    Case("password_protected_xls", password_protected_xls, "rejected", _codes("encrypted")),
     Case("csv_renamed", csv_renamed, "rejected", _codes("csv")),
     Case("html_renamed", html_renamed, "rejected", _codes("html")),
     Case("xlsm_with_macros", xlsm_with_macros, "rejected", _codes("macros")),
@@ -936,6 +1031,18 @@ CASES: tuple[Case, ...] = (
     ),
     Case("last_years_template", last_years_template, "rejected", _codes("wrong_year"), department="SOC"),
     Case("own_workbook", own_workbook, "rejected", _codes("not_a_template")),
+    # LibreOffice's own format and the old Excel one: accepted when they carry the template's identity
+    Case("ods_from_template", ods_from_template, "accepted", _codes(), department="SOC", libreoffice=True),
+    Case(
+        "ods_renamed_to_xlsx", ods_renamed_to_xlsx, "accepted", _codes(), department="SOC", libreoffice=True
+    ),
+    Case(
+        "ods_without_identity", ods_without_identity, "rejected", _codes("not_a_template"), libreoffice=True
+    ),
+    Case("xls_from_template", xls_from_template, "accepted", _codes(), department="SOC", libreoffice=True),
+    Case(
+        "xls_without_identity", xls_without_identity, "rejected", _codes("not_a_template"), libreoffice=True
+    ),
     Case("empty_template", empty_template, "accepted", _codes(), department="SOC"),
     Case("same_file_twice", same_file_twice, "duplicate"),
     Case("two_files_one_department", two_files_one_department, "accepted", _codes(), department="SOC"),

@@ -18,7 +18,7 @@ from pipeline.check import Checked
 from pipeline.config import Settings
 from pipeline.plan import Plan
 from tests import running
-from tests.corpus import AS_OF, CASES, OLD, YEAR, Case, Kit
+from tests.corpus import AS_OF, CASES, OLD, SOFFICE, YEAR, Case, Kit
 from tests.workbooks import make_template
 
 
@@ -63,8 +63,21 @@ def build(case: Case, kit: Kit) -> str:
     return subject
 
 
+NO_LIBREOFFICE = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+
+
 def _params() -> list[object]:
-    return [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
+    return [
+        pytest.param(
+            case,
+            id=case.name,
+            marks=[
+                *([pytest.mark.slow] if case.slow else []),
+                *([NO_LIBREOFFICE] if case.libreoffice else []),
+            ],
+        )
+        for case in CASES
+    ]
 
 
 def test_corpus_is_large_and_named_uniquely() -> None:

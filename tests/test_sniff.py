@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from pipeline import contract as c
 from pipeline.plan import Plan
 from pipeline.sniff import OLE2_SIGNATURE, SniffLimits, SniffResult, has_zip_end_record, sniff_workbook
-from tests.corpus import MIB, members_of, patch_sizes, write_zeros, write_zip
+from tests.corpus import MIB, SOFFICE, libreoffice_copy, members_of, patch_sizes, write_zeros, write_zip
 from tests.workbooks import fill_workbook, make_template
+
+needs_libreoffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,15 @@ def valid_xlsx(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     template = make_template(plan, "SOC", 2027, folder)
     action = {c.ACTION: "Språkcafé på biblioteket", c.OWNER: "Enhetschef", c.STATUS: c.IN_PROGRESS}
     return fill_workbook(template, folder / "SOC 2027.xlsx", actions=[action])
+
+
+@pytest.fixture(scope="module")
+def saved_by_libreoffice(valid_xlsx: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Returns the valid workbook as LibreOffice saves it: "ods" and "xls" → path."""
+    if SOFFICE is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    folder = tmp_path_factory.mktemp("libreoffice")
+    return {kind: libreoffice_copy(valid_xlsx, kind, folder) for kind in ("ods", "xls")}
 
 
 def said(result: SniffResult) -> tuple[str, str, str]:
@@ -76,13 +87,55 @@ def test_password_protected_workbook_is_encrypted(tmp_path: Path) -> None:
     )
 
 
-def test_old_excel_file_is_xls(tmp_path: Path) -> None:
-    path = tmp_path / "gammal.xls"
+def test_old_excel_file_may_be_opened_as_xls(tmp_path: Path) -> None:
+    path = tmp_path / "gammal.xlsx"  # the name does not matter: the bytes do
     path.write_bytes(OLE2_SIGNATURE + bytes(512) + "Workbook".encode("utf-16-le") + bytes(512))
-    assert said(sniff_workbook(path)) == (
-        "xls",
-        "Filen är en gammal Excel-fil (.xls).",
-        "Öppna den i Excel och välj Spara som > Excel-arbetsbok (.xlsx).",
+    assert sniff_workbook(path) == SniffResult("xls")
+
+
+@needs_libreoffice
+def test_xls_saved_by_libreoffice_may_be_opened(saved_by_libreoffice: dict[str, Path]) -> None:
+    result = sniff_workbook(saved_by_libreoffice["xls"])
+    assert (result.ok, result.kind, result.problem, result.notes) == (True, "xls", None, ())
+
+
+BIFF8_BOF = bytes.fromhex("0908100000060500") + bytes(12)
+"""The first record of an .xls workbook stream (BOF, BIFF8, workbook globals) and its data."""
+
+
+def test_xls_with_a_password_to_open_is_encrypted(tmp_path: Path) -> None:
+    path = tmp_path / "skyddad.xls"
+    workbook_stream = BIFF8_BOF + bytes.fromhex("2f00") + bytes(64)  # FILEPASS right after BOF
+    names = "Workbook".encode("utf-16-le").ljust(512, b"\0")
+    path.write_bytes(OLE2_SIGNATURE + bytes(504) + names + workbook_stream.ljust(4096, b"\0"))
+    assert said(sniff_workbook(path))[:2] == ("encrypted", "Arbetsboken är lösenordsskyddad.")
+
+
+@needs_libreoffice
+def test_real_xls_with_filepass_is_encrypted(saved_by_libreoffice: dict[str, Path], tmp_path: Path) -> None:
+    data = bytearray(saved_by_libreoffice["xls"].read_bytes())
+    bof = data.find(BIFF8_BOF[:8])
+    assert bof > 0 and bof % 512 == 0
+    data[bof + 20 : bof + 22] = bytes.fromhex("2f00")  # what a password to open puts there
+    path = tmp_path / "skyddad.xls"
+    path.write_bytes(bytes(data))
+    assert sniff_workbook(path).kind == "encrypted"
+    assert sniff_workbook(saved_by_libreoffice["xls"]).kind == "xls"
+
+
+def test_xls_with_macros_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "makro.xls"
+    names = "Workbook".encode("utf-16-le") + bytes(64) + "_VBA_PROJECT_CUR".encode("utf-16-le")
+    path.write_bytes(OLE2_SIGNATURE + bytes(512) + names + bytes(512))
+    assert said(sniff_workbook(path))[:2] == ("macros", "Arbetsboken innehåller makron.")
+
+
+def test_ole2_file_without_a_workbook_is_another_format(tmp_path: Path) -> None:
+    path = tmp_path / "okänd.xls"
+    path.write_bytes(OLE2_SIGNATURE + bytes(512) + "Contents".encode("utf-16-le") + bytes(512))
+    assert said(sniff_workbook(path))[:2] == (
+        "other_format",
+        "Filen är ett gammalt Office-dokument som inte är ett kalkylark, inte en Excel-arbetsbok.",
     )
 
 
@@ -194,17 +247,43 @@ def test_too_many_members(valid_xlsx: Path) -> None:
     )
 
 
-def test_ods_with_xlsx_name(tmp_path: Path) -> None:
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def test_ods_with_xlsx_name_may_be_opened_as_ods(tmp_path: Path) -> None:
     path = write_zip(
-        tmp_path / "kalkyl.xlsx",
-        {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<office/>"},
-        zipfile.ZIP_STORED,
+        tmp_path / "kalkyl.xlsx", {"mimetype": ODS_MIMETYPE, "content.xml": b"<office/>"}, zipfile.ZIP_STORED
     )
-    assert said(sniff_workbook(path)) == (
-        "ods",
-        "Filen är ett OpenDocument-kalkylark (.ods), inte en Excel-arbetsbok (.xlsx).",
-        "Välj Spara som > Excel 2007-365 (.xlsx) i LibreOffice.",
-    )
+    assert sniff_workbook(path) == SniffResult("ods")
+
+
+@needs_libreoffice
+def test_ods_saved_by_libreoffice_may_be_opened(saved_by_libreoffice: dict[str, Path]) -> None:
+    result = sniff_workbook(saved_by_libreoffice["ods"])
+    assert (result.ok, result.kind, result.problem, result.notes) == (True, "ods", None, ())
+
+
+@needs_libreoffice
+def test_ods_is_held_to_the_same_limits(saved_by_libreoffice: dict[str, Path], tmp_path: Path) -> None:
+    ods = saved_by_libreoffice["ods"]
+    assert sniff_workbook(ods, SniffLimits(max_members=5)).kind == "too_many_members"
+    assert sniff_workbook(ods, SniffLimits(max_total_bytes=2000)).kind == "zip_bomb"
+    members = members_of(ods)
+    evil = write_zip(tmp_path / "dtd.ods", {**members, "content.xml": DTD}, zipfile.ZIP_STORED)
+    assert sniff_workbook(evil).kind == "dtd"
+
+
+def test_ods_with_a_basic_module_is_rejected(tmp_path: Path) -> None:
+    members = {
+        "mimetype": ODS_MIMETYPE,
+        "content.xml": b"<office/>",
+        "Basic/script-lc.xml": b"<library/>",
+        "Basic/Standard/Module1.xml": b"<module/>",
+    }
+    path = write_zip(tmp_path / "makro.ods", members, zipfile.ZIP_STORED)
+    assert said(sniff_workbook(path))[:2] == ("macros", "Arbetsboken innehåller makron.")
+    del members["Basic/Standard/Module1.xml"]  # the index LibreOffice may write without any macro
+    assert sniff_workbook(write_zip(tmp_path / "utan.ods", members, zipfile.ZIP_STORED)).ok
 
 
 def test_opendocument_text_is_another_format(tmp_path: Path) -> None:
@@ -391,5 +470,5 @@ def test_damaged_workbook_gets_a_verdict(
     path = tmp_path_factory.mktemp("fuzz") / "skadad.xlsx"
     path.write_bytes(bytes(damaged))
     result = sniff_workbook(path)
-    assert result.ok == (result.kind == "xlsx")
+    assert result.ok == (result.kind in ("xlsx", "ods", "xls"))
     assert result.ok or all(said(result))
