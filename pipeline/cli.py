@@ -1,87 +1,187 @@
-"""The `handlingsplan` command: parses arguments, calls the flows, prints the result."""
+"""The `handlingsplan` command: parses arguments, calls the flows, prints the result.
+
+Exit codes (the README's table "Slutkoder" lists the same):
+
+    0    Klart.
+    1    Körningen stoppades av ett fel som meddelandet förklarar.
+    2    Kommandoraden är fel skriven, planfilen går inte att använda, eller en mapp som behövs
+         (t.ex. inkorgen) finns inte.
+    3    En annan körning skriver i samma utkorg just nu.
+    4    Installationen saknar ett säkerhetsskydd (openpyxl utan defusedxml).
+    5    Inget att rapportera: ingen förvaltning har en godkänd handlingsplan för året
+         (report och run; --allow-empty skriver rapporterna ändå).
+    6    Filsystemet stoppade körningen: behörighet saknas, disken är full, en mapp saknas eller är
+         skrivskyddad, en fil är låst av ett annat program.
+    130  Avbruten med Ctrl+C.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
+from pipeline.cli_text import (
+    EXIT_FILE_SYSTEM,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROGRAM,
+    SwedishCommand,
+    SwedishGroup,
+    console,
+    describe_os_error,
+    err_console,
+    os_error_in,
+    shown,
+)
 from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, Settings, configure_prefect
-from pipeline.errors import HandlingsplanError
+from pipeline.errors import (
+    HandlingsplanError,
+    NothingToReportError,
+    OutboxLockedError,
+    UnsafeEnvironmentError,
+)
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "Klart.",
+    HandlingsplanError.exit_code: "Körningen stoppades av ett fel som meddelandet förklarar.",
+    EXIT_USAGE: (
+        "Kommandoraden är fel skriven, planfilen går inte att använda, "
+        "eller en mapp som behövs (t.ex. inkorgen) finns inte."
+    ),
+    OutboxLockedError.exit_code: "En annan körning skriver i samma utkorg just nu.",
+    UnsafeEnvironmentError.exit_code: "Installationen saknar ett säkerhetsskydd (openpyxl utan defusedxml).",
+    NothingToReportError.exit_code: (
+        "Inget att rapportera: ingen förvaltning har en godkänd handlingsplan för året "
+        "(report och run; --allow-empty skriver rapporterna ändå)."
+    ),
+    EXIT_FILE_SYSTEM: (
+        "Filsystemet stoppade körningen: behörighet saknas, disken är full, en mapp saknas eller "
+        "är skrivskyddad, en fil är låst av ett annat program."
+    ),
+    EXIT_INTERRUPTED: "Avbruten med Ctrl+C.",
+}
+"""Every exit code the command uses and what it means; the README's table says the same."""
 
 app = typer.Typer(
-    name="handlingsplan",
-    help=(
-        "Handlingsplaner för integrationsplanen: mallar, insamling, rapporter.\n\n"
-        "Exempel: handlingsplan templates --year 2027 --deadline 2027-03-31"
-    ),
-    no_args_is_help=True,
+    name=PROGRAM,
+    cls=SwedishGroup,
+    help="Handlingsplaner för integrationsplanen: mallar, insamling, rapporter.",
+    epilog=f"Exempel: {PROGRAM} templates --year 2027 --deadline 2027-03-31",
     add_completion=False,
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 
-PlanOption = Annotated[
-    Path | None,
-    typer.Option("--plan", help="En reviderad planfil (YAML) i stället för den inbyggda.", dir_okay=False),
-]
-InboxOption = Annotated[
-    Path, typer.Option("--inbox", help="Mappen där förvaltningarna lägger sina filer.", file_okay=False)
-]
-AsOfOption = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Dagens datum för bedömningen (standard: i dag).", metavar="ÅÅÅÅ-MM-DD"),
-]
-WorkersOption = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        help="Antal processer att dela arbetet på (standard: efter datorn och mängden arbete).",
-        min=1,
-        max=64,
-    ),
-]
-DaskOption = Annotated[
-    bool, typer.Option("--dask", help="Kör arbetet på ett Dask-kluster (kräver tillägget dask).")
-]
-OutboxOption = Annotated[Path, typer.Option("--outbox", help="Mappen där allt skrivs.", file_okay=False)]
-YearOption = Annotated[
-    int, typer.Option("--year", help="Året handlingsplanen gäller, t.ex. 2027.", min=2000, max=2100)
-]
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+MAX_WORKERS = 64
 
 
-@app.callback()
-def _root() -> None:
-    """Handlingsplaner för integrationsplanen: mallar, insamling, rapporter."""
+# --- values on the command line ------------------------------------------------------------
 
 
-def _parse_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
+def parse_year(text: str) -> int:
+    """An årtal with four digits within the years the plan can cover."""
+    if not re.fullmatch(r"\d{4}", text.strip()):
+        raise typer.BadParameter(f'"{text}" är inget årtal; skriv året med fyra siffror, t.ex. 2027.')
+    year = int(text)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise typer.BadParameter(f"{year} går inte; ange ett år från {FIRST_YEAR} till {LAST_YEAR}.")
+    return year
+
+
+def parse_date(text: str) -> dt.date:
+    """A date written ÅÅÅÅ-MM-DD."""
     try:
-        return dt.date.fromisoformat(value)
+        return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise typer.BadParameter(
-            f'"{value}" är inget datum; skriv det som ÅÅÅÅ-MM-DD, t.ex. 2027-03-31.'
+            f'"{text}" är inget datum; skriv det som ÅÅÅÅ-MM-DD, t.ex. 2027-03-31.'
         ) from None
 
 
-def _run(call: Callable[[], T]) -> T:
-    """Runs a flow; turns a run-stopping error into one Swedish line and its exit code."""
+def parse_workers(text: str) -> int:
+    """A number of processes, 1 to 64."""
+    if not re.fullmatch(r"\d+", text.strip()) or not 1 <= int(text) <= MAX_WORKERS:
+        raise typer.BadParameter(f'"{text}" går inte; ange ett heltal från 1 till {MAX_WORKERS}, t.ex. 2.')
+    return int(text)
+
+
+def parse_seconds(text: str) -> float:
+    """A number of seconds, 0 or more; a decimal comma is fine."""
+    try:
+        seconds = float(text.strip().replace(",", "."))
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise typer.BadParameter(f'"{text}" går inte; ange antal sekunder, 0 eller mer, t.ex. 60.')
+    return seconds
+
+
+def year_option(help: str) -> Any:
+    return typer.Option("--year", help=help, metavar="ÅR", parser=parse_year)
+
+
+def date_option(name: str, help: str) -> Any:
+    return typer.Option(name, help=help, metavar="ÅÅÅÅ-MM-DD", parser=parse_date)
+
+
+def folder_option(name: str, help: str) -> Any:
+    return typer.Option(name, help=help, metavar="MAPP")
+
+
+def plan_option(help: str) -> Any:
+    return typer.Option("--plan", help=help, metavar="FIL")
+
+
+def workers_option(help: str) -> Any:
+    return typer.Option(
+        "--workers",
+        help=f"{help} (standard: efter datorn och mängden arbete).",
+        metavar="ANTAL",
+        parser=parse_workers,
+    )
+
+
+def dask_option(help: str) -> Any:
+    return typer.Option("--dask", help=f"{help} på ett Dask-kluster (kräver tillägget dask).")
+
+
+PLAN_HELP = "En reviderad planfil (YAML) i stället för den inbyggda planen"
+
+
+# --- running a flow ------------------------------------------------------------------------
+
+
+def _run(call: Callable[[], T], folders: Mapping[str, Path | None] | None = None) -> T:
+    """Runs a flow; turns a run-stopping error into one Swedish line and its exit code.
+
+    Args:
+        call: the flow call.
+        folders: option name → the folder given, so a file-system error can name the option to change.
+    """
     try:
         with _flows().command_settings():
             return call()
     except HandlingsplanError as exc:
         err_console.print(f"Fel: {exc}")
         raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        # Prefect may hand the error back as it was raised in a task, or wrapped in another.
+        found = os_error_in(exc)
+        if found is None:
+            raise
+        given = {option: folder for option, folder in (folders or {}).items() if folder is not None}
+        err_console.print(describe_os_error(found, given))
+        raise typer.Exit(EXIT_FILE_SYSTEM) from None
 
 
 def _flows() -> Any:
@@ -92,62 +192,83 @@ def _flows() -> Any:
     return flows
 
 
-@app.command()
-def templates(
-    year: YearOption,
-    deadline: Annotated[
-        str | None,
-        typer.Option("--deadline", help="Sista dag att lämna in, ÅÅÅÅ-MM-DD.", metavar="ÅÅÅÅ-MM-DD"),
-    ] = None,
-    plan: PlanOption = None,
-    outbox: OutboxOption = Path("outbox"),
-    return_to: Annotated[
-        str, typer.Option("--return-to", help="Vem mallen lämnas till (står i instruktionerna).")
-    ] = RETURN_TO_DEFAULT,
-    workers: WorkersOption = None,
-    dask: DaskOption = False,
-) -> None:
-    """Skriv en mall per förvaltning till outbox/<år>/mallar.
+# --- commands ------------------------------------------------------------------------------
 
-    Exempel: handlingsplan templates --year 2027 --deadline 2027-03-31
-    """
-    deadline_date = _parse_date(deadline)
+
+@app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} templates --year 2027 --deadline 2027-03-31")
+def templates(
+    year: Annotated[int, year_option("Året mallarna gäller, t.ex. 2027.")],
+    deadline: Annotated[
+        dt.date | None,
+        date_option("--deadline", "Sista dag att lämna in; står i mallarnas instruktioner."),
+    ] = None,
+    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att bygga mallarna på.")] = None,
+    outbox: Annotated[
+        Path, folder_option("--outbox", "Mappen där mallarna skrivs, i undermappen <år>/mallar.")
+    ] = Path("outbox"),
+    return_to: Annotated[
+        str,
+        typer.Option(
+            "--return-to",
+            help="Vem förvaltningarna lämnar mallen till och hur; står i mallarnas instruktioner.",
+            metavar="MOTTAGARE",
+        ),
+    ] = RETURN_TO_DEFAULT,
+    workers: Annotated[int | None, workers_option("Antal processer som skriver mallarna")] = None,
+    dask: Annotated[bool, dask_option("Skriv mallarna")] = False,
+) -> None:
+    """Skriv en mall per förvaltning till outbox/<år>/mallar."""
     flows = _flows()
     paths = _run(
         lambda: flows.templates_flow(
             year=year,
-            deadline=deadline_date,
+            deadline=deadline,
             plan_file=plan,
             outbox=outbox,
             return_to=return_to,
             workers=workers,
             dask=dask,
-        )
+        ),
+        {"--outbox": outbox, "--plan": plan},
     )
     for path in paths:
-        console.print(f"  {path}")
+        console.print(f"  {shown(path)}")
     console.print(f"{len(paths)} mallar skrivna för {year}. Skicka dem till förvaltningarna.")
 
 
-@app.command()
+@app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} collect --year 2027")
 def collect(
-    year: YearOption,
-    inbox: InboxOption = Path("inbox"),
-    outbox: OutboxOption = Path("outbox"),
-    plan: PlanOption = None,
-    as_of: AsOfOption = None,
+    year: Annotated[int, year_option("Året vars handlingsplaner samlas in, t.ex. 2027.")],
+    inbox: Annotated[
+        Path, folder_option("--inbox", "Mappen där förvaltningarna lägger sina ifyllda mallar.")
+    ] = Path("inbox"),
+    outbox: Annotated[
+        Path,
+        folder_option(
+            "--outbox", "Mappen där återkopplingen, arkivet och registret över inlämningar skrivs."
+        ),
+    ] = Path("outbox"),
+    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att kontrollera inlämningarna mot.")] = None,
+    as_of: Annotated[
+        dt.date | None,
+        date_option("--as-of", "Dagen som Klart-datum i inlämningarna jämförs med (standard: i dag)."),
+    ] = None,
     quiet_seconds: Annotated[
         float | None,
-        typer.Option("--quiet-seconds", help="Filer ändrade senare än så här många sekunder sedan väntar."),
+        typer.Option(
+            "--quiet-seconds",
+            help=(
+                "Så länge en fil ska ha legat orörd i inkorgen innan den behandlas; en fil som ändrats "
+                "senare väntar till nästa körning (standard: 60)."
+            ),
+            metavar="SEKUNDER",
+            parser=parse_seconds,
+        ),
     ] = None,
-    workers: WorkersOption = None,
-    dask: DaskOption = False,
+    workers: Annotated[int | None, workers_option("Antal processer som kontrollerar inlämningarna")] = None,
+    dask: Annotated[bool, dask_option("Kontrollera inlämningarna")] = False,
 ) -> None:
-    """Samla in ifyllda mallar från inkorgen, kontrollera dem och ge återkoppling.
-
-    Exempel: handlingsplan collect --year 2027 --workers 2
-    """
-    as_of_date = _parse_date(as_of)
+    """Samla in ifyllda mallar från inkorgen, kontrollera dem och ge återkoppling."""
     flows = _flows()
     result = _run(
         lambda: flows.collect_flow(
@@ -155,13 +276,35 @@ def collect(
             inbox=inbox,
             outbox=outbox,
             plan_file=plan,
-            as_of=as_of_date,
+            as_of=as_of,
             quiet_seconds=quiet_seconds,
             workers=workers,
             dask=dask,
-        )
+        ),
+        {"--inbox": inbox, "--outbox": outbox, "--plan": plan},
     )
     print_collect(result)
+
+
+WAITING_UNTIL = re.compile(r"tidigast kl\. (\d{1,2})\.(\d{2})")
+
+
+def latest_ready(messages: list[str]) -> str | None:
+    """The latest "kl. 10.02" among waiting files' messages, as written there.
+
+    The intake writes the time into the message; a time earlier than the first one found is taken
+    as past midnight, so "00.01" comes after "23.59".
+    """
+    times = [(int(h), int(m)) for text in messages for h, m in WAITING_UNTIL.findall(text)]
+    if not times:
+        return None
+    first = times[0][0] * 60 + times[0][1]
+    latest = max(times, key=lambda t: (t[0] * 60 + t[1] - first) % (24 * 60))
+    return f"{latest[0]:02d}.{latest[1]:02d}"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def print_collect(result: Any) -> None:
@@ -169,9 +312,12 @@ def print_collect(result: Any) -> None:
     from pipeline.records import STATE_LABEL
 
     for f in result.files:
-        warnings = "varning" if f.warnings == 1 else "varningar"
-        counts = f" ({f.errors} fel, {f.warnings} {warnings})" if f.state in ("accepted", "rejected") else ""
-        where = f" -> {f.feedback}" if f.feedback else ""
+        counts = (
+            f" ({_count(f.errors, 'fel', 'fel')}, {_count(f.warnings, 'varning', 'varningar')})"
+            if f.state in ("accepted", "rejected")
+            else ""
+        )
+        where = f" -> {shown(f.feedback)}" if f.feedback else ""
         note = f" {f.message}" if f.message and f.state != "accepted" else ""
         console.print(f"  {STATE_LABEL[f.state]:<16}{f.name}{counts}{where}{note}")
         for detail in f.details:
@@ -180,40 +326,66 @@ def print_collect(result: Any) -> None:
         console.print(f"Inga nya inlämningar för {result.year}; inget har ändrats.")
     else:
         console.print(
-            f"{result.new_submissions} nya inlämningar: {result.count('accepted')} godkända, "
-            f"{result.count('rejected')} avvisade."
+            f"{_count(result.new_submissions, 'ny inlämning', 'nya inlämningar')}: "
+            f"{_count(result.count('accepted'), 'godkänd', 'godkända')}, "
+            f"{_count(result.count('rejected'), 'avvisad', 'avvisade')}."
         )
     extra = [
-        f"{result.count(s)} {label}"
-        for s, label in (("waiting", "väntar"), ("ignored", "ignorerade"), ("duplicate", "dubbletter"))
+        _count(result.count(s), one, many)
+        for s, one, many in (
+            ("ignored", "ignorerad", "ignorerade"),
+            ("duplicate", "dubblett", "dubbletter"),
+        )
         if result.count(s)
     ]
     if extra:
         console.print("Övriga filer: " + ", ".join(extra) + ".")
+    waiting = [f for f in result.files if f.state == "waiting"]
+    if waiting:
+        when = latest_ready([f.message for f in waiting])
+        again = f"kör collect igen efter kl. {when}" if when else "kör collect igen om en stund"
+        console.print(f"{_count(len(waiting), 'fil väntar', 'filer väntar')}; {again}.")
     if result.in_force:
         current = ", ".join(f"{code} ({record.original_name})" for code, record in result.in_force.items())
         console.print(f"Gäller nu: {current}.")
 
 
-@app.command()
-def report(
-    year: YearOption,
-    outbox: OutboxOption = Path("outbox"),
-    plan: PlanOption = None,
-    as_of: AsOfOption = None,
-    workers: WorkersOption = None,
-    dask: DaskOption = False,
-) -> None:
-    """Skriv kommunens handlingsplan, KS uppföljning och sammanfattningen.
+ALLOW_EMPTY_HELP = "Skriv rapporterna även om ingen förvaltning har lämnat in en godkänd handlingsplan."
 
-    Exempel: handlingsplan report --year 2027 --as-of 2027-09-30
-    """
-    as_of_date = _parse_date(as_of)
+
+@app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} report --year 2027 --as-of 2027-09-30")
+def report(
+    year: Annotated[int, year_option("Året som rapporterna gäller, t.ex. 2027.")],
+    outbox: Annotated[
+        Path,
+        folder_option("--outbox", "Mappen där insamlingen skrev inlämningarna; rapporterna skrivs i <år>."),
+    ] = Path("outbox"),
+    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att bygga rapporterna på.")] = None,
+    as_of: Annotated[
+        dt.date | None,
+        date_option(
+            "--as-of",
+            "Dagen som uppföljningen avser; åtgärder med Klart-datum före den dagen räknas som "
+            "passerade (standard: i dag).",
+        ),
+    ] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
+    workers: Annotated[int | None, workers_option("Antal processer som skriver rapporterna")] = None,
+    dask: Annotated[bool, dask_option("Skriv rapporterna")] = False,
+) -> None:
+    """Skriv kommunens handlingsplan, KS uppföljning och sammanfattningen."""
     flows = _flows()
     result = _run(
         lambda: flows.report_flow(
-            year=year, outbox=outbox, plan_file=plan, as_of=as_of_date, workers=workers, dask=dask
-        )
+            year=year,
+            outbox=outbox,
+            plan_file=plan,
+            as_of=as_of,
+            workers=workers,
+            dask=dask,
+            allow_empty=allow_empty,
+        ),
+        {"--outbox": outbox, "--plan": plan},
     )
     print_report(result)
 
@@ -225,31 +397,46 @@ def print_report(result: Any) -> None:
     fig = figures(result.consolidated)
     console.print(
         f"{fig.departments_submitted} av {fig.departments_total} förvaltningar har lämnat in; "
-        f"{fig.actions} åtgärder, {fig.overdue} har passerat sitt Klart-datum, "
+        f"{_count(fig.actions, 'åtgärd', 'åtgärder')}, "
+        f"{fig.overdue} har passerat sitt Klart-datum utan att vara avslutade, "
         f"{fig.goals_without_action} delmål utan åtgärd."
     )
     for path in result.paths:
-        console.print(f"  {path}")
+        console.print(f"  {shown(path)}")
 
 
-@app.command()
+@app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} run --year 2027")
 def run(
     year: Annotated[
         int | None,
-        typer.Option("--year", help="Året som följs upp (standard: innevarande år).", min=2000, max=2100),
+        typer.Option(
+            "--year",
+            help="Året som följs upp (standard: innevarande år); nästa års mallar gäller året efter.",
+            metavar="ÅR",
+            parser=parse_year,
+        ),
     ] = None,
-    inbox: InboxOption = Path("inbox"),
-    outbox: OutboxOption = Path("outbox"),
-    plan: PlanOption = None,
-    as_of: AsOfOption = None,
-    workers: WorkersOption = None,
-    dask: DaskOption = False,
+    inbox: Annotated[
+        Path, folder_option("--inbox", "Mappen där förvaltningarna lägger sina ifyllda mallar.")
+    ] = Path("inbox"),
+    outbox: Annotated[
+        Path,
+        folder_option("--outbox", "Mappen där återkopplingen, rapporterna och nästa års mallar skrivs."),
+    ] = Path("outbox"),
+    plan: Annotated[
+        Path | None, plan_option(f"{PLAN_HELP} för kontrollen, rapporterna och nästa års mallar.")
+    ] = None,
+    as_of: Annotated[
+        dt.date | None,
+        date_option("--as-of", "Dagen som uppföljningen avser (standard: i dag)."),
+    ] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help=ALLOW_EMPTY_HELP)] = False,
+    workers: Annotated[
+        int | None, workers_option("Antal processer som kontrollerar inlämningar och skriver filerna")
+    ] = None,
+    dask: Annotated[bool, dask_option("Gör arbetet")] = False,
 ) -> None:
-    """Årlig körning: samla in, skriv rapporterna och nästa års ifyllda mallar.
-
-    Exempel: handlingsplan run --year 2027
-    """
-    as_of_date = _parse_date(as_of)
+    """Årlig körning: samla in, skriv rapporterna och nästa års ifyllda mallar."""
     flows = _flows()
     result = _run(
         lambda: flows.run_flow(
@@ -257,14 +444,28 @@ def run(
             inbox=inbox,
             outbox=outbox,
             plan_file=plan,
-            as_of=as_of_date,
+            as_of=as_of,
             workers=workers,
             dask=dask,
-        )
+            allow_empty=allow_empty,
+        ),
+        {"--inbox": inbox, "--outbox": outbox, "--plan": plan},
     )
+    print_run(result)
+
+
+def print_run(result: Any) -> None:
+    """Prints the annual run; stops with exit code 5 when no report could be written."""
     print_collect(result.collect)
-    print_report(result.report)
+    if result.report is not None:
+        print_report(result.report)
     print_next_templates(result)
+    if result.report is None:
+        err_console.print(
+            f"Fel: Inga rapporter skrevs: ingen förvaltning har lämnat in en godkänd handlingsplan "
+            f"för {result.collect.year}. Kör med --allow-empty för att ändå skriva dem."
+        )
+        raise typer.Exit(NothingToReportError.exit_code)
 
 
 def print_next_templates(result: Any) -> None:
@@ -272,59 +473,59 @@ def print_next_templates(result: Any) -> None:
     if result.next_templates:
         folder = result.next_templates[0].parent
         console.print(
-            f"Nästa års mallar ({len(result.next_templates)} st, med pågående åtgärder ifyllda): {folder}"
+            f"Nästa års mallar ({len(result.next_templates)} st, med pågående åtgärder ifyllda): "
+            f"{shown(folder)}"
         )
 
 
 DEMO_MARKER = ".handlingsplan-demo"
 
 
-@app.command()
+@app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} demo --dir /tmp/demo")
 def demo(
     folder: Annotated[
-        Path, typer.Option("--dir", help="Mappen där demon körs (skapas).", file_okay=False)
+        Path,
+        folder_option("--dir", "Mappen där demon körs; den skapas och får bara innehålla en tidigare demo."),
     ] = Path("handlingsplan-demo"),
-    year: Annotated[int, typer.Option("--year", help="Året i exemplet.")] = 2027,
-    plan: PlanOption = None,
+    year: Annotated[int, year_option("Året i exemplet.")] = 2027,
+    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att köra exemplet med.")] = None,
 ) -> None:
-    """Kör en hel cykel på exempeldata: mallar, fyra inlämningar, insamling och rapporter.
-
-    Exempel: handlingsplan demo --dir /tmp/demo
-    """
+    """Kör en hel cykel på exempeldata: mallar, fyra inlämningar, insamling och rapporter."""
     from pipeline.demo import prepare_demo
 
+    folders = {"--dir": folder, "--plan": plan}
     try:
-        inbox, outbox = _run(lambda: prepare_demo(folder, year, DEMO_MARKER, plan))
+        inbox, outbox = _run(lambda: prepare_demo(folder, year, DEMO_MARKER, plan), folders)
     except FileExistsError as exc:
         err_console.print(f"Fel: {exc}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USAGE) from None
     flows = _flows()
-    console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {inbox}.")
+    console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {shown(inbox)}.")
     as_of = dt.date(year, 3, 1)
     result = _run(
         lambda: flows.run_flow(
             year=year, inbox=inbox, outbox=outbox, plan_file=plan, as_of=as_of, quiet_seconds=0
-        )
+        ),
+        folders,
     )
-    print_collect(result.collect)
-    print_report(result.report)
-    print_next_templates(result)
+    print_run(result)
     names = Settings(outbox=outbox)
     console.print(
-        f"Titta i {names.year_dir(year)}: börja med {names.summary_file(year, '.html').name} "
+        f"Titta i {shown(names.year_dir(year))}: börja med {names.summary_file(year, '.html').name} "
         f"och {names.follow_up_file(year).name}."
     )
 
 
-@app.command()
+@app.command(
+    cls=SwedishCommand,
+    epilog=f"Exempel: PREFECT_API_URL=http://127.0.0.1:4200/api {PROGRAM} serve",
+)
 def serve() -> None:
     """Kör deployments i prefect.yaml från den här datorn, med det årliga schemat.
 
     Kräver en Prefect-server: starta den med `prefect server start` och sätt
     PREFECT_API_URL=http://127.0.0.1:4200/api. Körningar startas sedan från
     Prefects webbgränssnitt (Deployments > Run) eller enligt schemat.
-
-    Exempel: PREFECT_API_URL=http://127.0.0.1:4200/api handlingsplan serve
     """
     configure_prefect()
     if not os.environ.get("PREFECT_API_URL"):
@@ -332,7 +533,7 @@ def serve() -> None:
             "Fel: serve behöver en Prefect-server för schemat. Starta `prefect server start` och sätt "
             "PREFECT_API_URL=http://127.0.0.1:4200/api (se README, Schemalagd körning)."
         )
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     from pipeline.deployments import load_specs, serve_from_here
 
     specs = _run(load_specs)
