@@ -509,6 +509,7 @@ def _templates(
         previous.actions if previous is not None else None,
         previous.concerns if previous is not None else None,
         base,
+        contacts=_last_years_contacts(settings, plan, cycle.year),
     )
     jobs = [
         template_stage.TemplateJob(code, options[code], settings.template_file(cycle.year, code))
@@ -519,6 +520,13 @@ def _templates(
     paths = [path for done in spread(workers, write_templates_task, calls, processes) for path in done]
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(cycle.year))
     return paths
+
+
+def _last_years_contacts(settings: Settings, plan: Plan, year: int) -> dict[str, tuple[str, str]]:
+    """Returns each förvaltning's contact person and e-mail from its submission in force last year."""
+    last_year = store.received(settings, year - 1, plan.department_codes)
+    kept = store.clean_data_in_force(settings, last_year)
+    return {code: (data.contact, data.email) for code, data in kept.items() if data is not None}
 
 
 # --- the flows ---------------------------------------------------------------------------

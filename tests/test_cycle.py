@@ -24,6 +24,7 @@ from pipeline.deployments import load_specs
 from pipeline.errors import OutboxLockedError
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan
+from pipeline.read import read_workbook
 from tests import running
 from tests.workbooks import fill_workbook
 
@@ -83,7 +84,13 @@ def test_carry_over_round_trip_into_next_year(demo_outbox: Settings, plan: Plan,
 
     _report(demo_outbox, plan)
     paths = templates_flow(year=YEAR + 1, outbox=demo_outbox.outbox)
-    soc = openpyxl.load_workbook(next(p for p in paths if p.name.endswith("_SOC.xlsx")))
+    soc_template = next(p for p in paths if p.name.endswith("_SOC.xlsx"))
+    # Last year's contact comes with the template; KS's was rejected, so its stays empty.
+    carried = read_workbook(soc_template, soc_template.name)
+    assert (carried.contact, carried.email) == example_submissions(YEAR)["SOC"]["contact"]
+    ks_template = next(p for p in paths if p.name.endswith("_KS.xlsx"))
+    assert read_workbook(ks_template, ks_template.name).contact == ""
+    soc = openpyxl.load_workbook(soc_template)
     ids = [row[0].value for row in soc[c.SHEET_ACTIONS].iter_rows(min_row=2) if row[0].value]
     open_examples = [
         a for a in example_submissions(YEAR)["SOC"]["actions"] if a[c.STATUS] not in c.CLOSED_STATUSES
