@@ -75,6 +75,7 @@ app = typer.Typer(
     help="Handlingsplaner för integrationsplanen: mallar, insamling, rapporter.",
     epilog=f"Exempel: {PROGRAM} templates --year 2027 --deadline 2027-03-31",
     add_completion=False,
+    context_settings={"help_option_names": ["--help", "-h"]},
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
@@ -398,7 +399,7 @@ def print_report(result: Any) -> None:
     console.print(
         f"{fig.departments_submitted} av {fig.departments_total} förvaltningar har lämnat in; "
         f"{_count(fig.actions, 'åtgärd', 'åtgärder')}, "
-        f"{fig.overdue} har passerat sitt Klart-datum utan att vara avslutade, "
+        f"{fig.overdue} med Klart-datum passerat (ej avslutade), "
         f"{fig.goals_without_action} delmål utan åtgärd."
     )
     for path in result.paths:
@@ -462,8 +463,9 @@ def print_run(result: Any) -> None:
     print_next_templates(result)
     if result.report is None:
         err_console.print(
-            f"Fel: Inga rapporter skrevs: ingen förvaltning har lämnat in en godkänd handlingsplan "
-            f"för {result.collect.year}. Kör med --allow-empty för att ändå skriva dem."
+            f"Fel: Ingen förvaltning har lämnat in en godkänd handlingsplan för {result.collect.year}, "
+            "så rapporterna skrevs inte (nästa års mallar skrevs ändå). "
+            "Lägg till --allow-empty för att ändå skriva tomma rapporter."
         )
         raise typer.Exit(NothingToReportError.exit_code)
 

@@ -266,6 +266,17 @@ def test_report_without_accepted_submissions_stops_with_exit_code_5(tmp_path: Pa
 
 
 @pytest.mark.flow
+def test_the_annual_run_without_accepted_submissions_says_so_and_exits_5(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    args = ["run", "--year", "2027", "--inbox", str(tmp_path / "inbox"), "--outbox", str(tmp_path / "ut")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == errors.NothingToReportError.exit_code, result.output
+    assert "rapporterna skrevs inte" in result.stderr and "--allow-empty" in result.stderr
+    assert len(list((tmp_path / "ut" / "2028" / "mallar").glob("*.xlsx"))) == 5
+    assert not english_in(result.output)
+
+
+@pytest.mark.flow
 def test_file_names_print_as_they_are_and_waiting_files_say_when(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
