@@ -57,13 +57,18 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Changes:
-    """Year over year, by Åtgärds-ID; every frame has CHANGE_COLUMNS."""
+    """Year over year, by Åtgärds-ID; every frame has CHANGE_COLUMNS.
+
+    Only förvaltningar with a submission in force this year are compared; `pending` are the
+    codes of the others (plan order), whose changes are not known until they hand in.
+    """
 
     previous_year: int
     new: pd.DataFrame
     finished: pd.DataFrame
     status_changes: pd.DataFrame
     disappeared: pd.DataFrame
+    pending: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,15 +201,35 @@ def combine(
         columns=[DEPARTMENT, c.GOAL_ID, c.CONCERNS_US],
         dtype=object,
     )
-    changes = compare_years(previous, actions, year - 1) if previous is not None else None
-    return Consolidated(plan, year, as_of, actions, concerns, tuple(departments), tuple(rejections), changes)
+    statuses = tuple(departments)
+    changes = None
+    if previous is not None:
+        submitted = [d.code for d in statuses if d.submitted and d.code in tables]
+        pending = tuple(d.code for d in statuses if d.code not in submitted)
+        changes = compare_years(previous, actions, year - 1, submitted, pending)
+    return Consolidated(plan, year, as_of, actions, concerns, statuses, tuple(rejections), changes)
 
 
 # Year over year.
 
 
-def compare_years(previous: pd.DataFrame, current: pd.DataFrame, previous_year: int) -> Changes:
-    """Returns what changed since last year's consolidated handlingsplan, by Åtgärds-ID."""
+def compare_years(
+    previous: pd.DataFrame,
+    current: pd.DataFrame,
+    previous_year: int,
+    submitted: Iterable[str] | None = None,
+    pending: Iterable[str] = (),
+) -> Changes:
+    """Returns what changed since last year's consolidated handlingsplan, by Åtgärds-ID.
+
+    `submitted` are the förvaltningar with a submission in force this year (None: all of
+    last year's). Last year's actions of any other förvaltning are left out: without its
+    submission nothing is known about them, so they are not "gone". `pending` is kept in
+    the result for the reports to name.
+    """
+    if submitted is not None:
+        keep = set(submitted)
+        previous = previous[previous[DEPARTMENT].isin(keep)]
     before = previous.set_index(c.ACTION_ID, drop=False)
     now = current.set_index(c.ACTION_ID, drop=False)
     common = [i for i in now.index if i in before.index]
@@ -237,6 +262,7 @@ def compare_years(previous: pd.DataFrame, current: pd.DataFrame, previous_year: 
         finished=rows(finished, now, True, True),
         status_changes=rows(changed, now, True, True),
         disappeared=rows(gone, before, True, False),
+        pending=tuple(pending),
     )
 
 

@@ -25,3 +25,51 @@ def markdown_escape(text: str) -> str:
 def display_time(received: str) -> str:
     """Returns `received` as Swedish local time the way the reports write it: "2027-03-15 kl. 11.42"."""
     return local_time(received, "%Y-%m-%d kl. %H.%M")
+
+
+PERCENT_SPACE = "\u00a0"
+"""The space between a number and "%": a no-break space, so "17 %" never splits over two lines.
+
+Swedish writes a space before the percent sign; every output (HTML, Markdown, workbook
+number formats) uses this one character for it."""
+
+PERCENT_FORMAT = f"0{PERCENT_SPACE}%"
+"""The workbook number format of a whole percentage: 0.1667 shows as "17 %"."""
+
+_PLACE = re.compile(r"^[^\s:!]+(?: [^\s:!]+)*![A-Z]{1,3}[0-9]+(?::[A-Z]{1,3}[0-9]+)?: ")
+
+
+def count_phrase(number: int, singular: str, plural: str) -> str:
+    """Returns a count with its word in agreement: "1 åtgärd", "2 åtgärder", "0 åtgärder".
+
+    Swedish uses the singular for exactly one and the plural otherwise (also for 0).
+    """
+    return f"{number} {singular if number == 1 else plural}"
+
+
+def percent(share: float) -> str:
+    """Returns a share 0–1 as a whole Swedish percentage: 0.1667 → "17 %" (no-break space)."""
+    return f"{round(share * 100)}{PERCENT_SPACE}%"
+
+
+def department_label(name: str, code: str) -> str:
+    """Returns how a förvaltning is named to readers: its name, with its code in parentheses
+    only where the name neither holds the code nor already has a parenthesis.
+
+    "Socialförvaltningen", "SOC" → "Socialförvaltningen (SOC)";
+    "Kommunstyrelsen (kommunledningsförvaltningen)", "KS" → the name as it is.
+    """
+    name = name.strip()
+    if not code or not name:
+        return name or code
+    if "(" in name or re.search(rf"\b{re.escape(code)}\b", name):
+        return name
+    return f"{name} ({code})"
+
+
+def without_place(message: str) -> str:
+    """Returns a problem text without its leading cell reference: 'Åtgärder!G2: "x" …' → '"x" …'.
+
+    The reference helps the förvaltning that fixes the file; politicians read the message only.
+    """
+    return _PLACE.sub("", message, count=1)

@@ -92,9 +92,7 @@ def example_consolidated(plan: Plan, root: Path, year: int = YEAR, as_of: dt.dat
         size, mtime = path.stat().st_size, path.stat().st_mtime
         item = Pending(path.name, intake.sha256_file(path), path, size, utc_iso(mtime))
         checked = check.check_submission(path, path.name, plans, year, as_of)
-        records.append(
-            check.ledger_record(item, checked, feedback=None, archived=path.name, processed=mtime)
-        )
+        records.append(check.ledger_record(item, checked, feedback=None, archived=path.name, processed=mtime))
         if checked.accepted:
             kept[item.digest] = check.clean_data(checked)
     view = store.received_from(records, year)
@@ -278,7 +276,10 @@ def test_overview_figures(follow_up: Any) -> None:
     assert not any("örsenade" in str(label) for label in figures)
     assert figures["Total kostnad (kr)"] == sum(_cost(a[c.COST]) for _, _, a in expected) == 1_400_000
     assert follow_up["Översikt"]["B11"].number_format == "#,##0"
-    assert not any(re.search(r"![A-Z]+[0-9]|Kontrollsumma|Planversion", str(v)) for v in _all_values(follow_up["Översikt"]))
+    assert not any(
+        re.search(r"![A-Z]+[0-9]|Kontrollsumma|Planversion", str(v))
+        for v in _all_values(follow_up["Översikt"])
+    )
 
 
 # The overview's charts, read from the package: Översikt → its drawing → the chart parts.
@@ -695,3 +696,60 @@ def test_bulk_tables_keep_their_whole_range(result: Consolidated, files: tuple[P
     for path in files:
         table = openpyxl.load_workbook(path)["Åtgärder"].tables["Atgarder"]
         assert table.ref == f"A1:O{rows}" and table.autoFilter.ref == f"A1:O{rows}"
+
+
+# Print views and widths (issue 17, item 9).
+
+
+def _row_heights_of(ws: Any, rows: int) -> list[float]:
+    return [ws.row_dimensions[row].height or 15.0 for row in range(1, rows + 1)]
+
+
+@pytest.mark.parametrize("sheet", ["Handlingsplan", "Ansvarsmatris"])
+def test_print_view_keeps_each_area_heading_with_its_first_rows(
+    action_plan: Any, plan: Plan, sheet: str
+) -> None:
+    ws = action_plan[sheet]
+    breaks = [b.id for b in ws.row_breaks.brk]  # a break after this 1-based row
+    assert breaks  # every page break placed, none left to the client
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1)
+    labels = {a.label for a in plan.goal_areas}
+    area_rows = [n for n, r in enumerate(_rows(ws), start=1) if r[0] in labels]
+    assert len(area_rows) == len(plan.goal_areas)
+    for row in area_rows:
+        for after in (row, row + 1):
+            assert after not in breaks, f"{sheet}: a page ends right after the heading on row {row}"
+    heights = _row_heights_of(ws, ws.max_row)
+    page_tops = [0, *breaks]
+    for top, end in zip(page_tops, [*breaks, ws.max_row], strict=True):
+        assert sum(heights[top:end]) <= 487 * 100 / (ws.page_setup.scale or 100)  # fits an A4 landscape page
+
+
+def test_dropdown_values_and_headers_fit_their_columns(action_plan: Any, follow_up: Any) -> None:
+    from pipeline.layout import fit_width
+
+    for wb in (action_plan, follow_up):
+        ws = wb["Åtgärder"]
+        header = _rows(ws)[0]
+        # openpyxl keeps one dimension for a run of columns of equal width (min..max)
+        by_index = {i: d.width for d in ws.column_dimensions.values() for i in range(d.min, d.max + 1)}
+        width = {name: by_index[i] for i, name in enumerate(header, start=1)}
+        assert width[c.FUNDING] >= fit_width(c.FUNDING_SOURCES) >= len("Externa projektmedel") > 16
+        assert width[c.STATUS] >= fit_width(c.STATUSES)
+        for name in header:
+            assert width[name] >= fit_width([name], bold=True, button=True) - 0.01, name
+
+
+def test_unattributed_rejections_only_on_the_departments_sheet(plan: Plan, tmp_path: Path) -> None:
+    result = _combine(plan, [{c.GOAL: "1.1", c.ACTION: "A", c.STATUS: c.IN_PROGRESS}])
+    nobody = Rejection("bild.xlsx", None, "2027-02-02T09:00:00+00:00", 1, ("Ingen mall.",))
+    known = Rejection("ks.xlsx", "KS", "2027-02-02T09:00:00+00:00", 2, ("Fel.",))
+    with_both = Consolidated(
+        result.plan, YEAR, AS_OF, result.actions, result.concerns, result.departments, (nobody, known)
+    )
+    wb = openpyxl.load_workbook(write_follow_up(with_both, tmp_path / "u.xlsx"))
+    assert "bild.xlsx" in _all_values(wb["Förvaltningar"]) and "bild.xlsx" not in _all_values(
+        wb["Avvikelser"]
+    )
+    assert "ks.xlsx" in _all_values(wb["Avvikelser"])
+    assert "Avvisade filer utan känd förvaltning (1 fil)" in _all_values(wb["Förvaltningar"])

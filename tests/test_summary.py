@@ -17,12 +17,15 @@ from pipeline.demo import example_submissions
 from pipeline.plan import Plan
 from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
 from pipeline.report.summary import (
+    first_sentence,
     format_kronor,
     format_percent,
     status_counts_in_words,
     submitted_sentence,
+    summary_context,
     write_summary,
 )
+from pipeline.text import count_phrase, department_label, percent, without_place
 from tests.test_report_workbooks import example_consolidated
 
 YEAR = 2027
@@ -73,7 +76,7 @@ def test_key_facts_in_both(written: tuple[str, str], example: k.Consolidated) ->
         assert "Sammanfattning: handlingsplan för integration 2027" in text
         assert "Läget per 1 mars 2027" in text
         assert "1 400 000 kr" in text
-        assert "17 %" in text
+        assert "17\u00a0%" in text and "17 %" not in text and "17%" not in text
         for overdue_id in ("SOC-2027-002", "UTB-2027-006"):
             assert overdue_id in text
         missing = text.split("Förvaltningar som inte har lämnat in", 1)[1].split("Avvisade inlämningar", 1)[0]
@@ -82,8 +85,62 @@ def test_key_facts_in_both(written: tuple[str, str], example: k.Consolidated) ->
         assert "KS handlingsplan 2027.xlsx" in rejected
         assert "Förändringar sedan" not in text
     html, markdown = written
-    assert rejection.reasons[0].replace('"', "&#34;") in html
-    assert rejection.reasons[0] in markdown
+    reason = rejection.reasons[0]  # 'Åtgärder!G2: "ca 50000 kr" är inget belopp. Skriv …'
+    assert reason.startswith("Åtgärder!G2: ")
+    told = reason.removeprefix("Åtgärder!G2: ").split(". ", 1)[0] + "."
+    assert told.replace('"', "&#34;") in html and told in markdown
+
+
+def test_what_politicians_read_has_no_references_hashes_or_versions(
+    written: tuple[str, str], example: k.Consolidated
+) -> None:
+    digests = [d.digest for d in example.departments if d.digest]
+    assert digests
+    for text in written:
+        assert not re.search(r"[A-ZÅÄÖa-zåäö ]+![A-Z]{1,3}[0-9]+", text)  # no "Åtgärder!G2"
+        assert "Kontrollsumma" not in text and "Planversion" not in text
+        assert not any(digest[:8] in text for digest in digests)
+        assert "Kommunstyrelsen (kommunledningsförvaltningen) (KS)" not in text
+        assert "Kommunstyrelsen (kommunledningsförvaltningen)" in text
+        assert "Samhällsbyggnadsförvaltningen (SBF)" in text
+
+
+def test_reported_delayed_and_past_klart_are_named_apart(written: tuple[str, str]) -> None:
+    for text in written:
+        assert "Rapporterad status Försenad" in text
+        assert "Klart-datum passerat, ej avslutad" in text
+        assert not re.search(r"[Ff]örsenade åtgärder", text)
+
+
+def test_markdown_lists_each_missing_department_on_its_own_line(written: tuple[str, str]) -> None:
+    _, markdown = written
+    section = markdown.split("## Förvaltningar som inte har lämnat in\n\n", 1)[1].split("\n\n", 1)[0]
+    assert section.splitlines() == [
+        "- Kommunstyrelsen (kommunledningsförvaltningen) – lämnade in, men filen avvisades",
+        "- Samhällsbyggnadsförvaltningen (SBF)",
+    ]
+    assert "\n## Avvisade inlämningar\n" in markdown
+
+
+def test_markdown_blocks_end_their_lines(written: tuple[str, str]) -> None:
+    _, markdown = written
+    for line in markdown.splitlines():
+        # a bullet, a heading or a table row never runs on after other text on the same line
+        assert not re.search(r"[\wåäö.)]- [A-ZÅÄÖ]|[^\s#]#{2,3} |\|\s*\|\s*\w", line), line
+        assert not line.startswith("|") or line.endswith("|"), line
+
+
+def test_only_the_rejections_given_are_told(plan: Plan, tmp_path: Path) -> None:
+    result = _handmade(plan, previous=None, rejections=[])
+    for path in _summary(result, tmp_path):
+        text = path.read_text(encoding="utf-8")
+        assert "avvisades" not in text and "lämna in igen" not in text and "Avvisade inlämningar" not in text
+    nobody = k.Rejection("anteckningar.xlsx", None, "2027-02-01T10:00:00+00:00", 1, ("Okänd mall.",))
+    unattributed = _handmade(plan, previous=None, rejections=[nobody])
+    assert summary_context(unattributed)["rejections"] == []
+    for path in _summary(unattributed, tmp_path / "okand"):
+        text = path.read_text(encoding="utf-8")
+        assert "anteckningar.xlsx" not in text and "avvisades" not in text
 
 
 def test_html_is_self_contained(written: tuple[str, str]) -> None:
@@ -123,16 +180,22 @@ def test_changes_only_with_previous_year(plan: Plan, tmp_path: Path) -> None:
             _row("SOC-2026-001", "1.1", "Fortsätter", c.IN_PROGRESS, dept="SOC"),
             _row("SOC-2026-002", "1.2", "Avslutas i år", c.IN_PROGRESS, dept="SOC"),
             _row("SOC-2026-009", "1.3", "Försvann", c.IN_PROGRESS, dept="SOC"),
+            _row("KS-2026-001", "1.4", "Ej inlämnad i år", c.IN_PROGRESS, dept="KS"),
+            _row("UTB-2026-001", "1.5", "Ej inlämnad i år", c.NOT_STARTED, dept="UTB"),
         ],
         columns=list(k.ACTION_TABLE_COLUMNS),
         dtype=object,
     )
     with_changes = _handmade(plan, previous=previous)
     assert with_changes.changes is not None
+    assert list(with_changes.changes.disappeared[c.ACTION_ID]) == ["SOC-2026-009"]
+    assert with_changes.changes.pending == tuple(code for code in plan.department_codes if code != "SOC")
     html, markdown = (p.read_text(encoding="utf-8") for p in _summary(with_changes, tmp_path / "ny"))
     for text in (html, markdown):
         assert "Förändringar sedan 2026" in text
         assert "SOC-2026-009" in text and "SOC-2026-002" in text
+        assert "KS-2026-001" not in text and "UTB-2026-001" not in text  # not handed in: not "gone"
+        assert "har inte lämnat in i år" in text and "Kommunstyrelsen (kommunledningsförvaltningen), " in text
     without = _handmade(plan, previous=None)
     for path in _summary(without, tmp_path / "utan"):
         assert "Förändringar sedan" not in path.read_text(encoding="utf-8")
@@ -146,9 +209,28 @@ def test_all_submitted_wording() -> None:
 def test_number_formats() -> None:
     assert format_kronor(1_400_000.0) == "1 400 000 kr"
     assert format_kronor(0.0) == "0 kr"
-    assert format_percent(1 / 6) == "17 %"
+    assert format_percent(1 / 6) == percent(1 / 6) == "17\u00a0%"
     counts = [(c.IN_PROGRESS, 3), (c.COMPLETED, 1), (c.DELAYED, 0), (c.CANCELLED, 2)]
     assert status_counts_in_words(counts) == "3 pågår, 1 genomförd och 2 avbrutna"
+
+
+def test_agreement_names_and_places() -> None:
+    assert [count_phrase(n, "avvisad", "avvisade") for n in (0, 1, 2)] == [
+        "0 avvisade",
+        "1 avvisad",
+        "2 avvisade",
+    ]
+    assert count_phrase(1, "ny inlämning", "nya inlämningar") == "1 ny inlämning"
+    assert department_label("Socialförvaltningen", "SOC") == "Socialförvaltningen (SOC)"
+    assert department_label("Kommunstyrelsen (kommunledningsförvaltningen)", "KS") == (
+        "Kommunstyrelsen (kommunledningsförvaltningen)"
+    )
+    assert department_label("SOC Socialförvaltningen", "SOC") == "SOC Socialförvaltningen"
+    assert without_place('Åtgärder!G2: "x" är fel.') == '"x" är fel.'
+    assert without_place("Berör oss!D12: Svara Ja.") == "Svara Ja."
+    assert without_place("Filen är tom: inget blad.") == "Filen är tom: inget blad."
+    assert first_sentence("Fel belopp. Skriv t.ex. 5000. Mer.") == "Fel belopp."
+    assert first_sentence("Skriv t.ex. 5000 kr") == "Skriv t.ex. 5000 kr"
 
 
 def test_charts_escape_labels_and_are_accessible(example: k.Consolidated) -> None:
@@ -186,7 +268,9 @@ def _row(
     return row
 
 
-def _handmade(plan: Plan, previous: pd.DataFrame | None) -> k.Consolidated:
+def _handmade(
+    plan: Plan, previous: pd.DataFrame | None, rejections: list[k.Rejection] | None = None
+) -> k.Consolidated:
     rows = [
         _row("SOC-2026-001", "1.1", SCRIPT, c.IN_PROGRESS),
         _row("SOC-2026-002", "1.2", LINK, c.COMPLETED),
@@ -200,5 +284,8 @@ def _handmade(plan: Plan, previous: pd.DataFrame | None) -> k.Consolidated:
         )
         for d in plan.departments
     ]
-    rejection = k.Rejection("<img src=x>[x](http://y).xlsx", "KS", "2027-02-01T10:00:00+00:00", 1, (LINK,))
-    return k.combine(plan, YEAR, AS_OF, {"SOC": (actions, goals)}, departments, [rejection], previous)
+    if rejections is None:
+        rejections = [
+            k.Rejection("<img src=x>[x](http://y).xlsx", "KS", "2027-02-01T10:00:00+00:00", 1, (LINK,))
+        ]
+    return k.combine(plan, YEAR, AS_OF, {"SOC": (actions, goals)}, departments, rejections, previous)

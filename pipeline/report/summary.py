@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,14 @@ from pipeline import contract as c
 from pipeline.config import jinja_templates_dir
 from pipeline.files import write_text_atomic
 from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
-from pipeline.text import display_time, markdown_escape
+from pipeline.text import (
+    count_phrase,
+    department_label,
+    display_time,
+    markdown_escape,
+    percent,
+    without_place,
+)
 
 HTML_TEMPLATE = "sammanfattning.html.j2"
 MARKDOWN_TEMPLATE = "sammanfattning.md.j2"
@@ -40,6 +47,11 @@ MONTHS = (
     "november",
     "december",
 )
+OVERDUE = "Klart-datum passerat, ej avslutad"
+"""The computed fact: Klart is before the as-of date and the status is neither Genomförd nor
+Avbruten. Never called "försenad", which is a status the förvaltning reports."""
+REPORTED_DELAYED = f"Rapporterad status {c.DELAYED}"
+"""The count of actions the förvaltningar themselves report as Försenad."""
 # Status → (singular, plural) as written in a sentence: "1 genomförd", "3 försenade".
 STATUS_WORDS = {
     c.NOT_STARTED: ("ej påbörjad", "ej påbörjade"),
@@ -107,6 +119,7 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
     figures = k.figures(consolidated)
     status_frame = k.status_by_area(consolidated)
     matrix = k.responsibility_matrix(consolidated)
+    reported_delayed = int(status_frame[c.DELAYED].loc[k.TOTAL])
     return {
         "title": f"Sammanfattning: handlingsplan för integration {consolidated.year}",
         "year": consolidated.year,
@@ -115,19 +128,20 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
         "plan_name": plan.name,
         "adopted": plan.adopted,
         "submitted_sentence": submitted_sentence(figures.departments_submitted, figures.departments_total),
-        "key_sentences": _key_sentences(figures, len(plan.goals)),
-        "key_figures": _key_figures(figures, len(plan.goals)),
+        "key_sentences": _key_sentences(figures, reported_delayed, len(plan.goals)),
+        "key_figures": _key_figures(figures, reported_delayed, len(plan.goals)),
         "status_columns": list(c.STATUSES),
         "status_rows": _status_rows(status_frame),
         "status_chart": Markup(status_bars_svg(status_frame)),  # built escaped
         "areas": _area_sections(consolidated),
         "missing": _missing(consolidated),
-        "rejections": [_rejection(r, consolidated) for r in consolidated.rejections],
+        "rejections": [_rejection(r, consolidated) for r in _attributed(consolidated.rejections)],
         "department_codes": list(plan.department_codes),
         "department_names": [(d.code, d.name) for d in plan.departments],
+        "overdue_heading": OVERDUE,
         "matrix_chart": Markup(matrix_heatmap_svg(matrix, plan)),
         "matrix_rows": _matrix_rows(matrix),
-        "changes": _changes(consolidated.changes),
+        "changes": _changes(consolidated.changes, consolidated),
     }
 
 
@@ -144,8 +158,8 @@ def format_kronor(amount: float) -> str:
 
 
 def format_percent(share: float) -> str:
-    """Returns a share 0–1 as a whole Swedish percentage: 0.1667 → "17 %"."""
-    return f"{round(share * 100)} %"
+    """Returns a share 0–1 as a whole Swedish percentage: 0.1667 → "17 %" (no-break space)."""
+    return percent(share)
 
 
 def format_date_long(day: dt.date) -> str:
@@ -160,38 +174,42 @@ def format_date(value: object) -> str:
 
 def status_counts_in_words(counts: Iterable[tuple[str, int]]) -> str:
     """Returns counts per status as a phrase: "3 pågår, 1 genomförd och 1 försenad"."""
-    words = [f"{n} {STATUS_WORDS[s][0 if n == 1 else 1]}" for s, n in counts if n]
+    words = [count_phrase(n, *STATUS_WORDS[s]) for s, n in counts if n]
     if len(words) < 2:
         return "".join(words)
     return f"{', '.join(words[:-1])} och {words[-1]}"
 
 
-def _plural(number: int, singular: str, plural: str) -> str:
-    return f"{number} {singular if number == 1 else plural}"
-
-
-def _key_sentences(figures: k.Figures, goals_total: int) -> list[str]:
+def _key_sentences(figures: k.Figures, reported_delayed: int, goals_total: int) -> list[str]:
     completed = "är genomförd" if figures.completed == 1 else "är genomförda"
+    overdue = "avslutad" if figures.overdue == 1 else "avslutade"
     return [
         f"{submitted_sentence(figures.departments_submitted, figures.departments_total)}.",
-        f"Tillsammans har de {_plural(figures.actions, 'åtgärd', 'åtgärder')} i handlingsplanen.",
-        f"{_plural(figures.completed, 'åtgärd', 'åtgärder')} ({format_percent(figures.completed_share)}) {completed}.",
-        f"{_plural(figures.overdue, 'åtgärd', 'åtgärder')} har passerat sitt Klart-datum utan att vara "
-        f"{'avslutad' if figures.overdue == 1 else 'avslutade'}.",
-        f"{figures.goals_without_action} av {goals_total} delmål saknar åtgärd.",
+        f"Tillsammans har de {count_phrase(figures.actions, 'åtgärd', 'åtgärder')} i handlingsplanen.",
+        f"{count_phrase(figures.completed, 'åtgärd', 'åtgärder')} ({format_percent(figures.completed_share)}) "
+        f"{completed} enligt förvaltningarna.",
+        f"{count_phrase(figures.overdue, 'åtgärd', 'åtgärder')} har passerat sitt Klart-datum "
+        f"utan att vara {overdue}.",
+        f"Förvaltningarna har rapporterat status {c.DELAYED} för "
+        f"{count_phrase(reported_delayed, 'åtgärd', 'åtgärder')}.",
+        f"{figures.goals_without_action} av {count_phrase(goals_total, 'delmål', 'delmål')} saknar åtgärd.",
         f"Åtgärderna kostar totalt {format_kronor(figures.total_cost)}.",
     ]
 
 
-def _key_figures(figures: k.Figures, goals_total: int) -> list[tuple[str, str]]:
+def _key_figures(figures: k.Figures, reported_delayed: int, goals_total: int) -> list[tuple[str, str]]:
     return [
         (
             "Förvaltningar som har lämnat in",
             f"{figures.departments_submitted} av {figures.departments_total}",
         ),
         ("Åtgärder", str(figures.actions)),
-        ("Genomförda åtgärder", f"{figures.completed} ({format_percent(figures.completed_share)})"),
-        ("Åtgärder som passerat Klart-datum", str(figures.overdue)),
+        (
+            f"Rapporterad status {c.COMPLETED}",
+            f"{figures.completed} ({format_percent(figures.completed_share)})",
+        ),
+        (REPORTED_DELAYED, str(reported_delayed)),
+        (OVERDUE, str(figures.overdue)),
         ("Delmål utan åtgärd", f"{figures.goals_without_action} av {goals_total}"),
         ("Total kostnad", format_kronor(figures.total_cost)),
     ]
@@ -227,7 +245,9 @@ def _area_sections(consolidated: k.Consolidated) -> list[AreaSection]:
 def _area_sentence(total: int, counts: list[tuple[str, int]]) -> str:
     if not total:
         return "Inga åtgärder är planerade inom målområdet."
-    return f"{_plural(total, 'åtgärd', 'åtgärder')}: {status_counts_in_words(counts)}."
+    return (
+        f"{count_phrase(total, 'åtgärd', 'åtgärder')}, rapporterad status: {status_counts_in_words(counts)}."
+    )
 
 
 def shorten(text: str, limit: int = SHORT_TEXT) -> str:
@@ -260,24 +280,44 @@ def _action_rows(frame: pd.DataFrame) -> list[ActionRow]:
     ]
 
 
-def _missing(consolidated: k.Consolidated) -> list[tuple[str, str, str]]:
-    """Returns (name, code, note) per förvaltning without an accepted submission."""
-    rejected = {r.department for r in consolidated.rejections}
-    note = "lämnade in, men filen avvisades"
-    return [(d.name, d.code, note if d.code in rejected else "") for d in k.missing_departments(consolidated)]
+def _attributed(rejections: Iterable[k.Rejection]) -> list[k.Rejection]:
+    """Returns the rejections of a known förvaltning: a file nobody can be asked about is the
+    coordinator's business (the follow-up's Förvaltningar sheet), not the politicians'."""
+    return [r for r in rejections if r.department]
+
+
+def _missing(consolidated: k.Consolidated) -> list[str]:
+    """Returns one line per förvaltning without an accepted submission: its name, and whether
+    a file of it was rejected and still waits for a new one (only from the rejections given)."""
+    rejected = {r.department for r in _attributed(consolidated.rejections)}
+    note = " – lämnade in, men filen avvisades"
+    return [
+        f"{department_label(d.name, d.code)}{note if d.code in rejected else ''}"
+        for d in k.missing_departments(consolidated)
+    ]
 
 
 def _rejection(rejection: k.Rejection, consolidated: k.Consolidated) -> dict[str, object]:
-    names = {d.code: d.name for d in consolidated.plan.departments}
-    code = rejection.department
-    department = f"{names[code]} ({code})" if code in names else (code or "okänd förvaltning")
+    names = {d.code: department_label(d.name, d.code) for d in consolidated.plan.departments}
+    code = rejection.department or ""
     return {
         "file": rejection.file,
-        "department": department,
+        "department": names.get(code, code),
         "received": display_time(rejection.received),
-        "errors": _plural(rejection.errors, "fel", "fel"),
-        "reasons": list(rejection.reasons),
+        "errors": count_phrase(rejection.errors, "fel", "fel"),
+        "reasons": [first_sentence(without_place(reason)) for reason in rejection.reasons],
     }
+
+
+def first_sentence(text: str) -> str:
+    """Returns the first sentence of a message: what is wrong, without the advice that follows.
+
+    A sentence ends at ". " before a capital letter, so "t.ex. 5000" does not end one.
+    """
+    for at in range(len(text) - 2):
+        if text[at] == "." and text[at + 1] == " " and text[at + 2].isupper():
+            return text[: at + 1]
+    return text
 
 
 def _matrix_rows(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
@@ -296,9 +336,11 @@ def _matrix_rows(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _changes(changes: k.Changes | None) -> dict[str, object] | None:
+def _changes(changes: k.Changes | None, consolidated: k.Consolidated) -> dict[str, object] | None:
     if changes is None:
         return None
+    names = {d.code: department_label(d.name, d.code) for d in consolidated.plan.departments}
+    pending = [names.get(code, code) for code in changes.pending]
     lists = (
         ChangeList("Nya åtgärder", tuple(_change_rows(changes.new))),
         ChangeList("Genomförda sedan förra året", tuple(_change_rows(changes.finished))),
@@ -307,7 +349,18 @@ def _changes(changes: k.Changes | None) -> dict[str, object] | None:
             "Försvunna åtgärder (fanns förra året, ej avslutade)", tuple(_change_rows(changes.disappeared))
         ),
     )
-    return {"previous_year": changes.previous_year, "lists": lists}
+    return {"previous_year": changes.previous_year, "lists": lists, "pending": pending_sentence(pending)}
+
+
+def pending_sentence(names: Sequence[str]) -> str:
+    """Returns the one sentence about förvaltningar whose changes are not known yet, or ""."""
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} och {names[-1]}"
+    return (
+        f"{listed} har inte lämnat in i år, så {'dess' if len(names) == 1 else 'deras'} förändringar "
+        "är inte kända ännu och finns inte med nedan."
+    )
 
 
 def _change_rows(frame: pd.DataFrame) -> list[dict[str, str]]:

@@ -30,8 +30,16 @@ from pipeline import contract as c
 from pipeline.combine import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
 from pipeline.config import local_time
 from pipeline.files import atomic_path
-from pipeline.layout import COLUMN_WIDTHS, row_height
+from pipeline.layout import (
+    COLUMN_WIDTHS,
+    DEFAULT_ROW_HEIGHT,
+    fit_width,
+    page_breaks,
+    print_scale,
+    row_height,
+)
 from pipeline.report.blocks import Column, TableBook
+from pipeline.text import PERCENT_FORMAT, count_phrase, department_label
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
 
@@ -62,7 +70,25 @@ STATUS_COLOURS = {
     c.CANCELLED: StatusColour("#D9D9D9", "#404040", "#A6A6A6"),
 }
 
-ACTION_TABLE_WIDTHS = {DEPARTMENT: 12, **COLUMN_WIDTHS, c.ACTION_ID: 15, c.GOAL: 8, c.COST: 12}
+OVERDUE = "Klart-datum passerat, ej avslutad"
+"""The computed fact (Klart before the as-of date, status neither Genomförd nor Avbruten);
+never called "försenad", which is a status the förvaltning reports."""
+REPORTED = "Rapporterad status"
+
+# The Åtgärder table has an autofilter button in every header: each column is wide enough
+# for its header beside the button and for every value of its dropdown list.
+ACTION_TABLE_WIDTHS = {
+    name: fit_width([name], width, bold=True, button=True)
+    for name, width in {
+        DEPARTMENT: 12,
+        **COLUMN_WIDTHS,
+        c.ACTION_ID: 15,
+        c.GOAL: 8,
+        c.COST: 12,
+        c.FUNDING: fit_width(c.FUNDING_SOURCES),
+        c.STATUS: fit_width(c.STATUSES),
+    }.items()
+}
 WRAPPED_ACTION_COLUMNS = frozenset(c.TEXT_ACTION_COLUMNS)
 DATE_COLUMNS = frozenset({c.START, c.DONE})
 STATUS_COLUMNS = frozenset({c.STATUS, k.BEFORE, k.NOW})
@@ -164,7 +190,7 @@ class _Formats:
         self.integer = wb.add_format({**cell, "num_format": "0"})
         self.integer_total = wb.add_format({**cell, "num_format": "0", "bold": True, "bg_color": "#F2F2F2"})
         self.total_label = wb.add_format({**cell, "bold": True, "bg_color": "#F2F2F2"})
-        self.percent = wb.add_format({**cell, "num_format": "0%"})
+        self.percent = wb.add_format({**cell, "num_format": PERCENT_FORMAT})
         self.center = wb.add_format({**cell, "align": "center"})
         self.has_actions = wb.add_format({**cell, "align": "center", "bg_color": "#C6EFCE"})
         self.marked_only = wb.add_format({**cell, "align": "center", "bg_color": "#FFEB9C"})
@@ -221,11 +247,24 @@ def _header_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def _print_setup(ws: Worksheet, consolidated: Consolidated, repeat_row: int | None = None) -> None:
+def _print_setup(
+    ws: Worksheet,
+    consolidated: Consolidated,
+    repeat_row: int | None = None,
+    *,
+    breaks: Sequence[int] = (),
+) -> None:
+    """Sets A4 landscape, header and footer; the sheet fits the page's width.
+
+    `breaks` are rows that start a page (see `pipeline.layout.page_breaks`); LibreOffice
+    keeps them on a sheet fitted to the page's width.
+    """
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
     ws.fit_to_pages(1, 0)
+    if breaks:
+        ws.set_h_pagebreaks(list(breaks[:1023]))  # Excel's limit of manual breaks
     place = _header_text(consolidated.plan.municipality or consolidated.plan.name)
     ws.set_header(f'&L&"Calibri,Bold"&A&R{place} – handlingsplan {consolidated.year}')
     ws.set_footer(f"&LLäget per {consolidated.as_of.isoformat()}&RSida &P av &N")
@@ -410,9 +449,11 @@ def _matrix_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: C
     position = {code: i for i, code in enumerate(matrix.columns)}
     order = [position[code] for code in codes]
     by_goal = dict(zip(matrix.index, matrix.to_numpy().tolist(), strict=True))
+    pages = _Pages({0: 24.0, 1: row_height([(MATRIX_LEGEND, sum(widths))])})
     row = header_row + 1
     for area in consolidated.plan.goal_areas:
         _merged_text(ws, row, 0, last_col, area.label, fmt.area_row)
+        pages.set(row, DEFAULT_ROW_HEIGHT, keep=min(2, len(area.goals)))
         row += 1
         rows: list[list[Any]] = []
         styles: list[list[Format]] = []
@@ -439,6 +480,8 @@ def _matrix_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: C
             )
         if rows:
             heights = [row_height([(goal.text, widths[1])]) for goal in area.goals]
+            for offset, height in enumerate(heights):
+                pages.set(row + offset, height)
             columns = list(zip(zip(*rows, strict=True), zip(*styles, strict=True), strict=True))
             row = book.write_columns(ws, row, columns, heights)
     ws.write_string(row, 0, TOTAL, fmt.total_label)
@@ -448,7 +491,8 @@ def _matrix_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: C
         ws.write_number(row, col, int(counts.get(code, 0)), fmt.integer_total)
     ws.write_number(row, last_col, len(consolidated.actions), fmt.integer_total)
     ws.freeze_panes(header_row + 1, 2)
-    _print_setup(ws, consolidated, repeat_row=header_row)
+    breaks = pages.breaks(row + 1, repeat_row=header_row, widths=widths)
+    _print_setup(ws, consolidated, repeat_row=header_row, breaks=breaks)
 
 
 # Handlingsplan, print-ready in the shape of Bilaga 1.
@@ -498,25 +542,52 @@ def _plan_sheet(
     by_goal: dict[Any, list[int]] = {}
     for index, goal_id in enumerate(table.values(c.GOAL)):
         by_goal.setdefault(goal_id, []).append(index)
+    pages = _Pages({0: 24.0, 1: row_height([(intro, total_width)])})
     row = header_row + 1
     for area in consolidated.plan.goal_areas:
         row += 1
         _merged_text(ws, row, 0, last_col, area.label, fmt.area)
         ws.set_row(row, 20)
+        pages.set(row, 20, keep=2)  # with its first delmål and that delmål's first row
         row += 1
         for goal in area.goals:
             text = f"{goal.id} {goal.text}"
             _merged_text(ws, row, 0, last_col, text, fmt.goal)
-            ws.set_row(row, row_height([(text, total_width)]) + 6)  # a little air above
+            goal_height = row_height([(text, total_width)]) + 6  # a little air above
+            ws.set_row(row, goal_height)
+            pages.set(row, goal_height, keep=1)
             row += 1
             actions = by_goal.get(goal.id)
             if not actions:
                 ws.write_string(row, 0, "Inga åtgärder.", fmt.note)
                 row += 1
                 continue
+            for offset, index in enumerate(actions):
+                pages.set(row + offset, heights[index])
             row = book.write_columns(ws, row, columns, heights, rows=actions)
     ws.freeze_panes(header_row + 1, 0)
-    _print_setup(ws, consolidated, repeat_row=header_row)
+    breaks = pages.breaks(row, repeat_row=header_row, widths=widths)
+    _print_setup(ws, consolidated, repeat_row=header_row, breaks=breaks)
+
+
+class _Pages:
+    """A sheet's row heights as written and the rows kept with the rows after them, for page breaks."""
+
+    def __init__(self, heights: dict[int, float] | None = None) -> None:
+        self.heights: dict[int, float] = dict(heights or {})
+        self.keep: dict[int, int] = {}
+
+    def set(self, row: int, height: float, keep: int = 0) -> None:
+        """Records a row's height; `keep`: how many rows after it must print on its page."""
+        self.heights[row] = height
+        if keep:
+            self.keep[row] = keep
+
+    def breaks(self, rows: int, repeat_row: int | None, widths: Sequence[float]) -> list[int]:
+        """Returns the rows before which a page starts, for rows 0..rows-1 at the scale of `widths`."""
+        heights = [self.heights.get(row, DEFAULT_ROW_HEIGHT) for row in range(rows)]
+        repeat = heights[repeat_row] if repeat_row is not None and repeat_row < rows else 0.0
+        return page_breaks(heights, self.keep, scale=print_scale(widths), repeat=repeat)
 
 
 def _plan_columns(fmt: _Formats, consolidated: Consolidated, table: _ActionLists) -> list[Column]:
@@ -556,11 +627,11 @@ def _status_sheet(ws: Worksheet, fmt: _Formats, consolidated: Consolidated) -> _
     ws.write_string(0, 0, f"Åtgärdernas status {consolidated.year}", fmt.title)
     ws.set_row(0, 24)
     ws.write_string(1, 0, f"Läget per {consolidated.as_of.isoformat()}", fmt.subtitle)
-    area_rows = _count_table(ws, fmt, 3, "Åtgärder per målområde och status", k.AREA, by_area)
+    area_rows = _count_table(ws, fmt, 3, f"Åtgärder per målområde och {REPORTED.lower()}", k.AREA, by_area)
     names = {d.code: d.name for d in consolidated.plan.departments}
     start = area_rows[1] + 4
     department_rows = _count_table(
-        ws, fmt, start, "Åtgärder per förvaltning och status", DEPARTMENT, by_department, names
+        ws, fmt, start, f"Åtgärder per förvaltning och {REPORTED.lower()}", DEPARTMENT, by_department, names
     )
     ws.freeze_panes(0, 1)
     _print_setup(ws, consolidated)
@@ -618,6 +689,7 @@ def _overview_sheet(
     ws: Worksheet, wb: Workbook, fmt: _Formats, consolidated: Consolidated, ranges: _ChartRanges
 ) -> None:
     figures = k.figures(consolidated)
+    reported_delayed = int(k.status_by_area(consolidated)[c.DELAYED].loc[TOTAL])
     _set_widths(ws, [40, 16])
     ws.hide_gridlines(2)
     ws.write_string(0, 0, f"Uppföljning av handlingsplanen {consolidated.year}", fmt.title)
@@ -632,8 +704,9 @@ def _overview_sheet(
             fmt.text,
         ),
         ("Åtgärder", figures.actions, fmt.integer),
-        ("Andel genomförda", figures.completed_share, fmt.percent),
-        ("Försenade åtgärder (Klart passerat)", figures.overdue, fmt.integer),
+        (f"Andel med {REPORTED.lower()} {c.COMPLETED}", figures.completed_share, fmt.percent),
+        (f"{REPORTED} {c.DELAYED}", reported_delayed, fmt.integer),
+        (OVERDUE, figures.overdue, fmt.integer),
         ("Delmål utan åtgärd", figures.goals_without_action, fmt.integer),
         ("Total kostnad (kr)", figures.total_cost, fmt.money),
     ]
@@ -648,14 +721,14 @@ def _overview_sheet(
     chart_row = 4 + len(rows) + 3
     area_chart = _status_chart(
         wb,
-        "Åtgärder per målområde och status",
+        f"Åtgärder per målområde och {REPORTED.lower()}",
         "Målområde",
         ranges.area_rows,
         ranges.area_max,
     )
     department_chart = _status_chart(
         wb,
-        "Åtgärder per förvaltning och status",
+        f"Åtgärder per förvaltning och {REPORTED.lower()}",
         "Förvaltning",
         ranges.department_rows,
         ranges.department_max,
@@ -663,8 +736,7 @@ def _overview_sheet(
     ws.insert_chart(chart_row, 0, area_chart, {"x_offset": 5, "y_offset": 5})
     second_row = chart_row + 22
     ws.insert_chart(second_row, 0, department_chart, {"x_offset": 5, "y_offset": 5})
-    ws.set_h_pagebreaks([second_row])
-    _print_setup(ws, consolidated)
+    _print_setup(ws, consolidated, breaks=[second_row])
 
 
 def _status_chart(wb: Workbook, title: str, axis: str, rows: tuple[int, int], highest: int) -> Any:
@@ -713,14 +785,21 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
         c.CONTACT_LABEL,
         c.EMAIL_LABEL,
         "Åtgärder",
-        *c.STATUSES,
+        *(f"{REPORTED} {s}" for s in c.STATUSES),
         "Planversion",
     ]
-    widths = [6, 26, 9, 24, 16, 14, 16, 24, 9, *[11] * len(c.STATUSES), 13]
+    # Wide enough for each header's longest word beside the autofilter button.
+    widths = [
+        fit_width([word], width, bold=True, button=True)
+        for name, width in zip(
+            headers, [6, 26, 9, 24, 16, 14, 16, 24, 9, *[11] * len(c.STATUSES), 13], strict=True
+        )
+        for word in [max(name.split(), key=len)]
+    ]
     _set_widths(ws, widths)
-    for col, name in enumerate(headers):
-        ws.write_string(0, col, name, fmt.for_status_header(name))
-    ws.set_row(0, 30)
+    for col, (name, status) in enumerate(zip(headers, ["", *[""] * 8, *c.STATUSES, ""], strict=True)):
+        ws.write_string(0, col, name, fmt.for_status_header(status))
+    ws.set_row(0, max(row_height([(name, width - 2.5)]) for name, width in zip(headers, widths, strict=True)))
     _, by_department = _status_counts(consolidated)
     count_names = (TOTAL, *c.STATUSES)
     counts = dict(zip(by_department.index, by_department[list(count_names)].to_numpy().tolist(), strict=True))
@@ -745,9 +824,23 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
         (_texts([d.plan_version for d in departments]), fmt.text),
     ]
     heights = [row_height([(d.name, widths[1]), (d.file or "", widths[3])]) for d in departments]
-    book.write_columns(ws, 1, columns, heights)
+    after = book.write_columns(ws, 1, columns, heights)
     ws.freeze_panes(1, 2)
     ws.autofilter(0, 0, max(len(consolidated.departments), 1), len(headers) - 1)
+    unknown = [r for r in consolidated.rejections if not r.department]
+    if unknown:
+        # Files nobody could be told about: the coordinator's to look into, so here, not in
+        # the deviations KS reads or the summary.
+        _section(
+            ws,
+            book,
+            fmt,
+            after + 1,
+            f"Avvisade filer utan känd förvaltning ({count_phrase(len(unknown), 'fil', 'filer')})",
+            [_Column("Fil", 2), _Column("Mottagen", 2), _Column("Antal fel", kind="int"), _Column("Skäl", 4)],
+            [(r.file, local_time(r.received), r.errors, "\n".join(r.reasons)) for r in unknown],
+            widths,
+        )
     _print_setup(ws, consolidated, repeat_row=0)
 
 
@@ -837,7 +930,7 @@ def _deviations_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidate
         book,
         fmt,
         row,
-        "Försenade åtgärder",
+        OVERDUE,
         [
             _Column(DEPARTMENT),
             _Column(c.ACTION_ID),
@@ -845,7 +938,7 @@ def _deviations_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidate
             _Column(c.ACTION, 3),
             _Column(c.OWNER),
             _Column(c.DONE, kind="date"),
-            _Column(c.STATUS, kind="status"),
+            _Column(REPORTED, kind="status"),
         ],
         overdue[[DEPARTMENT, c.ACTION_ID, c.GOAL, c.ACTION, c.OWNER, c.DONE, c.STATUS]].values.tolist(),
         widths,
@@ -918,6 +1011,7 @@ def _deviations_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidate
                 "\n".join(r.reasons),
             )
             for r in consolidated.rejections
+            if r.department
         ],
         widths,
     )
@@ -965,6 +1059,16 @@ def _changes_sheet(
     ws.write_string(1, 0, "Jämförelsen görs på Åtgärds-ID.", fmt.subtitle)
     columns = [_Column(name, kind="status" if name in STATUS_COLUMNS else "text") for name in CHANGE_COLUMNS]
     row = 3
+    if changes.pending:
+        names = {d.code: department_label(d.name, d.code) for d in consolidated.plan.departments}
+        listed = ", ".join(names.get(code, code) for code in changes.pending)
+        note = (
+            f"Har inte lämnat in i år, så deras förändringar är inte kända ännu och finns inte med nedan: "
+            f"{listed}."
+        )
+        _merged_text(ws, 2, 0, len(CHANGE_WIDTHS) - 1, note, fmt.subtitle_wrap)
+        ws.set_row(2, row_height([(note, sum(CHANGE_WIDTHS))]))
+        row = 4
     for heading, frame in (
         ("Nya åtgärder i år", changes.new),
         ("Genomförda sedan förra året", changes.finished),
