@@ -352,6 +352,44 @@ def test_unreadable_file_without_workbook_still_reports(tmp_path: Path) -> None:
     paths = write_feedback(_submission(None, problems=(MISSING_COLUMN,)), _paths(tmp_path))
     assert paths.marked is None
     assert paths.html.exists() and paths.markdown.exists()
+    # a file the check would not open again is not a failure to make a copy: nothing is said
+    for text in (paths.html.read_text(encoding="utf-8"), paths.markdown.read_text(encoding="utf-8")):
+        assert "kopia" not in text
+
+
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ODS_MEMBERS = {"mimetype": b"application/vnd.oasis.opendocument.spreadsheet", "content.xml": b"<office/>"}
+
+
+@pytest.mark.parametrize(("suffix", "shown"), [(".ods", ".ods"), (".xls", ".xls"), (".xlsx", ".ods")])
+def test_ods_and_xls_get_no_copy_and_are_told_how_to_get_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, suffix: str, shown: str
+) -> None:
+    archived = tmp_path / f"arkiverad{suffix}"
+    if shown == ".xls":
+        archived.write_bytes(OLE2_SIGNATURE + bytes(512) + "Workbook".encode("utf-16-le") + bytes(512))
+    else:
+        with zipfile.ZipFile(archived, "w") as archive:
+            for name, data in ODS_MEMBERS.items():
+                archive.writestr(name, data)
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        paths = write_feedback(_submission(archived), _paths(tmp_path / "ut"))
+    assert paths.marked is None
+    assert not [r for r in caplog.records if "markerade" in r.getMessage()]  # nothing failed
+    html = paths.html.read_text(encoding="utf-8")
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert "<h1>Återkoppling på handlingsplan 2027 – Socialförvaltningen</h1>" in html
+    told = (
+        f"En kopia med markerade celler görs bara för .xlsx-filer, och den här filen är en {shown}-fil. "
+        "Vill du ha en: öppna filen och välj Spara som {gt} Excel 2007-365 (.xlsx) (i Excel: Excel-arbetsbok), "
+        "och lämna in den."
+    )
+    assert told.format(gt="&gt;") in html
+    assert told.format(gt=">") in md
+    assert "Vi kunde inte" not in html and "Vi kunde inte" not in md
+    # the list names each problem's sheet and cell, the förvaltning's way to find it
+    assert "<h2>Åtgärder</h2>" in html and '<td class="cell">L2</td>' in html
+    assert "## Åtgärder" in md and "| L2 | Status | Klar |" in md
 
 
 def test_feedback_sheet_keeps_formula_like_text_as_text(plan: Plan, tmp_path: Path) -> None:

@@ -205,6 +205,70 @@ def test_closed_actions_are_not_overdue(plan: Plan, template: Path, tmp_path: Pa
     assert flat(result) == []
 
 
+def test_overdue_names_the_computed_fact_not_the_status(plan: Plan, template: Path, tmp_path: Path) -> None:
+    result = check(plan, template, tmp_path, [{**GOOD, c.DONE: dt.datetime(2027, 2, 15)}])
+    assert [(p.cell, p.code, p.message) for p in result.problems] == [
+        ("F2", "overdue", "Klart-datum passerat, ej avslutad: Klart är 2027-02-15 men status är Pågår.")
+    ]
+    assert "Försenad" not in result.problems[0].message  # the status's name is kept for the status
+
+
+def test_a_short_date_typed_the_year_before_is_warned_instead_of_overdue(
+    plan: Plan, template: Path, tmp_path: Path
+) -> None:
+    # "31/3" typed in November 2026 becomes 2026-03-31 in the 2027 plan
+    result = check(plan, template, tmp_path, [{**GOOD, c.START: None, c.DONE: dt.datetime(2026, 3, 31)}])
+    assert [(p.cell, p.kind, p.code, p.message) for p in result.problems] == [
+        (
+            "F2",
+            "warning",
+            "date_before_plan_year",
+            "Klart 2026-03-31 ligger före planåret 2027. Skrev du 31/3? Ange året: 2027-03-31.",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "done", "expected"),
+    [
+        (
+            dt.datetime(2026, 11, 15),
+            dt.datetime(2027, 12, 31),
+            [("E2", "Start 2026-11-15 ligger före planåret 2027. Skrev du 15/11? Ange året: 2027-11-15.")],
+        ),
+        (
+            None,
+            dt.datetime(2024, 2, 29),
+            [("F2", "Klart 2024-02-29 ligger före planåret 2027. Skrev du 29/2? Ange året: 2027-02-28.")],
+        ),
+        (
+            dt.datetime(2027, 1, 1),
+            dt.datetime(2033, 1, 1),
+            [
+                (
+                    "F2",
+                    "Klart 2033-01-01 ligger långt efter planåret 2027, mer än 5 år senare. Kontrollera året.",
+                )
+            ],
+        ),
+        (dt.datetime(2027, 1, 1), dt.datetime(2032, 12, 31), []),
+    ],
+)
+def test_dates_outside_the_plan_year(
+    plan: Plan, template: Path, tmp_path: Path, start: Any, done: Any, expected: list[tuple[str, str]]
+) -> None:
+    result = check(plan, template, tmp_path, [{**GOOD, c.START: start, c.DONE: done}])
+    assert [(p.cell, p.message) for p in result.problems] == expected
+    assert all(p.kind == "warning" for p in result.problems)
+
+
+def test_an_action_carried_over_keeps_its_own_years(plan: Plan, template: Path, tmp_path: Path) -> None:
+    carried = {**GOOD, c.ACTION_ID: "SOC-2025-003", c.START: dt.datetime(2025, 5, 1)}
+    too_early = {**carried, c.ACTION_ID: "SOC-2025-004", c.START: dt.datetime(2024, 5, 1)}
+    result = check(plan, template, tmp_path, [carried, too_early])
+    assert flat(result) == [("Åtgärder", "E3", "warning", "date_before_plan_year")]
+
+
 def test_formula_with_saved_value_is_read_and_without_is_an_error(
     plan: Plan, template: Path, tmp_path: Path
 ) -> None:
