@@ -89,8 +89,12 @@ MAX_WORKERS = 64
 # --- values on the command line ------------------------------------------------------------
 
 
-def parse_year(text: str) -> int:
-    """An årtal with four digits within the years the plan can cover."""
+def parse_year(value: str | int) -> int:
+    """An årtal with four digits within the years the plan can cover.
+
+    Typer passes a default through the parser too, so the value may already be a number.
+    """
+    text = str(value)
     if not re.fullmatch(r"\d{4}", text.strip()):
         raise typer.BadParameter(f'"{text}" är inget årtal; skriv året med fyra siffror, t.ex. 2027.')
     year = int(text)
@@ -99,8 +103,11 @@ def parse_year(text: str) -> int:
     return year
 
 
-def parse_date(text: str) -> dt.date:
+def parse_date(value: str | dt.date) -> dt.date:
     """A date written ÅÅÅÅ-MM-DD."""
+    if isinstance(value, dt.date):
+        return value
+    text = value
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
@@ -109,15 +116,17 @@ def parse_date(text: str) -> dt.date:
         ) from None
 
 
-def parse_workers(text: str) -> int:
+def parse_workers(value: str | int) -> int:
     """A number of processes, 1 to 64."""
+    text = str(value)
     if not re.fullmatch(r"\d+", text.strip()) or not 1 <= int(text) <= MAX_WORKERS:
         raise typer.BadParameter(f'"{text}" går inte; ange ett heltal från 1 till {MAX_WORKERS}, t.ex. 2.')
     return int(text)
 
 
-def parse_seconds(text: str) -> float:
+def parse_seconds(value: str | float) -> float:
     """A number of seconds, 0 or more; a decimal comma is fine."""
+    text = str(value)
     try:
         seconds = float(text.strip().replace(",", "."))
     except ValueError:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import typer.main
 import yaml
 from typer.testing import CliRunner
 
@@ -136,6 +137,16 @@ def test_option_errors_are_swedish_with_an_example(args: list[str], expected: st
     assert expected in result.stderr, result.stderr
     assert "Exempel: handlingsplan " in result.stderr
     assert not english_in(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_default_passes_its_own_check(name: str) -> None:
+    # Typer hands defaults to an option's parser too: a default must be a value the parser takes.
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    required = ["--year", "2027"] if name in ("templates", "collect", "report") else []
+    ctx = command.make_context(name, required)
+    assert ctx.params.get("year") in (2027, None)
+    assert ctx.params.get("workers", None) is None
 
 
 def test_an_error_gives_the_example_of_the_command_that_failed() -> None:
