@@ -148,8 +148,12 @@ def folder_option(name: str, help: str) -> Any:
     return typer.Option(name, help=help, metavar="MAPP")
 
 
-def plan_option(help: str) -> Any:
-    return typer.Option("--plan", help=help, metavar="FIL")
+def plan_option(purpose: str) -> Any:
+    return typer.Option(
+        "--plan",
+        help=f"Planfil (YAML) {purpose}, när planen har reviderats (standard: den inbyggda planen).",
+        metavar="FIL",
+    )
 
 
 def workers_option(help: str) -> Any:
@@ -163,9 +167,6 @@ def workers_option(help: str) -> Any:
 
 def dask_option(help: str) -> Any:
     return typer.Option("--dask", help=f"{help} på ett Dask-kluster (kräver tillägget dask).")
-
-
-PLAN_HELP = "En reviderad planfil (YAML) i stället för den inbyggda planen"
 
 
 # --- running a flow ------------------------------------------------------------------------
@@ -212,7 +213,7 @@ def templates(
         dt.date | None,
         date_option("--deadline", "Sista dag att lämna in; står i mallarnas instruktioner."),
     ] = None,
-    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att bygga mallarna på.")] = None,
+    plan: Annotated[Path | None, plan_option("att bygga mallarna på")] = None,
     outbox: Annotated[
         Path, folder_option("--outbox", "Mappen där mallarna skrivs, i undermappen <år>/mallar.")
     ] = Path("outbox"),
@@ -258,7 +259,7 @@ def collect(
             "--outbox", "Mappen där återkopplingen, arkivet och registret över inlämningar skrivs."
         ),
     ] = Path("outbox"),
-    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att kontrollera inlämningarna mot.")] = None,
+    plan: Annotated[Path | None, plan_option("att kontrollera inlämningarna mot")] = None,
     as_of: Annotated[
         dt.date | None,
         date_option("--as-of", "Dagen som Klart-datum i inlämningarna jämförs med (standard: i dag)."),
@@ -368,9 +369,11 @@ def report(
     year: Annotated[int, year_option("Året som rapporterna gäller, t.ex. 2027.")],
     outbox: Annotated[
         Path,
-        folder_option("--outbox", "Mappen där insamlingen skrev inlämningarna; rapporterna skrivs i <år>."),
+        folder_option(
+            "--outbox", "Mappen där insamlingen skrev inlämningarna; rapporterna skrivs i undermappen <år>."
+        ),
     ] = Path("outbox"),
-    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att bygga rapporterna på.")] = None,
+    plan: Annotated[Path | None, plan_option("att bygga rapporterna på")] = None,
     as_of: Annotated[
         dt.date | None,
         date_option(
@@ -433,9 +436,7 @@ def run(
         Path,
         folder_option("--outbox", "Mappen där återkopplingen, rapporterna och nästa års mallar skrivs."),
     ] = Path("outbox"),
-    plan: Annotated[
-        Path | None, plan_option(f"{PLAN_HELP} för kontrollen, rapporterna och nästa års mallar.")
-    ] = None,
+    plan: Annotated[Path | None, plan_option("för kontrollen, rapporterna och nästa års mallar")] = None,
     as_of: Annotated[
         dt.date | None,
         date_option("--as-of", "Dagen som uppföljningen avser (standard: i dag)."),
@@ -499,7 +500,7 @@ def demo(
         folder_option("--dir", "Mappen där demon körs; den skapas och får bara innehålla en tidigare demo."),
     ] = Path("handlingsplan-demo"),
     year: Annotated[int, year_option("Året i exemplet.")] = 2027,
-    plan: Annotated[Path | None, plan_option(f"{PLAN_HELP} att köra exemplet med.")] = None,
+    plan: Annotated[Path | None, plan_option("att köra exemplet med")] = None,
 ) -> None:
     """Kör en hel cykel på exempeldata: mallar, fyra inlämningar, insamling och rapporter."""
     from pipeline.demo import prepare_demo
@@ -532,11 +533,12 @@ def demo(
     epilog=f"Exempel: PREFECT_API_URL=http://127.0.0.1:4200/api {PROGRAM} serve",
 )
 def serve() -> None:
-    """Kör deployments i prefect.yaml från den här datorn, med det årliga schemat.
+    """Ta emot körningar från Prefect: de schemalagda i prefect.yaml och de som startas för hand.
 
     Kräver en Prefect-server: starta den med `prefect server start` och sätt
     PREFECT_API_URL=http://127.0.0.1:4200/api. Körningar startas sedan från
-    Prefects webbgränssnitt (Deployments > Run) eller enligt schemat.
+    Prefects webbgränssnitt (Deployments > Run) eller enligt schemat i prefect.yaml.
+    Kommandot fortsätter tills du avslutar det med Ctrl+C.
     """
     configure_prefect()
     if not os.environ.get("PREFECT_API_URL"):

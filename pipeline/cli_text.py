@@ -83,7 +83,8 @@ def _takes_value(param: Any) -> bool:
 
 
 def _names(param: Any) -> str:
-    names = ", ".join([*param.opts, *param.secondary_opts])
+    # Long names first, in the same order on every screen (the help option's names come as a set).
+    names = ", ".join(sorted([*param.opts, *param.secondary_opts], key=lambda n: (not n.startswith("--"), n)))
     return f"{names} {param.metavar}" if _takes_value(param) and param.metavar else names
 
 
@@ -94,7 +95,7 @@ def _option_help(param: Any, ctx: Any) -> str:
     if param.required:
         text += " Måste anges."
     elif _takes_value(param) and param.default is not None and param.show_default is not False:
-        text += f" Standard: {param.default}."
+        text = f"{text.rstrip('.')} (standard: {str(param.default).rstrip('.')})."
     return text
 
 
