@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -53,6 +53,24 @@ class Rejection:
     received: str
     errors: int
     reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Handed:
+    """One file handled for the year, for the coordinator's history: what became of it.
+
+    `standing` is "gäller" (the förvaltning's submission in force), "ersatt" (accepted,
+    later replaced), "avvisad" (rejected, still needs action) or "avvisad, åtgärdad"
+    (rejected, and an accepted submission came after it).
+    """
+
+    file: str
+    department: str | None
+    received: str
+    verdict: str
+    errors: int
+    warnings: int
+    standing: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,8 @@ class Consolidated:
     departments: tuple[DepartmentStatus, ...]
     rejections: tuple[Rejection, ...] = field(default_factory=tuple)
     changes: Changes | None = None
+    history: tuple[Handed, ...] = field(default_factory=tuple)
+    """Every file handled for the year, in the order received (coordinator's history)."""
 
 
 # Building the consolidated plan.
@@ -137,12 +157,13 @@ def combine_submissions(
     in_force: Mapping[str, tuple[LedgerRecord, CleanData]],
     open_rejections: Iterable[LedgerRecord] = (),
     previous: pd.DataFrame | None = None,
+    history: Iterable[LedgerRecord] = (),
 ) -> Consolidated:
     """Returns the consolidated plan from the submissions in force, as the store keeps them.
 
     `in_force` maps a förvaltning code to its ledger record and clean tables; förvaltningar
     of the plan without one count as not submitted. `open_rejections` are the year's
-    rejections that still need action.
+    rejections that still need action; `history` every file handled for the year.
     """
     statuses = []
     tables: dict[str, tuple[Records, GoalAnswers]] = {}
@@ -168,10 +189,35 @@ def combine_submissions(
                 warnings=data.warnings,
             )
         )
+    still_open = tuple(open_rejections)
     rejections = [
-        Rejection(r.original_name, r.department, r.received, r.errors, r.reasons) for r in open_rejections
+        Rejection(r.original_name, r.department, r.received, r.errors, r.reasons) for r in still_open
     ]
-    return combine(plan, year, as_of, tables, statuses, rejections, previous)
+    consolidated = combine(plan, year, as_of, tables, statuses, rejections, previous)
+    in_force_digests = {record.digest for record, _ in in_force.values()}
+    open_digests = {r.digest for r in still_open}
+    handed = tuple(
+        _handed(r, in_force_digests, open_digests)
+        for r in sorted(history, key=lambda r: (r.received, r.digest))
+    )
+    return replace(consolidated, history=handed)
+
+
+def _handed(record: LedgerRecord, in_force: set[str], still_open: set[str]) -> Handed:
+    if record.verdict == "accepted":
+        standing, verdict = ("gäller" if record.digest in in_force else "ersatt"), "godkänd"
+    else:
+        standing = "avvisad" if record.digest in still_open else "avvisad, åtgärdad"
+        verdict = "avvisad"
+    return Handed(
+        record.original_name,
+        record.department,
+        record.received,
+        verdict,
+        record.errors,
+        record.warnings,
+        standing,
+    )
 
 
 def combine(

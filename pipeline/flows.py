@@ -426,6 +426,7 @@ def consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consoli
         kept,
         year_view.open_rejections,
         previous.actions if previous is not None else None,
+        history=year_view.records,
     )
 
 

@@ -24,7 +24,7 @@ from pipeline.config import Settings
 from pipeline.demo import prepare_demo
 from pipeline.plan import Plan
 from tests import running
-from tests.workbooks import fill_workbook
+from tests.workbooks import fill_workbook, make_template
 
 FIRST, SECOND = 2027, 2028
 FIRST_AS_OF, SECOND_AS_OF = dt.date(FIRST, 3, 1), dt.date(SECOND, 3, 1)
@@ -136,8 +136,8 @@ def test_changes_list_only_forvaltningar_that_handed_in(first_year: Settings, tm
     running.collect(settings, SECOND, SECOND_AS_OF)
     result = running.report(settings, SECOND, SECOND_AS_OF)
     assert result.consolidated.changes is not None
-    removed = result.consolidated.changes.removed
-    assert set(removed[c.DEPARTMENT]) <= {"SOC"}, "only SOC handed in for 2028"
+    disappeared = result.consolidated.changes.disappeared
+    assert set(disappeared[c.DEPARTMENT]) <= {"SOC"}, "only SOC handed in for 2028"
 
 
 def test_a_late_file_for_last_year_is_handled_for_its_own_year(
@@ -146,7 +146,7 @@ def test_a_late_file_for_last_year_is_handled_for_its_own_year(
     settings = _copy(first_year, tmp_path / "kommun", keep_first_year_files=False)
     late = settings.inbox / "SBF sen 2027.xlsx"
     action = {c.GOAL: "2.1", c.ACTION: "Praktikplatser", c.OWNER: "Chef", c.STATUS: c.NOT_STARTED}
-    fill_workbook(settings.template_file(FIRST, "SBF"), late, actions=[action])
+    fill_workbook(make_template(plan, "SBF", FIRST, tmp_path / "mallar"), late, actions=[action])
     os.utime(late, (RECEIVED_2028, RECEIVED_2028))
 
     collected = running.collect(settings, SECOND, SECOND_AS_OF)
@@ -181,3 +181,32 @@ def test_a_file_that_is_no_workbook_is_ignored_not_rejected(first_year: Settings
     assert {f.name: f.state for f in second.files}["anteckningar.txt"] == "ignored"
     assert result.consolidated.rejections == ()
     assert "anteckningar.txt" not in _texts(settings.year_dir(SECOND))
+
+
+def test_a_rejection_fixed_by_a_later_file_leaves_what_needs_doing(
+    first_year: Settings, tmp_path: Path
+) -> None:
+    settings = _copy(first_year, tmp_path / "kommun", keep_first_year_files=False)
+    wrong = settings.inbox / "SOC utkast.xlsx"
+    bad = {c.GOAL: "9.9", c.ACTION: "Utkast", c.OWNER: "Chef", c.STATUS: c.NOT_STARTED}
+    fill_workbook(settings.template_file(SECOND, "SOC"), wrong, actions=[bad])
+    os.utime(wrong, (RECEIVED_2028 - 3600, RECEIVED_2028 - 3600))
+    first = running.collect(settings, SECOND, SECOND_AS_OF)
+    assert [f.state for f in first.files] == ["rejected"]
+    _hand_in_soc_2028(settings)
+
+    running.collect(settings, SECOND, SECOND_AS_OF)
+    result = running.report(settings, SECOND, SECOND_AS_OF)
+
+    assert result.consolidated.rejections == ()
+    assert [(h.file, h.standing) for h in result.consolidated.history] == [
+        ("SOC utkast.xlsx", "avvisad, åtgärdad"),
+        (SOC_2028, "gäller"),
+    ]
+    summary = settings.summary_file(SECOND, ".html").read_text(encoding="utf-8")
+    assert "SOC utkast.xlsx" not in summary and "Avvisade inlämningar" not in summary
+    follow_up = openpyxl.load_workbook(settings.follow_up_file(SECOND), read_only=True)
+    history = [
+        row for row in follow_up["Förvaltningar"].iter_rows(values_only=True) if "SOC utkast.xlsx" in row
+    ]
+    assert len(history) == 1 and "avvisad, åtgärdad" in history[0]

@@ -831,7 +831,7 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
     if unknown:
         # Files nobody could be told about: the coordinator's to look into, so here, not in
         # the deviations KS reads or the summary.
-        _section(
+        after = _section(
             ws,
             book,
             fmt,
@@ -839,6 +839,38 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
             f"Avvisade filer utan känd förvaltning ({count_phrase(len(unknown), 'fil', 'filer')})",
             [_Column("Fil", 2), _Column("Mottagen", 2), _Column("Antal fel", kind="int"), _Column("Skäl", 4)],
             [(r.file, local_time(r.received), r.errors, "\n".join(r.reasons)) for r in unknown],
+            widths,
+        )
+    if consolidated.history:
+        # Everything handed in for the year, superseded rejections too: the coordinator's
+        # record of what came in and what became of it.
+        _section(
+            ws,
+            book,
+            fmt,
+            after + 1 if not unknown else after,
+            f"Alla inlämningar under året ({count_phrase(len(consolidated.history), 'fil', 'filer')})",
+            [
+                _Column("Fil", 2),
+                _Column(DEPARTMENT),
+                _Column("Mottagen", 2),
+                _Column("Utfall"),
+                _Column("Antal fel", kind="int"),
+                _Column("Antal varningar", kind="int"),
+                _Column("Gäller nu?", 2),
+            ],
+            [
+                (
+                    h.file,
+                    h.department or "okänd",
+                    local_time(h.received),
+                    h.verdict,
+                    h.errors,
+                    h.warnings,
+                    h.standing,
+                )
+                for h in consolidated.history
+            ],
             widths,
         )
     _print_setup(ws, consolidated, repeat_row=0)
