@@ -14,7 +14,7 @@ import errno
 import os
 import sys
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,23 +157,23 @@ def _option_table(command: Any, ctx: Any) -> dict[str, Any]:
     return {name: p for p in _options(command, ctx) for name in [*p.opts, *p.secondary_opts]}
 
 
-def _tokens(args: Sequence[str]) -> Iterator[str]:
-    for token in args:
-        if token == "--":
-            return
-        yield token
-
-
 def check_command_line(command: Any, ctx: Any, args: Sequence[str]) -> None:
     """Refuses, in Swedish, what Click's parser would refuse in English.
 
     Unknown options, stray words, an option without its value, a missing required option.
     """
     table = _option_table(command, ctx)
-    if any(token in ctx.help_option_names for token in _tokens(args)):
+    tokens = list(args)
+    if "--" in tokens:  # what follows "--" is never an option; no command takes other words
+        after = tokens[tokens.index("--") + 1 :]
+        tokens = tokens[: tokens.index("--")]
+        if after and not any(token in ctx.help_option_names for token in tokens):
+            raise CommandLineError(
+                f'"{after[0]}" är inget val. Varje värde skrivs efter sitt val, t.ex. --year 2027.'
+            )
+    if any(token in ctx.help_option_names for token in tokens):
         return  # the help is shown whatever else is written
     given: set[int] = set()
-    tokens = list(_tokens(args))
     i = 0
     while i < len(tokens):
         token = tokens[i]

@@ -121,6 +121,7 @@ OPTION_ERRORS = [
     (["collect", "--year", "2027", "--quiet-seconds", "snart"], "ange antal sekunder"),
     (["collect", "--year", "2027", "--bogus"], "har inget val som heter --bogus"),
     (["collect", "--year", "2027", "extra"], '"extra" är inget val'),
+    (["collect", "--year", "2027", "--", "extra"], '"extra" är inget val'),
     (["collect", "--year"], "--year behöver ett värde, t.ex. --year 2027"),
     (["collect", "--year", "2027", "--dask=ja"], "--dask tar inget värde"),
     (["colect", "--year", "2027"], 'inget kommando som heter "colect". Menade du collect?'),
