@@ -222,6 +222,8 @@ def _find_header(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> int |
 Cell = tuple[int, int]
 """A cell as (0-based row, 0-based column) of the rows calamine gives, which start at A1."""
 Render = Callable[[str, dict[Cell, Any]], dict[Cell, str]]
+_SHOWN_TYPES = frozenset({int, float, dt.date, dt.datetime, dt.time})
+"""What calamine gives for a number or date: a spreadsheet shows each in a form of its own."""
 """Returns, for a sheet's cells holding numbers, the text each was shown as (where known)."""
 
 
@@ -294,12 +296,13 @@ def _as_shown(
     render: Render,
 ) -> None:
     """Replaces numbers and dates in these columns by the text they were shown as (in place)."""
-    found: dict[Cell, Any] = {}
-    for index in range(header_index + 1, len(rows)):
-        row = rows[index]
-        for pos in positions:
-            if pos < len(row) and _is_shown_differently(row[pos]):
-                found[(index, pos)] = row[pos]
+    width = min((len(row) for row in rows), default=0)  # calamine's rows are one width
+    found: dict[Cell, Any] = {
+        (index, pos): row[pos]
+        for index, row in enumerate(rows[header_index + 1 :], start=header_index + 1)
+        for pos in positions
+        if pos < width and type(row[pos]) in _SHOWN_TYPES  # exact types: bool is not shown so
+    }
     if not found:
         return
     numbers = {cell: value for cell, value in found.items() if isinstance(value, int | float)}
@@ -309,13 +312,6 @@ def _as_shown(
     for (index, pos), value in found.items():
         text = texts.get(origin[(index, pos)]) if (index, pos) in origin else None
         rows[index][pos] = text if text is not None else display_text(value, GENERAL)
-
-
-def _is_shown_differently(value: Any) -> bool:
-    """Returns True for a number or date, which a spreadsheet shows in a form of its own."""
-    return (isinstance(value, int | float) and not isinstance(value, bool)) or isinstance(
-        value, dt.date | dt.time
-    )
 
 
 def _merged_origin(ranges: Sequence[Any], cell: Cell) -> Cell:
