@@ -334,7 +334,7 @@ _TYPES = (
         "overdue",
         WARNING,
         "Klart-datum passerat, ej avslutad: Klart är {value} men status är {status}.",
-        "Välj status Genomförd eller Avbruten om åtgärden är avslutad (Försenad om den är sen), eller ange ett nytt Klart-datum.",
+        "Välj status Genomförd eller Avbruten om åtgärden är avslutad. Pågår den fortfarande: ange ett nytt Klart-datum (och status Försenad om den är sen).",
     ),
     ProblemType(
         "date_before_plan_year",
