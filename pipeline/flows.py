@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
 import math
 import os
@@ -231,10 +232,21 @@ class Processed:
 # --- tasks -------------------------------------------------------------------------------
 
 
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EBUSY, errno.EAGAIN, errno.ETIMEDOUT, errno.EIO, errno.ESTALE, errno.EINTR, errno.ECONNRESET}
+)
+"""File-system errors that may pass by themselves (a busy share, a network hiccup)."""
+WINDOWS_SHARING_ERRORS = frozenset({32, 33})
+"""A file open in another program on Windows (sharing and lock violations)."""
+
+
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may pass by itself: file-system errors such as a locked share."""
+    """Retry only what may pass by itself: a locked file or a busy share, not a full disk,
+    a missing folder or a lacking permission, which only the user can mend."""
     error = state.result(raise_on_failure=False)
-    return isinstance(error, OSError) and not isinstance(error, HandlingsplanError)
+    if not isinstance(error, OSError) or isinstance(error, HandlingsplanError):
+        return False
+    return error.errno in TRANSIENT_ERRNOS or getattr(error, "winerror", None) in WINDOWS_SHARING_ERRORS
 
 
 # Every task writes files, so a cached result would skip work that must happen.
@@ -461,16 +473,22 @@ def _rebuild_clean_data(
     return data
 
 
+def _require_submissions(in_force: Mapping[str, Any], year: int) -> None:
+    """Stops the report when no förvaltning has an accepted submission: it would be all zeros."""
+    if not in_force:
+        raise NothingToReportError(
+            f"Ingen förvaltning har en godkänd handlingsplan för {year}, så rapporterna skrevs inte. "
+            f"Kör insamlingen först (handlingsplan collect --year {year}), "
+            "eller lägg till --allow-empty för att ändå skriva tomma rapporter."
+        )
+
+
 def _report(
     settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce, *, allow_empty: bool
 ) -> ReportResult:
     consolidated = consolidate(settings, plans, cycle)
     if not any(d.submitted for d in consolidated.departments) and not allow_empty:
-        raise NothingToReportError(
-            f"Ingen förvaltning har en godkänd handlingsplan för {cycle.year}, så rapporterna skrevs inte. "
-            f"Kör insamlingen först (handlingsplan collect --year {cycle.year}), "
-            "eller lägg till --allow-empty för att ändå skriva tomma rapporter."
-        )
+        _require_submissions({d.code: d for d in consolidated.departments if d.submitted}, cycle.year)
     processes = workers.executor.processes(len(consolidated.actions), ACTIONS_PER_WRITER_PROCESS)
     if processes > 1 or workers.executor.dask:
         year = cycle.year
@@ -594,6 +612,8 @@ def report_flow(
     cycle = Cycle.build(year, as_of)
     settings = _settings(outbox=outbox, plan_file=plan_file)
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
+        if not allow_empty:
+            _require_submissions(store.received(settings, cycle.year).in_force, cycle.year)
         plans = plans_for(settings)
         return _report(settings, plans, cycle, shared, allow_empty=allow_empty)
 

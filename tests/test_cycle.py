@@ -209,7 +209,7 @@ def test_demo_command_runs_the_whole_cycle_with_artifacts(tmp_path: Path, prefec
 
     result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert "4 nya inlämningar: 3 godkända, 1 avvisade." in result.output
+    assert "4 nya inlämningar: 3 godkända, 1 avvisad." in result.output
     assert "3 av 5 förvaltningar har lämnat in" in result.output
     year_dir = tmp_path / "demo" / "outbox" / "2027"
     assert (year_dir / "uppfoljning_2027.xlsx").is_file() and (
@@ -296,16 +296,21 @@ def test_collect_runs_on_a_local_dask_cluster(tmp_path: Path, prefect_harness: N
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "4 nya inlämningar: 3 godkända, 1 avvisade." in result.output
+    assert "4 nya inlämningar: 3 godkända, 1 avvisad." in result.output
 
 
-def test_only_file_system_errors_are_retried() -> None:
+def test_only_file_system_errors_that_may_pass_are_retried() -> None:
+    import errno
+
     from prefect.states import Completed, Failed
 
     from pipeline.errors import PlanError
     from pipeline.flows import _transient
 
-    assert _transient(None, None, Failed(data=OSError("nätverksenheten svarar inte")))
+    assert _transient(None, None, Failed(data=OSError(errno.EBUSY, "nätverksenheten svarar inte")))
+    assert _transient(None, None, Failed(data=OSError(errno.EIO, "läsfel")))
+    for lasting in (errno.ENOSPC, errno.EACCES, errno.ENOTDIR, errno.EROFS, errno.ENOENT):
+        assert not _transient(None, None, Failed(data=OSError(lasting, "bara användaren kan rätta")))
     assert not _transient(None, None, Failed(data=PlanError("trasig plan")))
     assert not _transient(None, None, Failed(data=ValueError("bugg")))
     assert not _transient(None, None, Completed(data=1))

@@ -57,7 +57,8 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "template",
     },
-    "cli": {"combine", "config", "demo", "deployments", "errors", "flows", "records"},
+    "cli_text": {"errors"},
+    "cli": {"cli_text", "combine", "config", "demo", "deployments", "errors", "flows", "records"},
 }
 """Each module (or package) of pipeline/ and schemas/, and the project modules it may import."""
 
