@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 EntryState = Literal["candidate", "ignored", "waiting"]
 
 CHUNK_SIZE = 1024 * 1024
+ZIP_WORKBOOK_SUFFIXES = (".xlsx", ".ods")
 COPY_GRACE_FACTOR = 10
 """A recent .xlsx without a zip directory waits this many quiet periods before it is judged."""
 
@@ -200,8 +201,8 @@ def ignore_reason(name: str) -> str | None:
 
 
 def _looks_half_copied(path: Path) -> bool:
-    """Returns True for an .xlsx that starts like a zip but has no zip directory yet."""
-    if path.suffix.lower() != ".xlsx":
+    """Returns True for a zip-based workbook (.xlsx, .ods) that has no zip directory yet."""
+    if path.suffix.lower() not in ZIP_WORKBOOK_SUFFIXES:
         return False
     try:
         with path.open("rb") as handle:

@@ -104,11 +104,13 @@ def test_recent_file_waits_and_old_file_is_candidate(tmp_path: Path) -> None:
 def test_half_copied_workbook_waits_while_recent(tmp_path: Path, workbook_bytes: bytes) -> None:
     half = workbook_bytes[: len(workbook_bytes) // 2]
     drop(tmp_path, "kopieras.xlsx", half, mtime=NOW - 120)
+    drop(tmp_path, "kopieras.ods", half, mtime=NOW - 120)  # LibreOffice's own format is a zip too
     drop(tmp_path, "hel.xlsx", workbook_bytes, mtime=NOW - 120)
     entries = {e.relative: e for e in scan_inbox(tmp_path, now=NOW, quiet_seconds=60)}
     # Copied at 08.58; a half-copied file gets ten quiet periods: 09.08.
     copying = REASON_COPYING.format(ready="09.08")
     assert (entries["kopieras.xlsx"].state, entries["kopieras.xlsx"].reason) == ("waiting", copying)
+    assert entries["kopieras.ods"].state == "waiting"
     assert entries["hel.xlsx"].state == "candidate"
 
 
