@@ -41,6 +41,7 @@ from pipeline.plan import Plan, archive_plan, load_plan
 from pipeline.problems import ERROR
 from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
 from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
+from pipeline.text import count_phrase
 
 log = logging.getLogger(__name__)
 
@@ -673,14 +674,13 @@ def _publish_collect(result: CollectResult) -> None:
     create_table_artifact(
         key=f"insamling-{result.year}", table=rows, description=f"Inlämningar {result.year}"
     )
-    get_run_logger().info(
-        "Insamling %d: %d nya, %d godkända, %d avvisade, %d väntar",
-        result.year,
-        result.new_submissions,
-        result.count("accepted"),
-        result.count("rejected"),
-        result.count("waiting"),
+    counts = (
+        count_phrase(result.new_submissions, "ny", "nya"),
+        count_phrase(result.count("accepted"), "godkänd", "godkända"),
+        count_phrase(result.count("rejected"), "avvisad", "avvisade"),
+        f"{result.count('waiting')} väntar",
     )
+    get_run_logger().info("Insamling %d: %s", result.year, ", ".join(counts))
 
 
 def _publish_report(result: ReportResult) -> None:

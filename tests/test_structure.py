@@ -56,6 +56,7 @@ ALLOWED: dict[str, set[str]] = {
         "report",
         "store",
         "template",
+        "text",
     },
     "cli_text": {"errors"},
     "cli": {"cli_text", "combine", "config", "demo", "deployments", "errors", "flows", "records"},
