@@ -30,7 +30,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from pipeline import check, intake, store
+from pipeline import check, intake, isolate, store
 from pipeline import template as template_stage
 from pipeline.combine import ACTION_TABLE_COLUMNS, Consolidated, combine_submissions
 from pipeline.config import RETURN_TO_DEFAULT, Cycle, Settings, check_safe_xml
@@ -38,7 +38,7 @@ from pipeline.errors import HandlingsplanError, NothingToReportError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
 from pipeline.plan import Plan, archive_plan, load_plan
-from pipeline.problems import ERROR
+from pipeline.problems import ERROR, problem
 from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
 from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
 from pipeline.text import count_phrase
@@ -305,10 +305,43 @@ def handle_batch(
     batch: Sequence[Pending], plans: check.Plans, cycle: Cycle, settings: Settings
 ) -> list[Processed]:
     """Returns each submission of the batch checked, with its feedback and clean tables written."""
-    checked = check.check_batch([(p.archived, p.name) for p in batch], plans, cycle.year, cycle.as_of)
+    checked = _check_in_child(batch, plans, cycle)
     return [
         _conclude(item, result, cycle.year, settings) for item, result in zip(batch, checked, strict=True)
     ]
+
+
+def _check_in_child(batch: Sequence[Pending], plans: check.Plans, cycle: Cycle) -> list[check.Checked]:
+    """Returns the batch checked in a child process with a memory ceiling.
+
+    A file that makes a reader abort or ask for more memory than the ceiling kills only the
+    child: the batch is then checked again one file per child, and the file whose child
+    dies is rejected as unreadable, so the run goes on with the others.
+    """
+    files = [(p.archived, p.name) for p in batch]
+    whole = isolate.run_isolated(check.check_batch, files, plans, cycle.year, cycle.as_of)
+    _log_again(whole)
+    if whole.value is not None:
+        return whole.value
+    log.warning("En omgång om %d filer stoppade kontrollen (%s); var fil för sig", len(files), whole.crashed)
+    results = []
+    for path, name in files:
+        alone = isolate.run_isolated(check.check_batch, [(path, name)], plans, cycle.year, cycle.as_of)
+        _log_again(alone)
+        results.append(alone.value[0] if alone.value is not None else _crashed(name, alone.crashed, cycle))
+    return results
+
+
+def _crashed(name: str, crash: str, cycle: Cycle) -> check.Checked:
+    log.warning("%s stoppade kontrollen (%s) och avvisas", name, crash)
+    detail = f"Läsaren avbröts (för mycket minne eller ett fel i läsaren): {crash}"
+    unreadable = problem("unreadable", file=name, detail=detail)
+    return check.Checked(None, None, None, (unreadable,), cycle.year, markable=False)
+
+
+def _log_again(outcome: isolate.Outcome[Any]) -> None:
+    for level, text in outcome.logged:
+        log.log(level, "%s", text)
 
 
 def _conclude(item: Pending, checked: check.Checked, run_year: int, settings: Settings) -> Processed:

@@ -50,6 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "feedback",
         "files",
         "intake",
+        "isolate",
         "plan",
         "problems",
         "records",
@@ -58,13 +59,14 @@ ALLOWED: dict[str, set[str]] = {
         "template",
         "text",
     },
+    "isolate": set(),
     "cli_text": {"errors"},
     "cli": {"cli_text", "combine", "config", "demo", "deployments", "errors", "flows", "records"},
 }
 """Each module (or package) of pipeline/ and schemas/, and the project modules it may import."""
 
 ENGINE_MODULES = ("prefect", "prefect_dask", "dask", "distributed", "concurrent", "multiprocessing")
-WIRING = {"flows", "deployments"}
+WIRING = {"flows", "deployments", "isolate"}
 DEPENDENCIES = ("xlsxwriter", "openpyxl", "prefect", "pandas", "pandera", "python_calamine", "numpy", "typer")
 
 
