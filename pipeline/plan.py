@@ -21,6 +21,12 @@ from pipeline.files import write_text_atomic
 
 DEPARTMENT_CODE = re.compile(r"^[A-Za-z0-9]{1,12}$")
 GOAL_ID = re.compile(r"^(\d+)\.(\d+)$")
+VERSION_FORM = re.compile(r"[0-9a-f]{12}")
+"""A plan version as `plan_version` makes it: the first 12 hex digits of a SHA-256."""
+MAX_PLAN_BYTES = 1_000_000
+"""Largest plan file read: the shipped plan is about 20 KB; a file of megabytes is not a plan."""
+MAX_PLAN_DEPTH = 20
+"""Deepest nesting of lists and mappings in a plan: the plan itself nests five levels."""
 
 
 @dataclass(frozen=True)
@@ -112,25 +118,88 @@ def plan_version(data: Mapping[str, Any]) -> str:
 
 
 def load_plan(path: Path) -> Plan:
-    """Returns the plan in `path`, checked; raises PlanError naming the key at fault."""
+    """Returns the plan in `path`, checked; raises PlanError naming the key at fault.
+
+    At most MAX_PLAN_BYTES are read: a larger file is refused before it is parsed.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(f"Planfilen {path} finns inte.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"Planfilen {path} kan inte läsas: {exc}") from None
+    except OSError as exc:
+        raise PlanError(f"Planfilen {path} kan inte läsas: {exc.strerror or exc}") from None
+    if len(data) > MAX_PLAN_BYTES:
+        raise _too_large(str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"Planfilen {path} kan inte läsas: den är inte UTF-8 ({exc.reason}).") from None
     return parse_plan(text, source=str(path))
 
 
+def _too_large(source: str) -> PlanError:
+    return PlanError(
+        f"Planfilen {source} är större än {MAX_PLAN_BYTES // 1_000_000} MB och läses inte; "
+        "en integrationsplan är några tiotal kB."
+    )
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (*namn) and with bounded nesting.
+
+    An alias repeats a node without repeating its text: a few nested ones make a small
+    file expand to gigabytes when the plan is walked or hashed. A plan never needs one,
+    so every alias is refused, as is nesting deeper than MAX_PLAN_DEPTH (the composer
+    recurses once per level).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _YamlRefused(
+                "YAML-alias (*) används inte i en plan; skriv ut värdet där det behövs", event.start_mark
+            )
+        if self.depth >= MAX_PLAN_DEPTH:
+            event = self.peek_event()
+            raise _YamlRefused(f"mer än {MAX_PLAN_DEPTH} nivåer inuti varandra", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _YamlRefused(yaml.MarkedYAMLError):
+    """A YAML construct the plan loader does not accept, with where it stands."""
+
+    def __init__(self, problem: str, mark: yaml.Mark) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
 def parse_plan(text: str, source: str = "planen") -> Plan:
-    """Returns the plan in YAML `text`, checked; raises PlanError naming the key at fault."""
+    """Returns the plan in YAML `text`, checked; raises PlanError naming the key at fault.
+
+    A text over MAX_PLAN_BYTES, YAML aliases and deeper nesting than MAX_PLAN_DEPTH are refused.
+    """
+    if len(text) > MAX_PLAN_BYTES or len(text.encode("utf-8")) > MAX_PLAN_BYTES:
+        raise _too_large(source)
+    loader = _PlanLoader(text)
     try:
-        data = yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (rad {mark.line + 1}, kolumn {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PlanError(f"Planfilen {source} är inte giltig YAML{where}: {problem}") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise PlanError(f"Planfilen {source} har ett värde som inte kan läsas: {exc}") from None
+    finally:
+        loader.dispose()
     return _build_plan(data, _Checker(source))
 
 
@@ -264,7 +333,13 @@ def archive_plan(plan: Plan, plans_dir: Path) -> Path:
 
 
 def plan_for_version(version: str, plans_dir: Path, current: Plan) -> Plan | None:
-    """Returns the plan with this version: the current one or an archived copy; else None."""
+    """Returns the plan with this version: the current one or an archived copy; else None.
+
+    `version` comes from a submitted file: it is looked up only when it has the form of a
+    version (12 hex digits), so it never names another path than `plans_dir/<version>.yaml`.
+    """
+    if not isinstance(version, str) or not VERSION_FORM.fullmatch(version):
+        return None
     if version == current.version:
         return current
     candidate = plans_dir / f"{version}.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,96 @@ def test_archived_plan_is_found_by_version(plan: Plan, tmp_path: Path) -> None:
     assert plan_for_version(plan.version, tmp_path, revised) == load_plan(tmp_path / f"{plan.version}.yaml")
     assert plan_for_version(plan.version, tmp_path, revised).version == plan.version
     assert plan_for_version("000000000000", tmp_path, revised) is None
+
+
+# Hostile plan files: bounded before they are parsed, refused with one Swedish line.
+
+
+def _billion_laughs() -> str:
+    """Returns the classic: ten anchored lists, each holding the one before nine times (10**9 leaves)."""
+    names = "abcdefghij"
+    lines = [f"{names[0]}: &{names[0]} [{', '.join(['skratt'] * 9)}]"]
+    for before, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{before}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_refused_before_it_expands() -> None:
+    with pytest.raises(
+        PlanError, match=r"inte giltig YAML \(rad 2, kolumn \d+\): YAML-alias \(\*\) används inte"
+    ):
+        parse_plan(_billion_laughs(), source="skratt.yaml")
+
+
+def test_an_alias_in_an_otherwise_valid_plan_is_refused(tmp_path: Path) -> None:
+    text = default_plan_file().read_text(encoding="utf-8")
+    text = text.replace("plan:\n", "plan: &plan\n", 1) + "\nkopia: *plan\n"
+    path = tmp_path / "alias.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(
+        PlanError, match=r"^Planfilen .*alias\.yaml är inte giltig YAML \(rad \d+, kolumn 8\): YAML-alias"
+    ):
+        load_plan(path)
+
+
+def test_deep_nesting_is_refused_without_a_recursion_error() -> None:
+    with pytest.raises(PlanError, match=r"mer än 20 nivåer inuti varandra"):
+        parse_plan("[" * 100_000 + "]" * 100_000, source="djup.yaml")
+
+
+def test_a_plan_file_over_one_megabyte_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "stor.yaml"
+    path.write_text(default_plan_file().read_text(encoding="utf-8") + "#" * 1_000_000, encoding="utf-8")
+    with pytest.raises(PlanError, match=r"stor\.yaml är större än 1 MB och läses inte"):
+        load_plan(path)
+    with pytest.raises(PlanError, match=r"större än 1 MB"):
+        parse_plan(path.read_text(encoding="utf-8"))
+
+
+def test_an_integer_too_long_to_convert_is_a_plan_error() -> None:
+    with pytest.raises(PlanError, match=r"^Planfilen lång\.yaml har ett värde som inte kan läsas"):
+        parse_plan("plan:\n  nr: " + "9" * 5000 + "\n", source="lång.yaml")
+
+
+def test_a_plan_file_that_is_not_utf8_is_a_plan_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("plan:\n  namn: Åtgärder\n".encode("latin-1"))
+    with pytest.raises(PlanError, match=r"latin1\.yaml kan inte läsas: den är inte UTF-8"):
+        load_plan(path)
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "../planer/" + "0" * 12,
+        "../../etc/passwd",
+        "/etc/passwd",
+        "0" * 11,
+        "0" * 13,
+        "ABCDEF012345",
+        "0" * 12 + "\n",
+        "",
+    ],
+)
+def test_a_version_that_is_not_a_version_names_no_file(tmp_path: Path, version: str) -> None:
+    plans = tmp_path / "planer"
+    plans.mkdir()
+    crafted = _plan_data()
+    crafted["plan"]["namn"] = "Inskickad plan"
+    text = yaml.safe_dump(crafted, allow_unicode=True)
+    # A plan file wherever the crafted version would lead, were it ever part of a path.
+    for target in (plans / f"{'0' * 12}.yaml", tmp_path / "etc" / "passwd.yaml"):
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    if "/" not in version and version.strip():
+        (plans / f"{version.strip()}.yaml").write_text(text, encoding="utf-8")
+    current = _parse(_plan_data())
+    assert plan_for_version(version, plans, current) is None
+    assert plan_for_version("0" * 12, plans, current).name == "Inskickad plan"  # the form itself is looked up
+
+
+def test_an_absolute_version_is_refused_even_where_the_file_exists(plan: Plan, tmp_path: Path) -> None:
+    path = archive_plan(plan, tmp_path)
+    other = _parse({**_plan_data(), "eu_principer": None})
+    assert plan_for_version(plan.version, tmp_path, other) is not None
+    assert plan_for_version(str(path.with_suffix("")), tmp_path, other) is None
