@@ -18,10 +18,19 @@ from typing import Any
 import pandas as pd
 
 from pipeline import contract as c
-from pipeline.config import READABLE_TEMPLATE_VERSIONS
+from pipeline.config import PLAN_VERSION_FORM, READABLE_TEMPLATE_VERSIONS
 from pipeline.plan import Plan, plan_for_version
-from pipeline.problems import ERROR, WARNING, Problem, count, describe, first_reasons, problem
-from pipeline.read import RawWorkbook, read_identification, read_workbook
+from pipeline.problems import (
+    ERROR,
+    WARNING,
+    Problem,
+    count,
+    describe,
+    display_value,
+    first_reasons,
+    problem,
+)
+from pipeline.read import Identity, RawWorkbook, bounds_problem, read_identity, read_properties, read_workbook
 from pipeline.records import CleanData, LedgerRecord, Pending, Verdict, utc_iso
 from pipeline.sniff import sniff_workbook
 from pipeline.validate import Submission, Validated, validate_workbook, validate_workbooks
@@ -144,29 +153,35 @@ def _identify_and_read(path: Path, name: str, plans: Plans, year: int) -> Checke
         found = sniffed.problem.located(name)
         submission = sniffed.problem.code not in NOT_A_SUBMISSION
         return Checked(None, None, None, (found,), year, markable=False, submission=submission)
+    plan = plans.current
+    oversized = _bounds(path, name)
+    if oversized is not None:
+        # Nothing more is read (a reader would allocate for what the file declares), so
+        # neither is the sheet of the identification; its properties are small and safe.
+        stated = _properties(path, name)
+        code = stated.get(c.ID_DEPARTMENT)
+        known = code if code in plan.department_codes else None
+        own_year = _own_year(stated) or year
+        return Checked(known, _department_name(plan, known), None, (oversized,), own_year, markable=False)
     try:
-        identification = read_identification(path)
+        identity = read_identity(path)
     except Exception as exc:  # a file that passed sniffing can still be malformed inside
         log.warning("Identifieringen i %s kunde inte läsas (%s)", name, describe(exc))
-        identification = {}
-    plan = plans.current
+        identity = Identity({}, {})
+    identification = identity.merged
     year = _own_year(identification) or year
-    rejection = _identification_problem(identification, name, plan, year)
+    rejections = _identification_problems(identity, name, plan, year)
     code = identification.get(c.ID_DEPARTMENT)
-    if rejection or code is None:
-        known = code if code in plan.department_codes else None
-        problems = (rejection,) if rejection else ()
-        return Checked(
-            known, _department_name(plan, known), identification.get(c.ID_PLAN_VERSION), problems, year
-        )
-    version = identification[c.ID_PLAN_VERSION]
+    version = identification.get(c.ID_PLAN_VERSION, "")
+    answered = None if rejections or code is None else _plan_for(plans, version, name)
+    if isinstance(answered, Problem):
+        rejections, answered = [answered], None
+    if answered is None or code is None:
+        agreed = not any(p.code == "identity_conflict" and p.value == c.ID_DEPARTMENT for p in rejections)
+        known = code if agreed and code in plan.department_codes else None
+        shown = version if PLAN_VERSION_FORM.fullmatch(version) else None
+        return Checked(known, _department_name(plan, known), shown, tuple(rejections), year)
     notes = [note.located(name) for note in sniffed.notes]
-    answered = plans.for_version(version)
-    if answered is None:
-        answered = plan
-        notes.append(
-            problem("plan_version_unknown", file=name, value=version, version=version, current=plan.version)
-        )
     try:
         raw = read_workbook(path, name, identification)
     except Exception as exc:  # never let one file stop the run
@@ -174,6 +189,42 @@ def _identify_and_read(path: Path, name: str, plans: Plans, year: int) -> Checke
         unreadable = problem("unreadable", file=name, detail=describe(exc))
         return Checked(code, _department_name(plan, code), version, (*notes, unreadable), year)
     return _Readable(code, version, tuple(notes), raw, answered, year)
+
+
+def _bounds(path: Path, name: str) -> Problem | None:
+    """Returns the problem of a file too large to read, measured before any reader opens it."""
+    try:
+        found = bounds_problem(path)
+    except Exception as exc:  # the measuring parses the file too: a malformed one is unreadable
+        log.warning("Storleken på %s kunde inte mätas (%s)", name, describe(exc))
+        return problem("unreadable", file=name, detail=describe(exc))
+    return found.located(name) if found is not None else None
+
+
+def _properties(path: Path, name: str) -> dict[str, str]:
+    try:
+        return read_properties(path)
+    except Exception as exc:
+        log.warning("Dokumentegenskaperna i %s kunde inte läsas (%s)", name, describe(exc))
+        return {}
+
+
+def _plan_for(plans: Plans, version: str, name: str) -> Plan | Problem:
+    """Returns the plan a submission answers, looked up by its version, or why it cannot be.
+
+    The version is an identifier, never part of a path: it must have the exact form
+    `plan_version` gives one before it is looked up.
+    """
+    if not PLAN_VERSION_FORM.fullmatch(version):
+        return problem("plan_version_invalid", file=name, value=display_value(version))
+    try:
+        found = plans.for_version(version)
+    except Exception as exc:  # an unreadable archived copy is as good as none
+        log.warning("Planversion %s kunde inte läsas (%s)", version, describe(exc))
+        found = None
+    if found is None:
+        return problem("plan_version_unknown", file=name, value=version)
+    return found
 
 
 def _own_year(identification: dict[str, str]) -> int | None:
@@ -191,6 +242,34 @@ def _own_year(identification: dict[str, str]) -> int | None:
 
 def _department_name(plan: Plan, code: str | None) -> str | None:
     return plan.department(code).name if code is not None and code in plan.department_codes else None
+
+
+WHAT_IDENTIFIES = {
+    c.ID_DEPARTMENT: "förvaltning",
+    c.ID_YEAR: "år",
+    c.ID_TEMPLATE_VERSION: "mallversion",
+    c.ID_PLAN_VERSION: "planversion",
+}
+"""Each identification key as a förvaltning would name it ("Filens uppgifter om år …")."""
+
+
+def _identification_problems(identity: Identity, name: str, plan: Plan, year: int) -> list[Problem]:
+    """Returns why the identification rejects the file: its sources disagree, or what they say."""
+    conflicts = [
+        problem(
+            "identity_conflict",
+            file=name,
+            value=key,
+            what=WHAT_IDENTIFIES[key],
+            in_properties=display_value(stated),
+            in_sheet=display_value(shown),
+        )
+        for key, stated, shown in identity.conflicts()
+    ]
+    if conflicts:
+        return conflicts
+    found = _identification_problem(identity.merged, name, plan, year)
+    return [found] if found else []
 
 
 def _identification_problem(

@@ -25,6 +25,40 @@ TEMPLATE_VERSION = "1"
 
 READABLE_TEMPLATE_VERSIONS = frozenset({"1"})
 
+PLAN_VERSION_FORM = re.compile(r"[0-9a-f]{12}")
+"""A plan version as `pipeline.plan.plan_version` makes it: the first 12 hex digits of a SHA-256.
+A submission's version must match it exactly (`re.fullmatch`) before it is looked up."""
+
+# Bounds a submission is measured against before any reader allocates for it
+# (`pipeline.read.bounds_problem`). A filled-in template is far inside every one of them.
+MAX_DATA_ROWS = 20_000
+"""Most action rows one sheet may hold (below its header)."""
+MAX_SHEET_ROWS = 25_000
+"""Furthest row any cell of a sheet, or its declared dimension, may reach."""
+MAX_SHEET_COLUMNS = 100
+"""Furthest column (CV) any cell of a sheet, or its declared dimension, may reach."""
+MAX_SHEET_CELLS = 1_000_000
+"""Most cells one sheet may hold (an empty cell with only a format counts)."""
+MAX_SHARED_STRINGS = 1_000_000
+"""Most texts an .xlsx's shared-string table may declare or hold."""
+MAX_SHARED_STRINGS_BYTES = 64 * 1024 * 1024
+"""Most bytes xl/sharedStrings.xml may unpack to."""
+MAX_SHEET_BYTES = 128 * 1024 * 1024
+"""Most bytes one sheet's XML part (or an .ods file's content.xml) may unpack to."""
+MAX_WHOLE_PART_BYTES = 32 * 1024 * 1024
+"""Most bytes a part that is parsed whole (workbook.xml, styles.xml, the properties) may unpack to."""
+MAX_TEXT_CHARS = 20_000_000
+"""Most characters of text all cells of a workbook may hold together, each use of a shared
+text counted again: what a reader makes of the file, not what the file packs."""
+MAX_CELL_CHARS = 32_767
+"""Excel's own limit for one cell's text: a longer text cannot be written back unchanged."""
+MAX_COST = 10_000_000_000
+"""Highest cost (kr) one action may have; anything above is a typing error, not a plan."""
+FIRST_DATE_YEAR, LAST_DATE_YEAR = 1900, 2200
+"""The years a Start or Klart date may fall in (every spreadsheet program can write them)."""
+MAX_PROBLEMS_PER_CODE = 200
+"""Most problems of one kind the feedback lists; it says how many more there are."""
+
 LOCAL_ZONE = "Europe/Stockholm"
 """The kommun's time zone: schedules run in it and times are shown in it."""
 
@@ -126,7 +160,7 @@ class Settings:
         return self.templates_dir(year) / f"handlingsplan_{year}_{code}.xlsx"
 
     def feedback_paths(self, year: int, department: str | None, digest: str) -> FeedbackPaths:
-        """Returns where a submission's feedback goes: <KOD>_<id>.html/.md and <KOD>_<id>_markerad.xlsx."""
+        """Returns where a submission's feedback goes: <KOD>_<digest>.html/.md and <KOD>_<digest>_markerad.xlsx."""
         stem = feedback_stem(department, digest)
         folder = self.feedback_dir(year)
         return FeedbackPaths(
@@ -171,10 +205,14 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9-]+")
 
 
 def feedback_stem(department: str | None, digest: str) -> str:
-    """Returns the file name stem of a submission's feedback: "SOC_1a2b3c4d" or "okand_1a2b3c4d"."""
+    """Returns the file name stem of a submission's feedback: "SOC_<digest>" or "okand_<digest>".
+
+    The whole SHA-256 digest, never a prefix: two submissions whose digests share a prefix
+    (found in seconds by brute force) would otherwise write each other's feedback.
+    """
     code = _UNSAFE_NAME.sub("_", department or "").strip("_")
-    short = _UNSAFE_NAME.sub("_", digest[:8].lower())
-    return f"{code or 'okand'}_{short}"
+    whole = _UNSAFE_NAME.sub("_", digest.lower())
+    return f"{code or 'okand'}_{whole}"
 
 
 PREFECT_DEFAULTS = {

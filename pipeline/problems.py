@@ -95,6 +95,9 @@ _USE_TEMPLATE = "Lämna in den ifyllda Excel-mallen (.xlsx) i stället."
 _SAVE_AGAIN = "Spara arbetsboken igen och lämna in den på nytt."
 _NEW_TEMPLATE = "Kopiera in uppgifterna i en ny mall och lämna in den."
 _ID_FOR_NEW = "lämna cellen tom för nya åtgärder"
+_UNCHANGED_TEMPLATE = "Använd mallen ni fick, oförändrad."
+_ASK_FOR_TEMPLATE = "Har ni inte kvar mallen: be samordnaren om en ny."
+_TRIM_SHEET = "Ta bort innehåll långt ner eller långt till höger och spara igen."
 
 _TYPES = (
     # The file itself (sniff): what it is, and whether it is safe to open.
@@ -188,10 +191,61 @@ _TYPES = (
         "Kontakta Kommunstyrelsen för att få rätt mall.",
     ),
     ProblemType(
+        "identity_conflict",
+        ERROR,
+        "Filens uppgifter om {what} stämmer inte: dokumentegenskaperna säger {in_properties}, "
+        "det dolda bladet Identifiering säger {in_sheet}. " + _UNCHANGED_TEMPLATE,
+        _ASK_FOR_TEMPLATE,
+    ),
+    ProblemType(
+        "plan_version_invalid",
+        ERROR,
+        "Filens planversion är ogiltig: en planversion är en kod på 12 tecken (siffror och a–f). "
+        + _UNCHANGED_TEMPLATE,
+        _ASK_FOR_TEMPLATE,
+    ),
+    ProblemType(
         "plan_version_unknown",
-        WARNING,
-        "Mallen gjordes från planversion {version}, som inte finns sparad; den kontrolleras mot gällande plan ({current}).",
-        "Använd årets mall nästa gång.",
+        ERROR,
+        "Mallen är gjord från en planversion som systemet inte känner till. Be samordnaren om en ny mall.",
+        "Fyll i den nya mallen och lämna in den.",
+    ),
+    # Bounds (read, before any reader allocates): what a filled-in template never exceeds.
+    ProblemType(
+        "sheet_rows_beyond_limit",
+        ERROR,
+        "Bladet {sheet_name} sträcker sig till rad {last}; mallen får ha högst {limit} rader.",
+        _TRIM_SHEET,
+    ),
+    ProblemType(
+        "sheet_columns_beyond_limit",
+        ERROR,
+        "Bladet {sheet_name} sträcker sig till kolumn {last}; mallen får ha högst {limit} kolumner.",
+        _TRIM_SHEET,
+    ),
+    ProblemType(
+        "sheet_cells_beyond_limit",
+        ERROR,
+        "Bladet {sheet_name} har fler än {limit} celler.",
+        _TRIM_SHEET,
+    ),
+    ProblemType(
+        "text_beyond_limit",
+        ERROR,
+        "Arbetsboken innehåller mer än {limit} tecken text.",
+        "Ta bort upprepad eller inklistrad text och spara igen.",
+    ),
+    ProblemType(
+        "part_beyond_limit",
+        ERROR,
+        "En del av arbetsboken ({part}) blir {found} stor uppackad; mallen får ha högst {limit} där.",
+        _NEW_TEMPLATE,
+    ),
+    ProblemType(
+        "shared_strings_beyond_limit",
+        ERROR,
+        "Arbetsbokens lista över texter är för stor ({found}); mallen får ha högst {limit}.",
+        "Kopiera in uppgifterna i en ny mall och lämna in den.",
     ),
     ProblemType(
         "unreadable",
@@ -273,6 +327,24 @@ _TYPES = (
         ERROR,
         '"{value}" är inget belopp. Skriv kostnaden i hela kronor med bara siffror, t.ex. 5000.',
         'Ta bort ord som "ca"; skriv en uppskattning som ett tal.',
+    ),
+    ProblemType(
+        "cost_too_large",
+        ERROR,
+        "Kostnaden {value} kr är orimligt stor; högst {limit} kr tillåts. Skriv kostnaden i hela kronor.",
+        "Kontrollera beloppet: det har troligen fått för många siffror.",
+    ),
+    ProblemType(
+        "date_out_of_range",
+        ERROR,
+        "{value} ligger utanför de år ett datum kan ha här ({first}–{last}). Kontrollera året.",
+        "Skriv datumet som ÅÅÅÅ-MM-DD med rätt år.",
+    ),
+    ProblemType(
+        "text_too_long",
+        ERROR,
+        "Texten i {column} har {length} tecken; en cell rymmer högst {limit} tecken.",
+        "Korta texten, eller lägg en längre beskrivning i ett eget dokument och hänvisa till det.",
     ),
     ProblemType(
         "cost_negative",

@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import pandas as pd
 from defusedxml import ElementTree
@@ -27,13 +28,24 @@ from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 
 from pipeline import contract as c
+from pipeline.config import (
+    MAX_DATA_ROWS,
+    MAX_SHARED_STRINGS,
+    MAX_SHARED_STRINGS_BYTES,
+    MAX_SHEET_BYTES,
+    MAX_SHEET_CELLS,
+    MAX_SHEET_COLUMNS,
+    MAX_SHEET_ROWS,
+    MAX_TEXT_CHARS,
+    MAX_WHOLE_PART_BYTES,
+)
 from pipeline.problems import Problem, problem
 
 ROW_COLUMN = "_row"
 """Column of the raw frames holding each row's Excel row number."""
 
 HEADER_SEARCH_ROWS = 15
-MAX_DATA_ROWS = 20_000
+MIB = 1024 * 1024
 NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -90,25 +102,99 @@ def workbook_format(path: Path) -> WorkbookFormat:
     return "xlsx"
 
 
-def read_identification(path: Path) -> dict[str, str]:
-    """Returns the template's identification, from its custom document properties.
+IDENTITY_SOURCES = ("dokumentegenskaperna", "det dolda bladet Identifiering")
+"""The two places a template keeps its identification, as a förvaltning would name them."""
 
-    Falls back to the very hidden identification sheet (a program that drops custom
-    properties keeps sheets; LibreOffice keeps both in an .ods, and the sheet in an .xls,
-    whose properties calamine does not read); an empty dict means the file is not one of
-    our templates.
+
+@dataclass(frozen=True)
+class Identity:
+    """A file's identification as each of its sources states it.
+
+    `properties` are the custom document properties (an .ods file's user-defined ones);
+    `sheet` is the very hidden identification sheet. Either may lack a key (a program that
+    drops custom properties keeps sheets; calamine reads no .xls properties); where both
+    state a key they must agree.
+    """
+
+    properties: dict[str, str]
+    sheet: dict[str, str]
+
+    @property
+    def merged(self) -> dict[str, str]:
+        """Returns each key's value, from the properties where they state it, else from the sheet."""
+        found = {key: self.properties.get(key) or self.sheet.get(key, "") for key in c.IDENTIFICATION_KEYS}
+        return {key: value for key, value in found.items() if value}
+
+    def conflicts(self) -> list[tuple[str, str, str]]:
+        """Returns (key, property value, sheet value) for each key the two sources state differently."""
+        return [
+            (key, stated, shown)
+            for key in c.IDENTIFICATION_KEYS
+            if (stated := self.properties.get(key)) and (shown := self.sheet.get(key)) and stated != shown
+        ]
+
+
+def read_identity(path: Path) -> Identity:
+    """Returns what each identification source of the file states (both are always read).
+
+    An empty result means the file is not one of our templates. Values are compared as
+    `bare` text, so a decomposed "å" or a zero-width space is no disagreement.
+    """
+    return Identity(read_properties(path), _identification_sheet(path, workbook_format(path)))
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """Returns the identification the document properties state (none for an .xls).
+
+    Reads one small part with defusedxml, never a sheet: safe for a file too large to read.
     """
     kind = workbook_format(path)
-    if kind != "xls":
-        with zipfile.ZipFile(path) as archive:
-            part, read = ("docProps/custom.xml", _custom_properties)
-            if kind == "ods":
-                part, read = ("meta.xml", _ods_user_defined)
-            if part in archive.namelist():
-                found = read(archive.read(part))
-                if all(key in found for key in c.IDENTIFICATION_KEYS):
-                    return found
-    return _identification_sheet(path, kind)
+    if kind == "xls":
+        return {}
+    with zipfile.ZipFile(path) as archive:
+        part, read = ("docProps/custom.xml", _custom_properties)
+        if kind == "ods":
+            part, read = ("meta.xml", _ods_user_defined)
+        if part not in archive.namelist() or archive.getinfo(part).file_size > MAX_WHOLE_PART_BYTES:
+            return {}
+        return read(archive.read(part))
+
+
+def read_identification(path: Path) -> dict[str, str]:
+    """Returns the template's identification: each key from the properties, else the sheet.
+
+    Whether the two agree is `read_identity(path).conflicts()`.
+    """
+    return read_identity(path).merged
+
+
+INVISIBLE = frozenset(
+    chr(point)
+    for point in (
+        *range(0x202A, 0x202F),  # bidi embeddings and overrides
+        *range(0x2066, 0x206A),  # bidi isolates
+        0x200E,  # left-to-right mark
+        0x200F,  # right-to-left mark
+        0x061C,  # Arabic letter mark
+        0x200B,  # zero-width space
+        0x200C,  # zero-width non-joiner
+        0x200D,  # zero-width joiner
+        0x2060,  # word joiner
+        0xFEFF,  # zero-width no-break space (byte order mark)
+    )
+)
+"""Characters that change how text is shown but not what it says: never part of an identifier."""
+_DROP_INVISIBLE = dict.fromkeys(map(ord, INVISIBLE))
+
+
+def nfc(text: str) -> str:
+    """Returns text in Unicode NFC: "å" typed as a + ring (as macOS writes it) becomes one "å"."""
+    return unicodedata.normalize("NFC", text)
+
+
+def bare(text: str) -> str:
+    """Returns text as an identifier or list value is matched: NFC, without INVISIBLE characters."""
+    return unicodedata.normalize("NFC", text.translate(_DROP_INVISIBLE))
 
 
 def _custom_properties(xml: bytes) -> dict[str, str]:
@@ -116,8 +202,8 @@ def _custom_properties(xml: bytes) -> dict[str, str]:
     found: dict[str, str] = {}
     for prop in root.iter(f"{NS_CUSTOM}property"):
         name = prop.get("name", "")
-        if name in c.IDENTIFICATION_KEYS and len(prop):
-            found[name] = (prop[0].text or "").strip()
+        if name in c.IDENTIFICATION_KEYS and len(prop) and (value := bare(prop[0].text or "").strip()):
+            found[name] = value
     return found
 
 
@@ -127,8 +213,8 @@ def _ods_user_defined(xml: bytes) -> dict[str, str]:
     found: dict[str, str] = {}
     for prop in root.iter(f"{NS_ODS_META}user-defined"):
         name = prop.get(f"{NS_ODS_META}name", "")
-        if name in c.IDENTIFICATION_KEYS:
-            found[name] = (prop.text or "").strip()
+        if name in c.IDENTIFICATION_KEYS and (value := bare(prop.text or "").strip()):
+            found[name] = value
     return found
 
 
@@ -148,7 +234,7 @@ def _identification_sheet(path: Path, kind: WorkbookFormat) -> dict[str, str]:
         rows = workbook.get_sheet_by_name(c.SHEET_IDENTIFICATION).to_python()
     finally:
         workbook.close()
-    found = {str(row[0]).strip(): _as_text(row[1]) for row in rows if len(row) >= 2}
+    found = {bare(str(row[0])).strip(): bare(_as_text(row[1])).strip() for row in rows if len(row) >= 2}
     return {key: found[key] for key in c.IDENTIFICATION_KEYS if found.get(key)}
 
 
@@ -199,13 +285,15 @@ def _contact(sheet: Any) -> tuple[str, str]:
     found = {c.CONTACT_LABEL: "", c.EMAIL_LABEL: ""}
     for row in sheet.to_python(skip_empty_area=False, nrows=200):
         for index, value in enumerate(row[:-1]):
-            if isinstance(value, str) and value.strip() in found and not found[value.strip()]:
-                found[value.strip()] = _as_text(row[index + 1])
+            label = bare(value).strip() if isinstance(value, str) else ""
+            if label in found and not found[label]:
+                found[label] = nfc(_as_text(row[index + 1]))
     return found[c.CONTACT_LABEL], found[c.EMAIL_LABEL]
 
 
 def _normal(text: Any) -> str:
-    return " ".join(str(text).split()).casefold() if isinstance(text, str) else ""
+    """Returns a header as it is matched: bare, single-spaced, case folded."""
+    return " ".join(bare(text).split()).casefold() if isinstance(text, str) else ""
 
 
 def _find_header(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> int | None:
@@ -520,7 +608,9 @@ def _records(
         for name in columns:
             pos = positions.get(name)
             value = row[pos] if pos is not None and pos < len(row) else None
-            record[name] = None if value == "" else value
+            # Every text in NFC, whatever program typed it, so that matching and the clean data
+            # agree; the characters that only change how text is shown stay (free text keeps them).
+            record[name] = None if value == "" else nfc(value) if isinstance(value, str) else value
         if all(value is None or (isinstance(value, str) and not value.strip()) for value in record.values()):
             continue
         record[ROW_COLUMN] = index + 1
@@ -591,6 +681,315 @@ def _formula_problems(
                 )
             )
     return problems
+
+
+# --- bounds: measured before any reader allocates for the file ----------------------------
+#
+# python-calamine sizes a sheet by its furthest cell (one cell at XFD1048576 makes a grid of
+# 17 billion cells), reserves room for what the file declares (a dimension, a shared-string
+# count) and gives every use of a shared text as a string of its own. So before calamine
+# opens a file, its parts are streamed here, keeping only counters: the declared and the
+# real extent of every sheet, its number of cells, the size and count of the shared texts,
+# and the characters all cells add up to.
+
+
+def bounds_problem(path: Path) -> Problem | None:
+    """Returns why the workbook is too large to read (a problem naming the limit), or None.
+
+    For a file `pipeline.sniff` let through. The problem names no file (`file` is ""); the
+    caller places it with `Problem.located(name)`. An .xls (BIFF8) is not measured: its
+    format caps a sheet at 65 536 rows and 256 columns, and its records are read by calamine
+    only, from an OLE2 container this module does not parse.
+    """
+    kind = workbook_format(path)
+    if kind == "xls":
+        return None
+    with zipfile.ZipFile(path) as archive:
+        if kind == "ods":
+            return _ods_bounds(archive)
+        return _xlsx_bounds(archive)
+
+
+def _grouped(number: int) -> str:
+    """Returns a count as Swedish writes it: 1 048 576."""
+    return f"{number:,}".replace(",", " ")
+
+
+def _size(number: int) -> str:
+    return f"{_grouped(-(-number // MIB))} MB"
+
+
+WHOLE_PARTS = (
+    "xl/workbook.xml",
+    "xl/_rels/workbook.xml.rels",
+    "xl/styles.xml",
+    "docProps/custom.xml",
+    "meta.xml",
+)
+"""Parts that are parsed whole (not streamed), so each must be small."""
+
+
+def _too_large_part(info: zipfile.ZipInfo, limit: int) -> Problem | None:
+    if info.file_size <= limit:
+        return None
+    return problem(
+        "part_beyond_limit", file="", part=info.filename, found=_size(info.file_size), limit=_size(limit)
+    )
+
+
+@dataclass
+class _Extent:
+    """Counters for one sheet while it is streamed: never the cells themselves."""
+
+    sheet: str
+    last_row: int = 0
+    last_column: int = 0
+    cells: int = 0
+
+    def reach(self, row: int, column: int) -> Problem | None:
+        """Records a cell (or a declared corner) at (row, column), 1-based; a problem past a limit."""
+        self.last_row, self.last_column = max(self.last_row, row), max(self.last_column, column)
+        if row > MAX_SHEET_ROWS:
+            return problem(
+                "sheet_rows_beyond_limit",
+                file="",
+                sheet_name=self.sheet,
+                last=_grouped(row),
+                limit=_grouped(MAX_SHEET_ROWS),
+            )
+        if column > MAX_SHEET_COLUMNS:
+            return problem(
+                "sheet_columns_beyond_limit",
+                file="",
+                sheet_name=self.sheet,
+                last=_column_name(column),
+                limit=_grouped(MAX_SHEET_COLUMNS),
+            )
+        return None
+
+    def count(self, cells: int) -> Problem | None:
+        self.cells += cells
+        if self.cells > MAX_SHEET_CELLS:
+            return problem(
+                "sheet_cells_beyond_limit", file="", sheet_name=self.sheet, limit=_grouped(MAX_SHEET_CELLS)
+            )
+        return None
+
+
+@dataclass
+class _TextBudget:
+    """Characters of text all cells of a workbook hold together, each use of a text counted."""
+
+    chars: int = 0
+
+    def spend(self, chars: int) -> Problem | None:
+        self.chars += chars
+        if self.chars > MAX_TEXT_CHARS:
+            return problem("text_beyond_limit", file="", limit=_grouped(MAX_TEXT_CHARS))
+        return None
+
+
+_REFERENCE = re.compile(r"\$?([A-Za-z]{1,10})\$?(\d+)")
+_FAR = 10**18
+"""Stands for a row or count written with more digits than any real one has."""
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for char in letters.upper():
+        number = number * 26 + ord(char) - 64
+    return number
+
+
+def _column_name(number: int) -> str:
+    """Returns a column's letters (XFD), for any column number a file can name."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters or "A"
+
+
+def _streamed(stream: IO[bytes], heavy: frozenset[str]) -> Iterator[tuple[str, Any]]:
+    """Yields (event, element) of an XML stream, dropping each `heavy` element once it ends.
+
+    A dropped element is removed from its parent, so a part of millions of rows or texts
+    never grows a tree: memory stays that of one row.
+    """
+    path: list[Any] = []
+    for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+        if event == "start":
+            path.append(element)
+            yield event, element
+            continue
+        path.pop()
+        yield event, element
+        if element.tag in heavy:
+            element.clear()
+            if path:
+                path[-1].remove(element)
+
+
+def _xlsx_bounds(archive: zipfile.ZipFile) -> Problem | None:
+    infos = {info.filename: info for info in archive.infolist()}
+    for name in WHOLE_PARTS:
+        if name in infos and (found := _too_large_part(infos[name], MAX_WHOLE_PART_BYTES)):
+            return found
+    texts: list[int] = []
+    for name, info in infos.items():
+        # calamine finds the table by its relationship; any part named so is measured.
+        if PurePosixPath(name).name.casefold() == "sharedstrings.xml":
+            found = _too_large_part(info, MAX_SHARED_STRINGS_BYTES) or _shared_string_lengths(
+                archive, info, texts
+            )
+            if found:
+                return found
+    if "xl/workbook.xml" not in infos or "xl/_rels/workbook.xml.rels" not in infos:
+        return None  # calamine refuses such a file before it reads a sheet
+    budget = _TextBudget()
+    for sheet, part in _sheet_parts(archive, archive.read("xl/workbook.xml")).items():
+        if part in infos:
+            found = _too_large_part(infos[part], MAX_SHEET_BYTES) or _sheet_bounds(
+                archive, part, _Extent(sheet), texts, budget
+            )
+            if found:
+                return found
+    return None
+
+
+def _shared_string_lengths(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, lengths: list[int]
+) -> Problem | None:
+    """Appends each shared text's length to `lengths`; a problem when the table is too large."""
+
+    def too_many(found: int) -> Problem:
+        return problem(
+            "shared_strings_beyond_limit",
+            file="",
+            found=f"{_grouped(found)} texter",
+            limit=f"{_grouped(MAX_SHARED_STRINGS)} texter",
+        )
+
+    item, text = f"{NS_MAIN}si", f"{NS_MAIN}t"
+    with archive.open(info) as stream:
+        for event, element in _streamed(stream, frozenset({item})):
+            if event == "start" and element.tag == f"{NS_MAIN}sst":
+                # calamine reserves room for what the table declares: a lie must not pass
+                for attribute in ("count", "uniqueCount"):
+                    declared = _declared_number(element.get(attribute))
+                    if declared > MAX_SHARED_STRINGS:
+                        return too_many(declared)
+            elif event == "end" and element.tag == item:
+                lengths.append(sum(len(part.text or "") for part in element.iter(text)))
+                if len(lengths) > MAX_SHARED_STRINGS:
+                    return too_many(len(lengths))
+    return None
+
+
+def _declared_number(text: str | None) -> int:
+    """Returns a declared count or row number; text that is no number counts as 0."""
+    digits = (text or "").strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return 0
+    return int(digits) if len(digits) <= 18 else _FAR
+
+
+def _sheet_bounds(
+    archive: zipfile.ZipFile, part: str, extent: _Extent, shared: Sequence[int], budget: _TextBudget
+) -> Problem | None:
+    """Returns a problem when a sheet declares or holds more than the limits allow."""
+    row_tag, cell_tag, value_tag = f"{NS_MAIN}row", f"{NS_MAIN}c", f"{NS_MAIN}v"
+    inline_tag, text_tag, dimension_tag = f"{NS_MAIN}is", f"{NS_MAIN}t", f"{NS_MAIN}dimension"
+    row = column = 0
+    with archive.open(part) as stream:
+        for event, element in _streamed(stream, frozenset({row_tag, cell_tag})):
+            tag = element.tag
+            if event == "start":
+                if tag == row_tag:
+                    row = _declared_number(element.get("r")) or row + 1
+                    column = 0
+                continue
+            found: Problem | None = None
+            if tag == cell_tag:
+                match = _REFERENCE.fullmatch(element.get("r", ""))
+                column = _column_number(match.group(1)) if match else column + 1
+                found = (
+                    extent.reach(_declared_number(match.group(2)) if match else row, column)
+                    or extent.count(1)
+                    or budget.spend(_cell_chars(element, shared, value_tag, inline_tag, text_tag))
+                )
+            elif tag == row_tag:
+                found = extent.reach(row, 1)
+            elif tag == dimension_tag:
+                corners = element.get("ref", "").split(":")
+                match = _REFERENCE.fullmatch(corners[-1])
+                found = (
+                    extent.reach(_declared_number(match.group(2)), _column_number(match.group(1)))
+                    if match
+                    else None
+                )
+            if found:
+                return found
+    return None
+
+
+def _cell_chars(element: Any, shared: Sequence[int], value_tag: str, inline_tag: str, text_tag: str) -> int:
+    """Returns how many characters the reader will make of one cell."""
+    value = element.find(value_tag)
+    text = (value.text or "") if value is not None else ""
+    if element.get("t") == "s":
+        index = _declared_number(text)
+        return shared[index] if index < len(shared) else 0
+    inline = element.find(inline_tag)
+    if inline is not None:
+        return sum(len(part.text or "") for part in inline.iter(text_tag))
+    return len(text)
+
+
+def _ods_bounds(archive: zipfile.ZipFile) -> Problem | None:
+    """Returns a problem when an .ods sheet reaches, once its repeats are expanded, past a limit.
+
+    LibreOffice writes the empty rest of a sheet as one row repeated a million times; only
+    repeats that hold something (or stand before something) count, as they do for the reader.
+    """
+    names = set(archive.namelist())
+    for name in ("content.xml", "meta.xml"):
+        limit = MAX_SHEET_BYTES if name == "content.xml" else MAX_WHOLE_PART_BYTES
+        if name in names and (oversized := _too_large_part(archive.getinfo(name), limit)):
+            return oversized
+    if "content.xml" not in names:
+        return None
+    table_tag, row_tag = f"{NS_ODS_TABLE}table", f"{NS_ODS_TABLE}table-row"
+    cell_tags = (f"{NS_ODS_TABLE}table-cell", f"{NS_ODS_TABLE}covered-table-cell")
+    budget = _TextBudget()
+    extent = _Extent("")
+    row = column = 0
+    row_repeat = 1
+    with archive.open("content.xml") as stream:
+        for event, element in _streamed(stream, frozenset({row_tag, *cell_tags})):
+            tag = element.tag
+            found: Problem | None = None
+            if event == "start":
+                if tag == table_tag:
+                    extent, row = _Extent(element.get(f"{NS_ODS_TABLE}name", "")), 0
+                elif tag == row_tag:
+                    column, row_repeat = 0, _repeat(element, "number-rows-repeated")
+                continue
+            if tag in cell_tags:
+                repeat = _repeat(element, "number-columns-repeated")
+                chars = len("".join(element.itertext()))
+                if element.get(f"{NS_ODS_OFFICE}value-type") is not None or chars:
+                    found = (
+                        extent.reach(row + row_repeat, column + repeat)
+                        or extent.count(repeat * row_repeat)
+                        or budget.spend(chars * repeat * row_repeat)
+                    )
+                column += repeat
+            elif tag == row_tag:
+                row += row_repeat
+            if found:
+                return found
+    return None
 
 
 # --- what a number in a text column looked like ------------------------------------------

@@ -94,9 +94,29 @@ def test_records_are_made_with_keywords_only() -> None:
         ),
         (
             "plan_version_unknown",
-            {"version": "ab12", "current": "cd34"},
-            "Mallen gjordes från planversion ab12, som inte finns sparad; den kontrolleras mot gällande plan (cd34).",
-            "Använd årets mall nästa gång.",
+            {},
+            "Mallen är gjord från en planversion som systemet inte känner till. Be samordnaren om en ny mall.",
+            "Fyll i den nya mallen och lämna in den.",
+        ),
+        (
+            "plan_version_invalid",
+            {},
+            "Filens planversion är ogiltig: en planversion är en kod på 12 tecken (siffror och a–f). "
+            "Använd mallen ni fick, oförändrad.",
+            "Har ni inte kvar mallen: be samordnaren om en ny.",
+        ),
+        (
+            "identity_conflict",
+            {"what": "förvaltning", "in_properties": "SOC", "in_sheet": "UTB"},
+            "Filens uppgifter om förvaltning stämmer inte: dokumentegenskaperna säger SOC, "
+            "det dolda bladet Identifiering säger UTB. Använd mallen ni fick, oförändrad.",
+            "Har ni inte kvar mallen: be samordnaren om en ny.",
+        ),
+        (
+            "text_beyond_limit",
+            {"limit": "20 000 000"},
+            "Arbetsboken innehåller mer än 20 000 000 tecken text.",
+            "Ta bort upprepad eller inklistrad text och spara igen.",
         ),
         (
             "external_links",
@@ -130,6 +150,18 @@ def test_messages_that_name_the_cell() -> None:
     )
     assert column.text == 'Åtgärder!A1: Kolumnen "Ansvarig" saknas i bladet Åtgärder.'
     assert column.hint == 'Lägg tillbaka kolumnen "Ansvarig" med exakt den rubriken, som i mallen.'
+
+
+def test_messages_of_a_sheet_too_large() -> None:
+    rows = problem(
+        "sheet_rows_beyond_limit", file="plan.xlsx", sheet_name="Åtgärder", last="1 048 576", limit="25 000"
+    )
+    assert rows.text == "Bladet Åtgärder sträcker sig till rad 1 048 576; mallen får ha högst 25 000 rader."
+    assert rows.hint == "Ta bort innehåll långt ner eller långt till höger och spara igen."
+    columns = problem(
+        "sheet_columns_beyond_limit", file="plan.xlsx", sheet_name="Delmål", last="XFD", limit="100"
+    )
+    assert columns.message == "Bladet Delmål sträcker sig till kolumn XFD; mallen får ha högst 100 kolumner."
 
 
 def test_a_problem_found_in_bytes_is_placed_in_its_file() -> None:
