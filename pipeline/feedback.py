@@ -29,7 +29,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline import contract as c
 from pipeline import markup
-from pipeline.config import FeedbackPaths, feedback_stem, jinja_templates_dir
+from pipeline.config import MAX_PROBLEMS_PER_CODE, FeedbackPaths, feedback_stem, jinja_templates_dir
 from pipeline.files import write_bytes_atomic, write_text_atomic
 from pipeline.problems import ERROR, KIND_LABEL, WARNING, Problem, count, describe, sort_key
 from pipeline.text import display_time, markdown_escape
@@ -114,6 +114,20 @@ class _Row:
     label: str
     message: str
     hint: str
+
+
+@dataclass(frozen=True)
+class _More:
+    """Stands for the problems of one code left out of the lists after the first ones."""
+
+    sheet: str
+    kind: str
+    code: str
+    left_out: int
+
+    @property
+    def message(self) -> str:
+        return f"… och {self.left_out:,} till av samma slag som raden ovan.".replace(",", " ")
 
 
 @dataclass(frozen=True)
@@ -202,14 +216,43 @@ def _sheet_rank(sheet: str) -> tuple[int, str]:
     return (1 + len(SHEET_ORDER), sheet)
 
 
+def _listed(problems: Iterable[Problem], limit: int = MAX_PROBLEMS_PER_CODE) -> list[Problem | _More]:
+    """Returns the problems in reading order, at most `limit` of each code, each code's last
+    one followed by how many more of it there are.
+
+    A file with 20 000 wrong cells gets a page a person can read (and a marked copy that
+    opens), and still learns how many there are; the totals count every problem.
+    """
+    ordered = _ordered(problems)
+    totals: dict[str, int] = {}
+    for problem in ordered:
+        totals[problem.code] = totals.get(problem.code, 0) + 1
+    listed: list[Problem | _More] = []
+    shown: dict[str, int] = {}
+    for problem in ordered:
+        seen = shown.get(problem.code, 0)
+        if seen >= limit:
+            continue
+        shown[problem.code] = seen + 1
+        listed.append(problem)
+        if seen + 1 == limit and totals[problem.code] > limit:
+            listed.append(_More(problem.sheet, problem.kind, problem.code, totals[problem.code] - limit))
+    return listed
+
+
 def _sections(problems: Iterable[Problem]) -> list[_Section]:
     return [
         _Section(sheet or WHOLE_FILE, tuple(_row(p) for p in group))
-        for sheet, group in itertools.groupby(_ordered(problems), key=lambda p: p.sheet)
+        for sheet, group in itertools.groupby(_listed(problems), key=lambda p: p.sheet)
     ]
 
 
-def _row(problem: Problem) -> _Row:
+def _row(problem: Problem | _More) -> _Row:
+    if isinstance(problem, _More):
+        label = KIND_LABEL[ERROR if problem.kind == ERROR else WARNING]
+        return _Row(
+            cell="", column="", value="", kind=problem.kind, label=label, message=problem.message, hint=""
+        )
     return _Row(
         cell=problem.cell,
         column=problem.column,
@@ -256,8 +299,9 @@ def _marked_bytes(workbook: Path, problems: Sequence[Problem], moment: dt.dateti
     The XML parts are edited directly when the workbook allows it (fast, and keeps every
     other part as it came); otherwise openpyxl reads and rewrites the whole workbook.
     """
-    ordered = _ordered(problems)
-    table = _feedback_table(ordered)
+    listed = _listed(problems)
+    ordered = [p for p in listed if isinstance(p, Problem)]
+    table = _feedback_table(listed)
     try:
         data = workbook.read_bytes()
     except OSError as exc:
@@ -379,19 +423,19 @@ def _comment_line(problem: Problem) -> str:
     return f"{line}\nSå rättar du: {problem.hint}" if problem.hint else line
 
 
-def _feedback_table(problems: Sequence[Problem]) -> markup.FeedbackTable:
-    """Returns the sheet that lists every problem, for either way of marking."""
+def _feedback_table(problems: Sequence[Problem | _More]) -> markup.FeedbackTable:
+    """Returns the sheet that lists the problems as the report does, for either way of marking."""
     rows = tuple(
         (
             (
                 problem.sheet or WHOLE_FILE,
-                problem.cell,
-                KIND_LABEL[problem.kind],
+                problem.cell if isinstance(problem, Problem) else "",
+                KIND_LABEL[ERROR if problem.kind == ERROR else WARNING],
                 problem.message,
-                problem.hint,
+                problem.hint if isinstance(problem, Problem) else "",
             ),
             _fill_colour(problem.kind),
-            _row_height((problem.message, problem.hint)),
+            _row_height((problem.message, problem.hint if isinstance(problem, Problem) else "")),
         )
         for problem in problems
     )

@@ -331,13 +331,13 @@ _TYPES = (
     ProblemType(
         "cost_too_large",
         ERROR,
-        "Kostnaden {value} kr är orimligt stor; högst {limit} kr tillåts. Skriv kostnaden i hela kronor.",
+        "Kostnaden {amount} kr är orimligt stor; högst {limit} kr tillåts. Skriv kostnaden i hela kronor.",
         "Kontrollera beloppet: det har troligen fått för många siffror.",
     ),
     ProblemType(
         "date_out_of_range",
         ERROR,
-        "{value} ligger utanför de år ett datum kan ha här ({first}–{last}). Kontrollera året.",
+        "Datumet {date} ligger utanför åren {first}–{last}. Kontrollera året.",
         "Skriv datumet som ÅÅÅÅ-MM-DD med rätt år.",
     ),
     ProblemType(

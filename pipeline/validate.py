@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -21,9 +22,10 @@ import pandera.errors
 import pandera.pandas
 
 from pipeline import contract as c
+from pipeline.config import FIRST_DATE_YEAR, LAST_DATE_YEAR, MAX_CELL_CHARS, MAX_COST
 from pipeline.plan import Plan
 from pipeline.problems import CATALOGUE, Problem, display_value, problem, sort_key
-from pipeline.read import ROW_COLUMN, RawTable, RawWorkbook
+from pipeline.read import ROW_COLUMN, RawTable, RawWorkbook, bare
 from schemas import action_schema, goal_schema
 from schemas.actions import ADVICE, CHOICES, DEPARTMENT_CODE, ROW_RULES, SUBMISSION
 
@@ -135,10 +137,39 @@ def _parse(submission: Submission, as_of: dt.date) -> _State:
 
 
 class _Invalid:
-    """Marks a cell that could not be parsed (its problem is already recorded)."""
+    """Marks a cell that could not be parsed: the column's own problem code is recorded."""
 
 
 INVALID = _Invalid()
+
+
+@dataclass(frozen=True)
+class _Refused(_Invalid):
+    """Marks a cell read but refused for a reason of its own: problem `code` with `params`."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+FIRST_DATE, LAST_DATE = dt.date(FIRST_DATE_YEAR, 1, 1), dt.date(LAST_DATE_YEAR, 12, 31)
+
+
+def _grouped(number: float) -> str:
+    return f"{number:,.0f}".replace(",", " ")
+
+
+def excel_length(text: str) -> int:
+    """Returns a text's length as Excel counts it (UTF-16 units: an emoji counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def within_cell(value: Any) -> Any:
+    """Returns the value, or a refusal when it is a text longer than one Excel cell holds."""
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS // 2 and excel_length(value) > MAX_CELL_CHARS:
+        return _Refused(
+            "text_too_long", {"length": _grouped(excel_length(value)), "limit": _grouped(MAX_CELL_CHARS)}
+        )
+    return value
 
 
 def is_blank(value: Any) -> bool:
@@ -159,19 +190,32 @@ def parse_goal_id(value: Any) -> str | _Invalid | None:
     if isinstance(value, int | float):
         text = f"{value:.6g}"
         return text if re.fullmatch(r"\d+\.\d+", text) else INVALID
-    match = GOAL_TEXT_ID.match(str(value))
+    match = GOAL_TEXT_ID.match(bare(str(value)))
     return f"{int(match.group(1))}.{int(match.group(2))}" if match else INVALID
 
 
 def parse_amount(value: Any) -> float | _Invalid | None:
-    """Returns a cost in kronor from a number or Swedish-style text ("5 000,50 kr"); else INVALID."""
+    """Returns a cost in kronor from a number or Swedish-style text ("5 000,50 kr"); else INVALID.
+
+    A number that is not finite (infinity, NaN, or text with hundreds of digits) is INVALID;
+    a cost above MAX_COST is refused as "cost_too_large".
+    """
+    amount = _amount(value)
+    if isinstance(amount, float) and not math.isfinite(amount):
+        return INVALID
+    if isinstance(amount, float) and amount > MAX_COST:
+        return _Refused("cost_too_large", {"amount": _grouped(amount), "limit": _grouped(MAX_COST)})
+    return amount
+
+
+def _amount(value: Any) -> float | _Invalid | None:
     if is_blank(value):
         return None
     if isinstance(value, bool):
         return INVALID
     if isinstance(value, int | float):
         return float(value)
-    text = SPACES.sub(" ", AMOUNT_SUFFIX.sub("", str(value).strip())).strip()
+    text = SPACES.sub(" ", AMOUNT_SUFFIX.sub("", bare(str(value)).strip())).strip()
     negative = text.startswith("-")
     text = text.lstrip("-").strip()
     match = SWEDISH_AMOUNT.match(text)
@@ -185,8 +229,18 @@ def parse_amount(value: Any) -> float | _Invalid | None:
 def parse_date(value: Any, date1904: bool = False) -> dt.date | _Invalid | None:
     """Returns a date from an Excel date, an ISO text (2027-03-01) or a date serial; else INVALID.
 
-    Never guesses a day/month order: "05/01/2027" is INVALID.
+    Never guesses a day/month order: "05/01/2027" is INVALID. A date outside the years
+    FIRST_DATE_YEAR–LAST_DATE_YEAR is refused as "date_out_of_range".
     """
+    found = _date(value, date1904)
+    if isinstance(found, dt.date) and not FIRST_DATE <= found <= LAST_DATE:
+        return _Refused(
+            "date_out_of_range", {"date": found.isoformat(), "first": FIRST_DATE_YEAR, "last": LAST_DATE_YEAR}
+        )
+    return found
+
+
+def _date(value: Any, date1904: bool) -> dt.date | _Invalid | None:
     if is_blank(value):
         return None
     if isinstance(value, dt.datetime):
@@ -198,7 +252,7 @@ def parse_date(value: Any, date1904: bool = False) -> dt.date | _Invalid | None:
             epoch = EXCEL_EPOCH_1904 if date1904 else EXCEL_EPOCH_1900
             return epoch + dt.timedelta(days=int(value))
         return INVALID
-    match = ISO_DATE.match(str(value))
+    match = ISO_DATE.match(bare(str(value)))
     if not match:
         return INVALID
     try:
@@ -211,7 +265,7 @@ def parse_choice(value: Any, choices: Iterable[str]) -> str | _Invalid | None:
     """Returns the list value matching ignoring case and surrounding spaces; else INVALID."""
     if is_blank(value):
         return None
-    wanted = " ".join(str(value).split()).casefold()
+    wanted = " ".join(bare(str(value)).split()).casefold()
     if not wanted:
         return None
     for choice in choices:
@@ -252,18 +306,19 @@ def _parse_column(
     letter = table.letters.get(column)
     for raw, row in zip(table.frame[column].tolist(), table.frame[ROW_COLUMN].tolist(), strict=True):
         value = parse(raw)
-        if value is INVALID:
+        if isinstance(value, _Invalid):
             cell = f"{letter}{row}"
             if (sheet, cell) not in blocked:
+                own = value if isinstance(value, _Refused) else None
                 found = problem(
-                    code,
+                    own.code if own else code,
                     file=ctx.file,
                     sheet=sheet,
                     cell=cell,
                     row=int(row),
                     column=column,
                     value=display_value(raw),
-                    **(params or {}),
+                    **(own.params if own else params or {}),
                 )
                 problems.append(found)
                 blocked.add((sheet, cell))
@@ -280,10 +335,12 @@ def _parse_actions(
     def column(name: str, parse: Callable[[Any], Any], code: str, **params: Any) -> list[Any]:
         return _parse_column(table, name, parse, code, ctx, sheet, blocked, problems, params)
 
+    # A text longer than a cell holds is refused first, in any column: its cell is then
+    # blocked, so the column's own parsing below adds no second problem for it.
     parsed: dict[str, Any] = {
-        name: [parse_text(v) for v in table.frame[name].tolist()] for name in c.ACTION_COLUMNS
+        name: column(name, lambda v: within_cell(parse_text(v)), "invalid") for name in c.ACTION_COLUMNS
     }
-    parsed[c.ACTION_ID] = [None if v is None else v.strip() for v in parsed[c.ACTION_ID]]
+    parsed[c.ACTION_ID] = [None if v is None else bare(v).strip() or None for v in parsed[c.ACTION_ID]]
     parsed[c.GOAL] = column(c.GOAL, parse_goal_id, "goal_unknown")
     for name in (c.START, c.DONE):
         parsed[name] = column(name, lambda v: parse_date(v, ctx.date1904), "date_invalid")

@@ -23,7 +23,9 @@ from pipeline.problems import CATALOGUE
 
 SUBMISSION = "_submission"
 DEPARTMENT_CODE = "_department"
-ACTION_ID_FORM = r"^([A-Za-z0-9]+)-\d{4}-\d{3}$"
+ACTION_ID_FORM = r"^([A-Za-z0-9]+)-\d{4}-\d{3,}$"
+"""<KOD>-<år>-<nnn>: at least three digits and no ceiling, so action 1000 of a year is valid
+(and next year's template, which carries it, is accepted back unchanged)."""
 
 SeriesTest = Callable[[pd.Series], "pd.Series[bool]"]
 FrameTest = Callable[[pd.DataFrame], "pd.Series[bool]"]

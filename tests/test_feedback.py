@@ -132,7 +132,7 @@ def written(workbook: Path, tmp_path_factory: pytest.TempPathFactory) -> Written
 
 
 def test_files_are_written_where_settings_put_them(written: WrittenFeedback) -> None:
-    base = f"SOC_{DIGEST[:8]}"
+    base = f"SOC_{DIGEST}"
     assert written.marked is not None
     assert (written.html.name, written.markdown.name, written.marked.name) == (
         f"{base}.html",
@@ -147,10 +147,10 @@ def test_files_are_written_where_settings_put_them(written: WrittenFeedback) -> 
 
 
 def test_stem_is_safe_and_falls_back_to_okand() -> None:
-    assert feedback_stem("FoK", "ABCDEF0123456789") == "FoK_abcdef01"
-    assert feedback_stem(None, DIGEST) == f"okand_{DIGEST[:8]}"
-    assert feedback_stem("../x y", DIGEST) == f"x_y_{DIGEST[:8]}"
-    assert feedback_stem("/", DIGEST) == f"okand_{DIGEST[:8]}"
+    assert feedback_stem("FoK", "ABCDEF0123456789") == "FoK_abcdef0123456789"
+    assert feedback_stem(None, DIGEST) == f"okand_{DIGEST}"
+    assert feedback_stem("../x y", DIGEST) == f"x_y_{DIGEST}"
+    assert feedback_stem("/", DIGEST) == f"okand_{DIGEST}"
 
 
 def test_html_has_title_outcome_counts_and_every_problem(written: WrittenFeedback) -> None:
@@ -159,7 +159,7 @@ def test_html_has_title_outcome_counts_and_every_problem(written: WrittenFeedbac
     assert "Avvisad – rätta felen och lämna in igen" in html
     assert "3 fel och 3 varningar" in html
     assert "2027-03-15 kl. 11.42" in html  # UTC shown as Swedish time
-    assert f"<strong>SOC_{DIGEST[:8]}_markerad.xlsx</strong>" in html
+    assert f"<strong>SOC_{DIGEST}_markerad.xlsx</strong>" in html
     for problem in PROBLEMS:
         assert f'<td class="cell">{problem.cell}</td>' in html
         assert problem.message.replace('"', "&#34;") in html
@@ -307,7 +307,7 @@ def test_accepted_without_problems_thanks_and_makes_no_copy(workbook: Path, tmp_
     paths = write_feedback(_submission(workbook, accepted=True, problems=()), target)
     assert paths.marked is None
     names = sorted(p.name for p in paths.html.parent.iterdir())
-    assert names == [f"SOC_{DIGEST[:8]}.html", f"SOC_{DIGEST[:8]}.md"]  # the stale copy is gone
+    assert names == [f"SOC_{DIGEST}.html", f"SOC_{DIGEST}.md"]  # the stale copy is gone
     html = paths.html.read_text(encoding="utf-8")
     md = paths.markdown.read_text(encoding="utf-8")
     for text in (html, md):
@@ -337,7 +337,7 @@ def test_corrupt_workbook_gives_reports_without_copy(
     assert paths.marked is None
     # The coordinator's log says why, with the exception's type; the förvaltning's report does not.
     assert any("BadZipFile: File is not a zip file" in r.getMessage() for r in caplog.records)
-    assert paths.html.name == f"okand_{DIGEST[:8]}.html"
+    assert paths.html.name == f"okand_{DIGEST}.html"
     html = paths.html.read_text(encoding="utf-8")
     md = paths.markdown.read_text(encoding="utf-8")
     assert "Återkoppling på handlingsplan – okänd förvaltning" in html
@@ -345,7 +345,7 @@ def test_corrupt_workbook_gives_reports_without_copy(
         assert "Vi kunde inte göra en kopia av filen med markerade celler." in text
         assert "Kolumnen Ansvarig saknas." in text
         assert "BadZipFile" not in text
-    assert f"ange referens okand_{DIGEST[:8]}." in html
+    assert f"ange referens okand_{DIGEST}." in html
 
 
 def test_unreadable_file_without_workbook_still_reports(tmp_path: Path) -> None:
@@ -515,3 +515,48 @@ def test_feedback_sheet_prints_across_a4_with_rows_tall_enough_for_their_text(wo
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
         assert ws.row_dimensions[FEEDBACK_HEADER_ROW + 1].height >= 4 * 15  # 300 characters over 72 a line
+
+
+# --- unique names and bounded lists ------------------------------------------------------------
+
+
+def test_digests_sharing_a_prefix_get_files_of_their_own(tmp_path: Path) -> None:
+    settings = Settings(outbox=tmp_path)
+    other = DIGEST[:16] + "0" * 48
+    ours, theirs = settings.feedback_paths(YEAR, "SOC", DIGEST), settings.feedback_paths(YEAR, "SOC", other)
+    assert {ours.html, ours.markdown, ours.marked}.isdisjoint({theirs.html, theirs.markdown, theirs.marked})
+    assert ours.html.name == f"SOC_{DIGEST}.html"
+    assert settings.clean_data_file(YEAR, DIGEST) != settings.clean_data_file(YEAR, other)
+
+
+def _many(count: int, code: str, kind: Kind, column: str, letter: str) -> list[Problem]:
+    return [
+        dataclasses.replace(
+            _problem(
+                c.SHEET_ACTIONS, f"{letter}{row}", row, column, "x", kind, f"Fel på rad {row}.", "Rätta."
+            ),
+            code=code,
+        )
+        for row in range(2, count + 2)
+    ]
+
+
+def test_feedback_lists_at_most_200_of_a_kind_and_says_how_many_more(workbook: Path, tmp_path: Path) -> None:
+    statuses = _many(450, "status_invalid", ERROR, c.STATUS, "L")
+    owners = _many(3, "required_missing", ERROR, c.OWNER, "D")
+    written = write_feedback(_submission(workbook, problems=(*statuses, *owners)), _paths(tmp_path))
+    html = written.html.read_text(encoding="utf-8")
+    md = written.markdown.read_text(encoding="utf-8")
+    for text in (html, md):
+        assert "453 fel och 0 varningar" in text  # the totals count every problem
+        assert "Fel på rad 201." in text and "Fel på rad 202." not in text  # 200 listed: rows 2–201
+        assert text.count("… och 250 till av samma slag som raden ovan.") == 1
+    assert html.count('<td class="cell">D') == 3
+    assert written.marked is not None
+    wb = openpyxl.load_workbook(written.marked)
+    listed = [
+        row[3] for row in wb[FEEDBACK_SHEET].iter_rows(min_row=FEEDBACK_HEADER_ROW + 1, values_only=True)
+    ]
+    assert len(listed) == 200 + 1 + 3 and "… och 250 till av samma slag som raden ovan." in listed
+    commented = [cell for row in wb[c.SHEET_ACTIONS].iter_rows() for cell in row if cell.comment is not None]
+    assert len(commented) == 203
