@@ -7,15 +7,19 @@ workbook and summary writers only lay it out.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline import contract as c
 from pipeline.plan import Goal, Plan
 from pipeline.records import CleanData, GoalAnswers, LedgerRecord, Records
+from pipeline.text import count_phrase
 
 DEPARTMENT = c.DEPARTMENT
 AREA = "Målområde"
@@ -25,6 +29,11 @@ BEFORE, NOW = "Status före", "Status nu"
 CONCERNS_SHEET = c.SHEET_CONCERNS
 ACTION_TABLE_COLUMNS = (DEPARTMENT, *c.ACTION_COLUMNS)
 CHANGE_COLUMNS = (c.ACTION_ID, DEPARTMENT, c.GOAL, c.ACTION, BEFORE, NOW)
+DROPPED_AREA = 0
+"""The målområde number (column AREA) of an action whose delmål is not in the plan."""
+DROPPED_GOALS = "Delmål som inte längre finns i planen"
+"""Where an action whose delmål a revised plan dropped is shown: its own group in every
+view by målområde or delmål, so that it stays visible and every total still adds up."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,9 @@ class Figures:
     overdue: int
     goals_without_action: int
     total_cost: float
+    """The cost_sum of every action's Kostnad (kr); NaN when too large to add up."""
+    dropped_goal_actions: int = 0
+    """Actions whose delmål is not in the plan (see DROPPED_GOALS)."""
 
 
 @dataclass(frozen=True)
@@ -238,9 +250,11 @@ def combine(
     actions.insert(0, DEPARTMENT, pd.Series(codes, dtype=object))
     actions[c.ACTION_ID] = assign_action_ids(codes, list(actions[c.ACTION_ID]), year)
     area_of = {g.id: g.area for g in plan.goals}
-    actions[AREA] = [area_of.get(g, 0) for g in actions[c.GOAL]]
+    actions[AREA] = [area_of.get(g, DROPPED_AREA) for g in actions[c.GOAL]]
     actions = actions[[*ACTION_TABLE_COLUMNS, AREA]]
-    actions[c.COST] = pd.to_numeric(actions[c.COST], errors="coerce").astype(float)
+    costs = pd.to_numeric(actions[c.COST], errors="coerce").astype(float)
+    # A cost that is not a finite number (inf from "1e999") is no amount: missing, as if empty.
+    actions[c.COST] = costs.where(np.isfinite(costs.to_numpy()))
     actions[AREA] = actions[AREA].astype("int64")
     concerns = pd.DataFrame(
         [(code, goal, answer) for code, (_, goals) in tables.items() for goal, answer in goals],
@@ -356,13 +370,58 @@ def missing_departments(result: Consolidated) -> list[DepartmentStatus]:
     return [d for d in result.departments if not d.submitted]
 
 
+def dropped_goal_actions(result: Consolidated) -> pd.DataFrame:
+    """Returns the actions whose delmål is not in the plan (a revised plan dropped it), in table order."""
+    return result.actions[result.actions[AREA] == DROPPED_AREA]
+
+
+def goal_key(value: object) -> str:
+    """Returns an action's delmål as the views group it: its id, "" for none."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def dropped_goals(result: Consolidated) -> list[str]:
+    """Returns the delmål ids (goal_key) of actions whose delmål is not in the plan, in the order met."""
+    return list(dict.fromkeys(goal_key(g) for g in dropped_goal_actions(result)[c.GOAL]))
+
+
+def dropped_goals_warning(result: Consolidated) -> str:
+    """Returns the warning line under DROPPED_GOALS: how many actions name which delmål no longer
+    in the plan, that they still count, and what the förvaltning is to do; "" when none do."""
+    actions = len(dropped_goal_actions(result))
+    if not actions:
+        return ""
+    ids = [goal or "inget delmål" for goal in dropped_goals(result)]
+    listed = ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} och {ids[-1]}"
+    goals = "ett delmål" if len(ids) == 1 else "delmål"
+    return (
+        f"Varning: {count_phrase(actions, 'åtgärd', 'åtgärder')} hör till {goals} som inte längre "
+        f"finns i planen ({listed}). De visas här och räknas med i alla summor; förvaltningen "
+        "behöver välja ett delmål ur den gällande planen nästa gång."
+    )
+
+
+def cost_sum(values: Iterable[object]) -> float:
+    """Returns the sum of the finite amounts among `values` (others count as missing), exactly
+    rounded (math.fsum); NaN when the sum is too large for a float: no total can be shown."""
+    finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    try:
+        return math.fsum(finite)
+    except OverflowError:
+        return math.nan
+
+
 def responsibility_matrix(result: Consolidated) -> pd.DataFrame:
     """Returns delmål × förvaltning: (marked Berör oss, number of actions) per cell.
 
-    Rows are the delmål ids in plan order; columns the plan's förvaltning codes; each cell
-    a tuple (concerns_us: "Ja"/"Nej"/None, actions: int).
+    Rows are the delmål ids in plan order, then those of `dropped_goals` (delmål no longer
+    in the plan that actions still name), so each column's rows add up to all of its
+    actions; columns the plan's förvaltning codes; each cell a tuple (concerns_us:
+    "Ja"/"Nej"/None, actions: int).
     """
-    counts = result.actions.groupby([c.GOAL, DEPARTMENT]).size().to_dict()  # a dict: 31 × N lookups
+    counts = Counter(
+        zip(map(goal_key, result.actions[c.GOAL]), result.actions[DEPARTMENT], strict=True)
+    )  # a dict: 31 × N lookups
     answers = {
         (d, g): a
         for d, g, a in zip(
@@ -372,16 +431,29 @@ def responsibility_matrix(result: Consolidated) -> pd.DataFrame:
             strict=True,
         )
     }
+    goals = [g.id for g in result.plan.goals] + dropped_goals(result)
     data = {
-        code: [(answers.get((code, g.id)), int(counts.get((g.id, code), 0))) for g in result.plan.goals]
+        code: [(answers.get((code, goal)), int(counts.get((goal, code), 0))) for goal in goals]
         for code in result.plan.department_codes
     }
-    return pd.DataFrame(data, index=[g.id for g in result.plan.goals], dtype=object)
+    return pd.DataFrame(data, index=goals, dtype=object)
+
+
+def area_labels(result: Consolidated) -> dict[int, str]:
+    """Returns målområde number → label in plan order, and DROPPED_AREA → DROPPED_GOALS last
+    when an action's delmål is not in the plan: the rows of every view by målområde."""
+    labels = {a.number: a.label for a in result.plan.goal_areas}
+    if (result.actions[AREA] == DROPPED_AREA).any():
+        labels[DROPPED_AREA] = DROPPED_GOALS
+    return labels
 
 
 def status_by_area(result: Consolidated) -> pd.DataFrame:
-    """Returns målområde label × status counts (all five statuses) with TOTAL row and column."""
-    labels = {a.number: a.label for a in result.plan.goal_areas}
+    """Returns målområde label × status counts (all five statuses) with TOTAL row and column.
+
+    Actions whose delmål is not in the plan have a row of their own (DROPPED_GOALS).
+    """
+    labels = area_labels(result)
     counts = _count_table(
         result.actions[AREA].map(labels), result.actions[c.STATUS], list(labels.values()), c.STATUSES
     )
@@ -405,23 +477,26 @@ def _count_table(
 
 
 def cost_by_area_and_funding(result: Consolidated) -> pd.DataFrame:
-    """Returns målområde label × financing (plus NO_FUNDING) sums of Kostnad (kr), with totals."""
-    labels = {a.number: a.label for a in result.plan.goal_areas}
+    """Returns målområde label × financing (plus NO_FUNDING) sums of Kostnad (kr), with totals.
+
+    Rows as `status_by_area`'s. Sums are `cost_sum`s: an amount that is not finite counts as
+    missing, and a sum too large for a float is NaN. Each total is the `cost_sum` of the
+    amounts it covers, so it is the sum of its row's (or column's) cells up to rounding.
+    """
+    labels = area_labels(result)
     columns = [*c.FUNDING_SOURCES, NO_FUNDING]
     funding = result.actions[c.FUNDING].where(result.actions[c.FUNDING].isin(c.FUNDING_SOURCES), NO_FUNDING)
-    costs = pd.DataFrame(
-        {
-            "row": result.actions[AREA].map(labels).to_numpy(dtype=object),
-            "column": funding.to_numpy(dtype=object),
-            "cost": result.actions[c.COST].to_numpy(dtype=float),
-        }
-    ).dropna(subset=["row", "cost"])
-    sums = costs.groupby(["row", "column"])["cost"].sum()
-    table = sums.unstack(fill_value=0) if len(sums) else pd.DataFrame()
-    frame = (
-        table.reindex(index=list(labels.values()), columns=columns, fill_value=0.0).fillna(0.0).astype(float)
-    )
-    return _with_totals(frame)
+    covered: dict[tuple[str, str], list[float]] = {}  # (row, column), totals included → amounts
+    for area, column, cost in zip(
+        result.actions[AREA].map(labels), funding, result.actions[c.COST].to_numpy(dtype=float), strict=True
+    ):
+        if isinstance(area, str) and math.isfinite(cost):
+            for key in ((area, column), (area, TOTAL), (TOTAL, column), (TOTAL, TOTAL)):
+                covered.setdefault(key, []).append(cost)
+    rows, names = [*labels.values(), TOTAL], [*columns, TOTAL]
+    sums = [[cost_sum(covered.get((row, name), ())) for name in names] for row in rows]
+    frame = pd.DataFrame(sums, index=rows, columns=names, dtype=float)
+    return frame
 
 
 def _with_totals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -443,5 +518,6 @@ def figures(result: Consolidated) -> Figures:
         completed_share=completed / total if total else 0.0,
         overdue=len(overdue_actions(result)),
         goals_without_action=len(goals_without_action(result)),
-        total_cost=float(result.actions[c.COST].sum(skipna=True)) if total else 0.0,
+        dropped_goal_actions=len(dropped_goal_actions(result)),
+        total_cost=cost_sum(result.actions[c.COST].tolist()),
     )

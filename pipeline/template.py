@@ -26,6 +26,9 @@ from pipeline.layout import COLUMN_WIDTHS, row_height
 from pipeline.plan import Department, Goal, GoalArea, Plan
 
 GOAL_LABEL_MAX = 90
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
+"""The dates Start and Klart accept in the template: the window validation holds dates to, so
+that a date carried from last year is never marked invalid in the template it came back in."""
 # xlsxwriter stamps the creation time into docProps/core.xml; a fixed one keeps files
 # byte-identical for the same plan, year and options.
 FIXED_CREATED = dt.datetime(2015, 2, 9, 0, 0, 0)
@@ -626,8 +629,8 @@ def _column_validation(column: str, goal_range: str) -> dict[str, Any]:
             **prompt,
             "validate": "date",
             "criteria": "between",
-            "minimum": dt.date(2000, 1, 1),
-            "maximum": dt.date(2099, 12, 31),
+            "minimum": FIRST_DATE,
+            "maximum": LAST_DATE,
             "error_title": "Ogiltigt datum",
             "error_message": "Skriv ett datum som 2027-03-01.",
         }
@@ -737,18 +740,21 @@ def _write_value(ws: Worksheet, row: int, col: int, value: Any, style: Any) -> N
         ws.write_blank(row, col, None, style)
     elif isinstance(value, str):
         ws.write_string(row, col, value, style)
-    elif isinstance(value, dt.datetime):
+    elif isinstance(value, dt.date):
         ws.write_datetime(row, col, value, style)
     else:
         ws.write_number(row, col, value, style)
 
 
 def _cell_value(value: Any) -> Any:
-    """Returns what a cell holds for `value`: None (blank), a string, a datetime or a number."""
-    if value is None or (isinstance(value, float) and value != value) or value == "":
+    """Returns what a cell holds for `value`: None (blank), a string, a date or a finite number.
+
+    A number that is not finite (NaN, inf) is blank: no workbook can hold it.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value == "":
         return None
     if isinstance(value, dt.datetime | dt.date):
-        return _as_datetime(value)
+        return _cell_date(value)
     if isinstance(value, bool):
         return "Ja" if value else "Nej"
     if isinstance(value, int | float):
@@ -756,10 +762,15 @@ def _cell_value(value: Any) -> Any:
     return str(value)
 
 
-def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
+def _cell_date(value: dt.date | dt.datetime) -> dt.date:
+    """Returns what a date cell is written from: a date, or a datetime with a time of day.
+
+    A datetime at midnight becomes its date: xlsxwriter writes datetime(1900, 1, 1) as the
+    time 00:00 (serial 0), which reads back as no date; the date 1900-01-01 as day 1.
+    """
     if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime(value.year, value.month, value.day)
+        return value.date() if value.time() == dt.time() and value.tzinfo is None else value
+    return value
 
 
 def carried_over(

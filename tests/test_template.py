@@ -124,7 +124,13 @@ def test_dates_costs_and_prompts_on_input_columns(wb: openpyxl.Workbook) -> None
     ws = wb[c.SHEET_ACTIONS]
     for column in "EF":
         dv = _validation_for(ws, f"{column}250")
-        assert dv.type == "date"
+        # The window validation holds dates to (1900-01-01 is day 1, 2200-12-31 day 109939).
+        assert (dv.type, dv.operator or "between", dv.formula1, dv.formula2) == (
+            "date",
+            "between",
+            "1",
+            "109939",
+        )
     cost = _validation_for(ws, "G250")
     assert (cost.type, cost.operator, cost.formula1) == ("decimal", "greaterThanOrEqual", "0")
     for col in range(2, 15):
@@ -566,3 +572,31 @@ def test_instruction_headings_are_never_last_on_a_page(plan: Plan, tmp_path: Pat
         for page in pages:
             filled = [row for row in page if ws.cell(row, 1).value or ws.cell(row, 2).value]
             assert filled[-1] not in headings, (page, filled[-1])
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        dt.date(1900, 1, 1),
+        dt.datetime(1900, 1, 1),
+        dt.date(1900, 2, 28),
+        dt.date(1900, 3, 1),
+        dt.date(2200, 12, 31),
+    ],
+)
+def test_a_carried_date_at_the_edge_of_the_window_reads_back_as_that_date(
+    plan: Plan, tmp_path: Path, day: dt.date
+) -> None:
+    action = {
+        c.GOAL: "1.1",
+        c.ACTION: "Gammal",
+        c.OWNER: "Chef",
+        c.START: day,
+        c.DONE: day,
+        c.STATUS: c.IN_PROGRESS,
+    }
+    path = make_template(plan, "SOC", YEAR, tmp_path, carried_actions=[action])
+    ws = openpyxl.load_workbook(path)[c.SHEET_ACTIONS]
+    start = c.ACTION_COLUMNS.index(c.START) + 1
+    # xlsxwriter writes the datetime 1900-01-01 00:00 as the time 00:00 (day 0): no date at all.
+    assert ws.cell(2, start).value == dt.datetime(day.year, day.month, day.day)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pipeline import contract as c
-from pipeline.combine import TOTAL
+from pipeline.combine import DROPPED_GOALS, TOTAL
 from pipeline.plan import Plan
 
 FONT = "Segoe UI, Calibri, Arial, sans-serif"
@@ -148,17 +148,22 @@ def matrix_heatmap_svg(responsibility_matrix_frame: pd.DataFrame, plan: Plan) ->
     y = legend_height + 6
     parts.extend(_column_header(code, ROW_LABEL_WIDTH + i * CELL_WIDTH, y) for i, code in enumerate(codes))
     y += 22
-    for area in plan.goal_areas:
-        goals = [g for g in area.goals if g.id in frame.index]
+    groups = [(area.label, [(g.id, g.text) for g in area.goals]) for area in plan.goal_areas]
+    in_plan = {g.id for g in plan.goals}
+    dropped = [goal_id for goal_id in frame.index if goal_id not in in_plan]
+    if dropped:  # delmål a revised plan dropped, still named by actions: a group of their own, last
+        groups.append((DROPPED_GOALS, [(str(goal_id), "Finns inte längre i planen.") for goal_id in dropped]))
+    for label, all_goals in groups:
+        goals = [(goal_id, text) for goal_id, text in all_goals if goal_id in frame.index]
         if not goals:
             continue
         parts.append(_line(0, y + 2, width, y + 2))
-        parts.append(_text(0, y + 17, area.label, weight="bold"))
+        parts.append(_text(0, y + 17, label, weight="bold"))
         y += AREA_ROW_HEIGHT
-        for goal in goals:
-            parts.append(_tipped(_text(4, y + 15, goal.id), goal.text))
-            for i, (code, (answer, actions)) in enumerate(zip(codes, by_goal[goal.id], strict=True)):
-                parts.append(_cell(ROW_LABEL_WIDTH + i * CELL_WIDTH, y, answer, int(actions), goal.id, code))
+        for goal_id, text in goals:
+            parts.append(_tipped(_text(4, y + 15, goal_id), text))
+            for i, (code, (answer, actions)) in enumerate(zip(codes, by_goal[goal_id], strict=True)):
+                parts.append(_cell(ROW_LABEL_WIDTH + i * CELL_WIDTH, y, answer, int(actions), goal_id, code))
             y += CELL_HEIGHT
     title = "Ansvarsmatris: antal åtgärder per delmål och förvaltning"
     return _svg(max(width, 480.0), y + 4, title, parts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,7 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
         "status_rows": _status_rows(status_frame),
         "status_chart": Markup(status_bars_svg(status_frame)),  # built escaped
         "areas": _area_sections(consolidated),
+        "dropped": _dropped(consolidated),
         "missing": _missing(consolidated),
         "rejections": [_rejection(r, consolidated) for r in _attributed(consolidated.rejections)],
         "department_codes": list(plan.department_codes),
@@ -152,8 +154,15 @@ def submitted_sentence(submitted: int, total: int) -> str:
     return f"{submitted} av {total} förvaltningar har lämnat in"
 
 
+NOT_SUMMABLE = "kan inte summeras"
+"""Said of a total cost too large for a number (see `pipeline.combine.cost_sum`)."""
+
+
 def format_kronor(amount: float) -> str:
-    """Returns an amount in whole kronor with spaces between thousands: "1 400 000 kr"."""
+    """Returns an amount in whole kronor with spaces between thousands: "1 400 000 kr";
+    NOT_SUMMABLE for a sum that is not a finite number."""
+    if not math.isfinite(amount):
+        return NOT_SUMMABLE
     return f"{round(amount):,} kr".replace(",", " ")
 
 
@@ -193,7 +202,9 @@ def _key_sentences(figures: k.Figures, reported_delayed: int, goals_total: int) 
         f"Förvaltningarna har rapporterat status {c.DELAYED} för "
         f"{count_phrase(reported_delayed, 'åtgärd', 'åtgärder')}.",
         f"{figures.goals_without_action} av {count_phrase(goals_total, 'delmål', 'delmål')} saknar åtgärd.",
-        f"Åtgärderna kostar totalt {format_kronor(figures.total_cost)}.",
+        f"Åtgärderna kostar totalt {format_kronor(figures.total_cost)}."
+        if math.isfinite(figures.total_cost)
+        else f"Åtgärdernas totala kostnad {NOT_SUMMABLE}: beloppen är för stora.",
     ]
 
 
@@ -240,6 +251,23 @@ def _area_sections(consolidated: k.Consolidated) -> list[AreaSection]:
             )
         )
     return sections
+
+
+@dataclass(frozen=True)
+class DroppedSection:
+    """The actions whose delmål the plan no longer has: heading, warning line and the actions."""
+
+    heading: str
+    warning: str
+    actions: tuple[ActionRow, ...]
+
+
+def _dropped(consolidated: k.Consolidated) -> DroppedSection | None:
+    actions = k.dropped_goal_actions(consolidated)
+    if not len(actions):
+        return None
+    warning = k.dropped_goals_warning(consolidated)
+    return DroppedSection(k.DROPPED_GOALS, warning, tuple(_action_rows(actions)))
 
 
 def _area_sentence(total: int, counts: list[tuple[str, int]]) -> str:

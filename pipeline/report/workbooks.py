@@ -218,19 +218,40 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT or value == ""
 
 
+CELL_LIMIT = 32_767
+"""The most characters a cell holds (Excel's limit; xlsxwriter cuts a longer string silently)."""
+CUT_MARKER = "… (texten är kortad)"
+"""Ends a text cut to CELL_LIMIT, so that a reader sees it is not whole."""
+
+
+def cell_text(text: str) -> str:
+    """Returns `text` as a cell shows it: cut to CELL_LIMIT characters, ending with CUT_MARKER,
+    when longer. Every text cell of the reports passes here (`_text`, `_texts`)."""
+    if len(text) > CELL_LIMIT:
+        return text[: CELL_LIMIT - len(CUT_MARKER)] + CUT_MARKER
+    return text
+
+
 def _text(value: Any) -> str:
-    """Returns a value as the text a user sees: "" for empty, else str()."""
+    """Returns a value as the text a user sees: "" for empty, else str(), as `cell_text` shows it."""
     if _is_empty(value):
         return ""
     if isinstance(value, dt.date):
         return value.isoformat()[:10]
-    return str(value)
+    return cell_text(str(value))
 
 
-def _as_datetime(value: dt.date) -> dt.datetime:
+def _cell_date(value: dt.date) -> dt.date:
+    """Returns what a date cell is written from: a date, or a datetime (no time zone) with a time.
+
+    A datetime at midnight becomes its date: xlsxwriter writes datetime(1900, 1, 1) as the
+    time 00:00 (serial 0), which reads back as no date at all; the date 1900-01-01 it writes
+    as day 1. Every other day has the same serial either way.
+    """
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    return dt.datetime(value.year, value.month, value.day)
+        plain = value.replace(tzinfo=None)
+        return plain.date() if plain.time() == dt.time() else plain
+    return value
 
 
 def _write_text(ws: Worksheet, row: int, col: int, value: Any, style: Format) -> None:
@@ -240,6 +261,19 @@ def _write_text(ws: Worksheet, row: int, col: int, value: Any, style: Format) ->
         ws.write_string(row, col, text, style)
     else:
         ws.write_blank(row, col, None, style)
+
+
+NOT_SUMMABLE = "Kan inte summeras"
+"""Shown for a sum too large for a number (see `pipeline.combine.cost_sum`)."""
+
+
+def _write_amount(ws: Worksheet, row: int, col: int, value: float, style: Format) -> None:
+    """Writes a number; a sum that is not finite (NaN, inf: too large) as NOT_SUMMABLE, which no
+    workbook could hold as a number."""
+    if math.isfinite(value):
+        ws.write_number(row, col, value, style)
+    else:
+        ws.write_string(row, col, NOT_SUMMABLE, style)
 
 
 def _header_text(text: str) -> str:
@@ -292,23 +326,40 @@ def _status_counts(consolidated: Consolidated) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def _texts(values: Sequence[Any]) -> list[str]:
-    """Returns `_text` of every value (strings, the common case, pass through as they are)."""
-    return [value if value.__class__ is str else _text(value) for value in values]
+    """Returns `_text` of every value.
+
+    Strings, the common case, of printable characters within CELL_LIMIT pass through as
+    they are (`str.isprintable` runs in C): `cell_text` changes no other.
+    """
+    return [
+        value
+        if value.__class__ is str and value.isprintable() and len(value) <= CELL_LIMIT
+        else cell_text(value)
+        if value.__class__ is str
+        else _text(value)
+        for value in values
+    ]
 
 
 def _date_cells(values: Sequence[Any]) -> list[Any]:
     """Returns each value as a date cell shows it: a datetime (no time zone), else its text."""
     return [
-        _as_datetime(value) if isinstance(value, dt.date) and not _is_empty(value) else _text(value)
+        _cell_date(value) if isinstance(value, dt.date) and not _is_empty(value) else _text(value)
         for value in values
     ]
 
 
 def _number_cells(values: Sequence[Any]) -> list[Any]:
-    """Returns each value as an amount cell shows it: a float, else its text ("" for NaN)."""
+    """Returns each value as an amount cell shows it: a finite float, else its text ("" for NaN).
+
+    A number that is not finite (inf) is no amount and shows as an empty cell: no workbook
+    can hold it.
+    """
     return [
         float(value)
-        if isinstance(value, int | float) and not isinstance(value, bool) and not _is_empty(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        else ""
+        if isinstance(value, int | float)
         else _text(value)
         for value in values
     ]
@@ -426,6 +477,9 @@ def matrix_cell(concerns_us: str | None, actions: int) -> str:
     return f"{concerns_us or '–'} · {actions}"
 
 
+DROPPED_GOAL_TEXT = "Finns inte längre i planen."
+"""The text beside a delmål id that actions name but the plan no longer has."""
+
 MATRIX_LEGEND = (
     "Ja/Nej = förvaltningens svar i kolumnen Berör oss, – = inget svar; siffran efter · = antal "
     "åtgärder. Grönt = förvaltningen har åtgärder för delmålet, gult = markerat Ja men ingen åtgärd. "
@@ -451,18 +505,22 @@ def _matrix_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: C
     by_goal = dict(zip(matrix.index, matrix.to_numpy().tolist(), strict=True))
     pages = _Pages({0: 24.0, 1: row_height([(MATRIX_LEGEND, sum(widths))])})
     row = header_row + 1
-    for area in consolidated.plan.goal_areas:
-        _merged_text(ws, row, 0, last_col, area.label, fmt.area_row)
-        pages.set(row, DEFAULT_ROW_HEIGHT, keep=min(2, len(area.goals)))
+    groups = [(area.label, [(g.id, g.text) for g in area.goals]) for area in consolidated.plan.goal_areas]
+    dropped = k.dropped_goals(consolidated)
+    if dropped:  # last, so each förvaltning's column adds up to its Totalt
+        groups.append((k.DROPPED_GOALS, [(goal_id, DROPPED_GOAL_TEXT) for goal_id in dropped]))
+    for label, goals in groups:
+        _merged_text(ws, row, 0, last_col, label, fmt.area_row)
+        pages.set(row, DEFAULT_ROW_HEIGHT, keep=min(2, len(goals)))
         row += 1
         rows: list[list[Any]] = []
         styles: list[list[Format]] = []
-        for goal in area.goals:
-            cells = [by_goal[goal.id][i] for i in order]
+        for goal_id, goal_text in goals:
+            cells = [by_goal[goal_id][i] for i in order]
             rows.append(
                 [
-                    goal.id,
-                    goal.text,
+                    goal_id,
+                    _text(goal_text),
                     *(matrix_cell(concerns_us, count) for concerns_us, count in cells),
                     float(sum(count for _, count in cells)),
                 ]
@@ -479,7 +537,7 @@ def _matrix_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: C
                 ]
             )
         if rows:
-            heights = [row_height([(goal.text, widths[1])]) for goal in area.goals]
+            heights = [row_height([(goal_text, widths[1])]) for _, goal_text in goals]
             for offset, height in enumerate(heights):
                 pages.set(row + offset, height)
             columns = list(zip(zip(*rows, strict=True), zip(*styles, strict=True), strict=True))
@@ -539,9 +597,9 @@ def _plan_sheet(
         ws.write_string(header_row, col, name, fmt.header)
     columns = _plan_columns(fmt, consolidated, table)
     heights = _row_heights(table.rows, [(texts, w) for (texts, _), w in zip(columns, widths, strict=True)])
-    by_goal: dict[Any, list[int]] = {}
+    by_goal: dict[str, list[int]] = {}
     for index, goal_id in enumerate(table.values(c.GOAL)):
-        by_goal.setdefault(goal_id, []).append(index)
+        by_goal.setdefault(k.goal_key(goal_id), []).append(index)
     pages = _Pages({0: 24.0, 1: row_height([(intro, total_width)])})
     row = header_row + 1
     for area in consolidated.plan.goal_areas:
@@ -562,6 +620,30 @@ def _plan_sheet(
                 ws.write_string(row, 0, "Inga åtgärder.", fmt.note)
                 row += 1
                 continue
+            for offset, index in enumerate(actions):
+                pages.set(row + offset, heights[index])
+            row = book.write_columns(ws, row, columns, heights, rows=actions)
+    dropped = k.dropped_goals(consolidated)
+    if dropped:  # a revised plan dropped their delmål: shown last, never left out
+        row += 1
+        _merged_text(ws, row, 0, last_col, k.DROPPED_GOALS, fmt.area)
+        ws.set_row(row, 20)
+        pages.set(row, 20, keep=2)
+        row += 1
+        warning = k.dropped_goals_warning(consolidated)
+        _merged_text(ws, row, 0, last_col, warning, fmt.note)
+        warning_height = row_height([(warning, total_width)])
+        ws.set_row(row, warning_height)
+        pages.set(row, warning_height, keep=1)
+        row += 1
+        for goal_id in dropped:
+            text = f"{goal_id} {DROPPED_GOAL_TEXT}" if goal_id else "Inget delmål angivet."
+            _merged_text(ws, row, 0, last_col, text, fmt.goal)
+            goal_height = row_height([(text, total_width)]) + 6
+            ws.set_row(row, goal_height)
+            pages.set(row, goal_height, keep=1)
+            row += 1
+            actions = by_goal[goal_id]
             for offset, index in enumerate(actions):
                 pages.set(row + offset, heights[index])
             row = book.write_columns(ws, row, columns, heights, rows=actions)
@@ -715,7 +797,7 @@ def _overview_sheet(
         if isinstance(value, str):
             ws.write_string(row, 1, value, style)
         else:
-            ws.write_number(row, 1, value, style)
+            _write_amount(ws, row, 1, value, style)
     note = "Detaljer i bladen Status, Förvaltningar, Avvikelser och Ekonomi."
     ws.write_string(4 + len(rows) + 1, 0, note, fmt.subtitle)
     chart_row = 4 + len(rows) + 3
@@ -897,11 +979,17 @@ def _section(
     columns: Sequence[_Column],
     rows: Sequence[Sequence[Any]],
     widths: Sequence[float],
+    note: str = "",
 ) -> int:
-    """Writes a heading and a table (or "Inga."); returns the row after it, plus a gap."""
+    """Writes a heading, a `note` line when given, and a table (or "Inga."); returns the row
+    after it, plus a gap."""
     ws.write_string(row, 0, heading, fmt.heading)
     ws.set_row(row, 20)
     row += 1
+    if note:
+        _merged_text(ws, row, 0, len(widths) - 1, note, fmt.subtitle_wrap)
+        ws.set_row(row, row_height([(note, sum(widths))]))
+        row += 1
     if not rows:
         ws.write_string(row, 0, "Inga.", fmt.note)
         return row + 2
@@ -975,6 +1063,25 @@ def _deviations_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidate
         overdue[[DEPARTMENT, c.ACTION_ID, c.GOAL, c.ACTION, c.OWNER, c.DONE, c.STATUS]].values.tolist(),
         widths,
     )
+    dropped = k.dropped_goal_actions(consolidated)
+    if len(dropped):  # a revised plan dropped their delmål
+        row = _section(
+            ws,
+            book,
+            fmt,
+            row,
+            k.DROPPED_GOALS,
+            [
+                _Column(DEPARTMENT),
+                _Column(c.ACTION_ID),
+                _Column(c.GOAL),
+                _Column(c.ACTION, 4),
+                _Column(REPORTED, 2, kind="status"),
+            ],
+            dropped[[DEPARTMENT, c.ACTION_ID, c.GOAL, c.ACTION, c.STATUS]].values.tolist(),
+            widths,
+            note=k.dropped_goals_warning(consolidated),
+        )
     areas = {a.number: a.label for a in consolidated.plan.goal_areas}
     row = _section(
         ws,
@@ -1071,7 +1178,7 @@ def _costs_sheet(ws: Worksheet, fmt: _Formats, consolidated: Consolidated) -> No
         ws.write_string(row, 0, str(label), fmt.total_label if is_total else fmt.text)
         for col, name in enumerate(costs.columns, start=1):
             style = fmt.money_total if is_total or name == TOTAL else fmt.money
-            ws.write_number(row, col, float(values[name]), style)
+            _write_amount(ws, row, col, float(values[name]), style)
     ws.freeze_panes(header_row + 1, 1)
     _print_setup(ws, consolidated, repeat_row=header_row)
 
