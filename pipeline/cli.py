@@ -47,6 +47,7 @@ from pipeline.errors import (
     OutboxLockedError,
     UnsafeEnvironmentError,
 )
+from pipeline.text import visible
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "Klart.",
@@ -183,7 +184,7 @@ def _run(call: Callable[[], T], folders: Mapping[str, Path | None] | None = None
         with _flows().command_settings():
             return call()
     except HandlingsplanError as exc:
-        err_console.print(f"Fel: {exc}")
+        err_console.print(visible(f"Fel: {exc}", line_breaks=True))
         raise typer.Exit(exc.exit_code) from None
     except Exception as exc:
         # Prefect may hand the error back as it was raised in a task, or wrapped in another.
@@ -330,9 +331,10 @@ def print_collect(result: Any) -> None:
         )
         where = f" -> {shown(f.feedback)}" if f.feedback else ""
         note = f" {f.message}" if f.message and f.state != "accepted" else ""
-        console.print(f"  {STATE_LABEL[f.state]:<16}{f.name}{counts}{where}{note}")
+        # Names and messages carry what a file's name says: shown, never obeyed (no bidi override).
+        console.print(visible(f"  {STATE_LABEL[f.state]:<16}{f.name}{counts}{where}{note}"))
         for detail in f.details:
-            console.print(f"  {'':<16}tekniskt fel (för den som sköter systemet): {detail}")
+            console.print(visible(f"  {'':<16}tekniskt fel (för den som sköter systemet): {detail}"))
     if result.new_submissions == 0:
         console.print(f"Inga nya inlämningar för {result.year}; inget har ändrats.")
     else:
@@ -358,7 +360,16 @@ def print_collect(result: Any) -> None:
         console.print(f"{_count(len(waiting), 'fil väntar', 'filer väntar')}; {again}.")
     if result.in_force:
         current = ", ".join(f"{code} ({record.original_name})" for code, record in result.in_force.items())
-        console.print(f"Gäller nu: {current}.")
+        console.print(visible(f"Gäller nu: {current}."))
+    print_notes(result)
+
+
+def print_notes(result: Any) -> None:
+    """Prints what is wrong with what the outbox keeps (a damaged ledger line, a missing archived
+    copy), one line each, on every run until it is mended."""
+    # `notes` is what the store found (store.Received.notes), carried by the flow's result.
+    for note in getattr(result, "notes", ()):
+        err_console.print(visible(f"Obs: {note}"))
 
 
 ALLOW_EMPTY_HELP = "Skriv rapporterna även om ingen förvaltning har lämnat in en godkänd handlingsplan."
@@ -416,6 +427,7 @@ def print_report(result: Any) -> None:
     )
     for path in result.paths:
         console.print(f"  {shown(path)}")
+    print_notes(result)
 
 
 @app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} run --year 2027")
@@ -509,7 +521,7 @@ def demo(
     try:
         inbox, outbox = _run(lambda: prepare_demo(folder, year, DEMO_MARKER, plan), folders)
     except FileExistsError as exc:
-        err_console.print(f"Fel: {exc}")
+        err_console.print(visible(f"Fel: {exc}"))
         raise typer.Exit(EXIT_USAGE) from None
     flows = _flows()
     console.print(f"Exempelinlämningar från fyra förvaltningar ligger i {shown(inbox)}.")

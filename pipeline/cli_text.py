@@ -23,6 +23,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from pipeline.errors import HandlingsplanError
+from pipeline.text import visible
 
 PROGRAM = "handlingsplan"
 
@@ -58,12 +59,12 @@ def shown(path: Path | str) -> str:
     """Returns a path as the user best reads it: relative to the working folder when inside it."""
     p = Path(path)
     if not p.is_absolute():
-        return str(p)
+        return visible(str(p))
     try:
         relative = p.relative_to(Path.cwd())
-    except ValueError:
-        return str(p)
-    return str(relative) if relative.parts else "."
+    except (ValueError, OSError):
+        return visible(str(p))
+    return visible(str(relative)) if relative.parts else "."
 
 
 # --- help ------------------------------------------------------------------------------------
@@ -238,6 +239,9 @@ def check_group_line(group: TyperGroup, ctx: Any, args: Sequence[str]) -> None:
 # --- file-system errors ----------------------------------------------------------------------
 
 _LOCKED_ON_WINDOWS = {32, 33}  # ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
+_WRITING_ERRORS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG, errno.EROFS})
+"""Errors only a write gives; the system does not say which file it was writing."""
+_OUTPUT_OPTIONS = ("--outbox", "--dir")
 
 
 def os_error_in(exc: BaseException) -> OSError | None:
@@ -288,9 +292,12 @@ def describe_os_error(exc: OSError, folders: Mapping[str, Path] | None = None) -
     """
     raw = exc.filename if exc.filename is not None else exc.filename2
     path = Path(os.fsdecode(raw)) if isinstance(raw, (str, bytes, os.PathLike)) else None
+    code = exc.errno
+    if path is None and code in _WRITING_ERRORS:
+        # A write to an open file names no path; the run writes only in its output folder.
+        path = next((folders[o] for o in _OUTPUT_OPTIONS if folders and o in folders), None)
     where = shown(path) if path is not None else "en fil eller mapp"
     option = _option_for(path, folders or {}) if path is not None else ""
-    code = exc.errno
     if getattr(exc, "winerror", None) in _LOCKED_ON_WINDOWS or code in (errno.EBUSY, errno.ETXTBSY):
         return (
             f"Fel: {where} används av ett annat program (är filen öppen i Excel?). "
@@ -416,17 +423,17 @@ class SwedishGroup(TyperGroup):
             outcome = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
         except CommandLineError as exc:
             ctx = exc.ctx
-            err_console.print(f"Fel: {exc}")
+            err_console.print(visible(f"Fel: {exc}"))
             self.print_hint(ctx, prog_name)
             return exc.exit_code
         except typer.BadParameter as exc:
             ctx = exc.ctx
             option = exc.param.opts[0] if exc.param is not None and exc.param.opts else "ett val"
-            err_console.print(f"Fel i {option}: {exc.message}")
+            err_console.print(visible(f"Fel i {option}: {exc.message}"))
             self.print_hint(ctx, prog_name)
             return EXIT_USAGE
         except HandlingsplanError as exc:
-            err_console.print(f"Fel: {exc}")
+            err_console.print(visible(f"Fel: {exc}", line_breaks=True))
             return exc.exit_code
         except typer.Abort:
             err_console.print("Avbrutet.")

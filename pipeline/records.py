@@ -38,7 +38,8 @@ class LedgerRecord:
         digest: SHA-256 of the submitted bytes.
         original_name: the file's path inside the inbox.
         size: number of bytes.
-        received: when the förvaltning saved the file (its mtime), ISO 8601 UTC, seconds.
+        received: when the förvaltning saved the file (its mtime), ISO 8601 UTC, seconds: shown
+            to readers, never used to order submissions (a file's clock is the submitter's word).
         processed: when the pipeline handled it, ISO 8601 UTC, seconds.
         department: förvaltning code from the workbook, if it could be read.
         year: the year of the handlingsplan: the template's own year when it could be read
@@ -55,6 +56,9 @@ class LedgerRecord:
         reasons: for a rejected submission, its first errors as told in the feedback.
         details: what went wrong inside the program, when a check failed on an exception
             (type and message): for the coordinator, never shown to the förvaltning.
+        arrived: when this system took the bytes in (its own clock at the intake pass), ISO
+            8601 UTC with microseconds: what decides which submission was handed in last.
+            None in ledgers written before it was kept; `processed` stands in for it there.
     """
 
     digest: str
@@ -72,6 +76,7 @@ class LedgerRecord:
     archived: str
     reasons: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
+    arrived: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +92,18 @@ class CleanData:
 
 @dataclass(frozen=True)
 class Pending:
-    """A new submission, archived, waiting to be checked."""
+    """A new submission, archived, waiting to be checked.
+
+    `received` is the file's own modification time (shown to readers); `arrived` is when this
+    system took the bytes in (see LedgerRecord.arrived).
+    """
 
     name: str
     digest: str
     archived: Path
     size: int
     received: str
+    arrived: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,11 @@ class FileReport:
 def utc_iso(timestamp: float) -> str:
     """Returns a POSIX timestamp as ISO 8601 in UTC to the second, e.g. 2027-03-01T08:15:00+00:00."""
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).replace(microsecond=0).isoformat()
+
+
+def utc_iso_precise(timestamp: float) -> str:
+    """Returns a POSIX timestamp as ISO 8601 in UTC to the microsecond: two runs in one second differ."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).isoformat(timespec="microseconds")
 
 
 def parse_utc(text: str) -> dt.datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from pipeline.config import local_time
 
@@ -73,3 +74,46 @@ def without_place(message: str) -> str:
     The reference helps the förvaltning that fixes the file; politicians read the message only.
     """
     return _PLACE.sub("", message, count=1)
+
+
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Controls, format characters (bidi overrides and isolates, zero-width characters, marks),
+lone surrogates and the line and paragraph separators: none of them shows as itself, and a
+bidi control in a file name can make a console line or a page say something else."""
+_LINE_BREAKS = frozenset("\n\t")
+_SURROGATE_ESCAPE = range(0xDC80, 0xDD00)
+"""How Python hands over a file name's bytes that are not UTF-8 (PEP 383): byte b as U+DC00+b."""
+
+
+def visible(text: str, *, line_breaks: bool = False) -> str:
+    """Returns `text` with every invisible or layout-changing character written as an escape.
+
+    Controls (C0, DEL, C1), bidi controls (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C),
+    zero-width and other format characters and lone surrogates become "\\u202e", "\\x07",
+    "\\U000e0001"; a byte of a file name that is not UTF-8 (which Python hands over as a
+    surrogate) becomes "\\xff", as the byte it is. Everything else is left alone, so the result
+    of a result is the same text. `line_breaks` keeps newline and tab, for free text whose
+    lines matter; a file name or a console line has none.
+    """
+    if text.isprintable():  # no control, format or separator character: the common case
+        return text
+    return "".join(_escape(ch, line_breaks) for ch in text)
+
+
+def _escaped(ch: str, line_breaks: bool) -> bool:
+    if line_breaks and ch in _LINE_BREAKS:
+        return False
+    return unicodedata.category(ch) in _ESCAPED_CATEGORIES
+
+
+def _escape(ch: str, line_breaks: bool) -> str:
+    if not _escaped(ch, line_breaks):
+        return ch
+    point = ord(ch)
+    if point in _SURROGATE_ESCAPE:
+        return f"\\x{point - 0xDC00:02x}"
+    if point <= 0xFF:
+        return f"\\x{point:02x}"
+    if point <= 0xFFFF:
+        return f"\\u{point:04x}"
+    return f"\\U{point:08x}"
