@@ -20,6 +20,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import openpyxl
 from openpyxl.workbook.workbook import Workbook
 
 from pipeline import contract as c
+from pipeline.config import MAX_PROBLEMS_PER_CODE
 from pipeline.plan import Plan
 from pipeline.sniff import OLE2_SIGNATURE
 from tests.workbooks import GOOD_ACTION as GOOD
@@ -41,6 +43,8 @@ AS_OF = dt.date(2027, 3, 1)
 OLD = 1_790_000_000
 """2026-09-21: the default modification time, long before the run."""
 MIB = 1024 * 1024
+QUIET = 2.0
+"""The quiet period (seconds) of the cases that run collect twice."""
 
 CONCERNS = {"1.3": "Ja"}
 SOFFICE = shutil.which("soffice")
@@ -77,6 +81,13 @@ class Kit:
     mtimes: dict[Path, float] = field(default_factory=dict)
     kept: dict[tuple[str, int], Any] = field(default_factory=dict)
     in_force: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    """Settings for the run other than the default ones (e.g. quiet_seconds)."""
+    between: list[Callable[[Kit], None]] = field(default_factory=list)
+    """Steps between two runs: when set, collect runs once, then each step, then collect again;
+    the case is about the second run."""
+    checks: list[Callable[[Any], None]] = field(default_factory=list)
+    """Further checks of the subject's FileReport after the (last) run."""
 
     def template(self, code: str = "SOC", year: int = YEAR) -> Path:
         """Returns the real, empty template of one förvaltning."""
@@ -123,6 +134,13 @@ class Kit:
     def touch(self, path: Path, mtime: float) -> None:
         """Gives a file this modification time instead of OLD."""
         self.mtimes[path] = mtime
+
+    def settle(self) -> None:
+        """Gives every file in the inbox its chosen modification time, or OLD (as before a run)."""
+        for path in self.inbox.rglob("*"):
+            if path.is_file():
+                mtime = self.mtimes.get(path, OLD)
+                os.utime(path, (mtime, mtime))
 
 
 def libreoffice_copy(source: Path, kind: str, folder: Path) -> Path:
@@ -841,7 +859,7 @@ def old_template_version(kit: Kit) -> str:
 
 
 def unknown_plan_version(kit: Kit) -> str:
-    """A template made from a plan version that was never saved: checked against today's plan."""
+    """A template made from a plan version (well-formed) that was never saved: rejected."""
     _identification_changed(kit, "gammal_plan.xlsx", c.ID_PLAN_VERSION, "000000000000")
     return "gammal_plan.xlsx"
 
@@ -920,6 +938,397 @@ def empty_template(kit: Kit) -> str:
     """The template returned without any action (nothing filled in)."""
     kit.filled("tom_mall.xlsx", (), concerns={})
     return "tom_mall.xlsx"
+
+
+# --- round 2: identity taken on the file's word ----------------------------------------------
+
+
+def identity_conflict_department(kit: Kit) -> str:
+    """Document properties say SOC, the hidden Identifiering sheet says UTB: they must agree."""
+    source = kit.filled("_källa.xlsx", scratch=True)
+    wb = openpyxl.load_workbook(source)
+    for row in wb[c.SHEET_IDENTIFICATION].iter_rows():
+        if row[0].value == c.ID_DEPARTMENT:
+            row[1].value = "UTB"
+    wb.save(kit.inbox / "identitet.xlsx")
+    return "identitet.xlsx"
+
+
+def plan_version_path_like(kit: Kit) -> str:
+    """The plan version (property and sheet) is "../../x": never part of a path."""
+    _identification_changed(kit, "sokvag.xlsx", c.ID_PLAN_VERSION, "../../x")
+    return "sokvag.xlsx"
+
+
+def plan_version_absolute_path(kit: Kit) -> str:
+    """The plan version (property and sheet) is an absolute path, /etc/passwd."""
+    _identification_changed(kit, "absolut.xlsx", c.ID_PLAN_VERSION, "/etc/passwd")
+    return "absolut.xlsx"
+
+
+# --- round 2: the clock taken on the file's word ------------------------------------------------
+
+
+def future_mtime(kit: Kit) -> str:
+    """A valid submission whose modification time is a year ahead: waits once, then is handled."""
+    kit.touch(kit.filled("framtid.xlsx"), time.time() + 365 * 24 * 3600)
+    kit.options["quiet_seconds"] = QUIET
+    kit.between.append(lambda _: time.sleep(QUIET + 0.5))
+    return "framtid.xlsx"
+
+
+def older_mtime_handed_in_later(kit: Kit) -> str:
+    """A re-submission handed in a run later with an older modification time: it is in force."""
+    kit.touch(kit.filled("a_forsta.xlsx"), OLD + 3600)
+
+    def hand_in_again(kit: Kit) -> None:
+        kit.touch(kit.filled("b_andra.xlsx", [GOOD, GOOD]), OLD)
+        kit.settle()
+
+    kit.between.append(hand_in_again)
+    kit.in_force["SOC"] = "b_andra.xlsx"
+    return "b_andra.xlsx"
+
+
+# --- round 2: file and folder names ---------------------------------------------------------------
+
+
+def name_with_closing_markup(kit: Kit) -> str:
+    """A valid submission named "[/x].xlsx" (Rich markup that closes nothing): plain text."""
+    kit.filled("[/x].xlsx")
+    return "[/x].xlsx"
+
+
+def name_with_bold_markup(kit: Kit) -> str:
+    """A valid submission named "[bold]x.xlsx": printed as it is, never as bold."""
+    kit.filled("[bold]x.xlsx")
+    return "[bold]x.xlsx"
+
+
+NOT_UTF8_NAME = b"\xff\xfe.xlsx"
+
+
+def name_not_utf8(kit: Kit) -> str:
+    """A valid submission whose name is the bytes ff fe ".xlsx" (not valid UTF-8)."""
+    source = kit.filled("_källa.xlsx", scratch=True)
+    with open(os.path.join(os.fsencode(kit.inbox), NOT_UTF8_NAME), "wb") as target:
+        target.write(source.read_bytes())
+    return os.fsdecode(NOT_UTF8_NAME)
+
+
+def name_with_rtl_override(kit: Kit) -> str:
+    """A valid submission named "SOC\\u202eslx.xlsx" (a right-to-left override forging the name)."""
+    kit.filled("SOC\u202eslx.xlsx")
+    return "SOC\u202eslx.xlsx"
+
+
+DEEP_LEVELS = 200
+
+
+def deeply_nested_folders(kit: Kit) -> str:
+    """A valid submission 200 folders down: the walk is bounded and never runs out of stack."""
+    folder = kit.inbox.joinpath(*["d"] * DEEP_LEVELS)
+    folder.mkdir(parents=True)
+    shutil.copyfile(kit.filled("_källa.xlsx", scratch=True), folder / "djup.xlsx")
+    return "/".join(["d"] * DEEP_LEVELS + ["djup.xlsx"])
+
+
+# --- round 2: small files that expand ------------------------------------------------------------
+
+
+def _sheet_xml_changed(kit: Kit, name: str, change: Callable[[bytes], bytes]) -> str:
+    """Writes a valid submission whose Åtgärder sheet XML is changed by `change`."""
+    source = kit.filled("_källa.xlsx", scratch=True)
+    part = sheet_part(source, c.SHEET_ACTIONS)
+    kit.repacked(name, {part: change(members_of(source)[part])}, source)
+    return name
+
+
+def cell_far_away(kit: Kit) -> str:
+    """One cell at XFD1048576, the last cell a sheet can have, in an otherwise valid workbook."""
+    far = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+    return _sheet_xml_changed(kit, "fjarran.xlsx", lambda xml: xml.replace(b"</sheetData>", far, 1))
+
+
+def dimension_far_away(kit: Kit) -> str:
+    """Åtgärder declares its dimension as A1:XFD1048576 (17 billion cells) in a tiny file."""
+
+    def change(xml: bytes) -> bytes:
+        changed, found = re.subn(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:XFD1048576"/>', xml)
+        if not found:
+            changed = xml.replace(b"<sheetData", b'<dimension ref="A1:XFD1048576"/><sheetData', 1)
+        return changed
+
+    return _sheet_xml_changed(kit, "dimension.xlsx", change)
+
+
+def shared_string_used_million_times(kit: Kit) -> str:
+    """One 1 000-character shared text used by 20 000 cells (20 million characters once read)."""
+    source = kit.filled("_källa.xlsx", scratch=True)
+    members = members_of(source)
+    sst = members["xl/sharedStrings.xml"]
+    count = int(re.search(rb'uniqueCount="(\d+)"', sst).group(1))  # type: ignore[union-attr]
+    sst = sst.replace(b"</sst>", b"<si><t>" + b"x" * 1000 + b"</t></si></sst>")
+    sst = re.sub(rb'uniqueCount="\d+"', f'uniqueCount="{count + 1}"'.encode(), sst)
+    sst = re.sub(rb' count="\d+"', f' count="{count + 20_000}"'.encode(), sst)
+
+    def rows() -> Any:
+        for start in range(302, 20_302, 1000):
+            yield "".join(
+                f'<row r="{r}"><c r="K{r}" t="s"><v>{count}</v></c></row>' for r in range(start, start + 1000)
+            ).encode()
+
+    target = _with_rows(kit, "delade.xlsx", rows, compresslevel=9)
+    kit.repacked("delade.xlsx", {"xl/sharedStrings.xml": sst}, target)
+    return "delade.xlsx"
+
+
+def shared_strings_table_huge(kit: Kit) -> str:
+    """A shared-string table of 2 million tiny texts (packed to a few hundred KB)."""
+    source = kit.filled("_källa.xlsx", scratch=True)
+    members = members_of(source)
+    target = kit.inbox / "texter.xlsx"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for member, data in members.items():
+            if member != "xl/sharedStrings.xml":
+                archive.writestr(member, data)
+        head, _, rest = members["xl/sharedStrings.xml"].partition(b"<si>")
+        head = re.sub(rb'count="\d+"', b'count="2000000"', head)
+        head = re.sub(rb'uniqueCount="\d+"', b'uniqueCount="2000000"', head)
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as stream:
+            stream.write(head + b"<si>" + rest.replace(b"</sst>", b""))
+            for _ in range(200):
+                stream.write(b"<si><t>x</t></si>" * 10_000)
+            stream.write(b"</sst>")
+    return target.name
+
+
+def ods_rows_repeated(kit: Kit) -> str:
+    """An .ods of the filled template with one filled row repeated 1 000 000 times (a few bytes)."""
+    name = _saved_by_libreoffice(kit, "upprepad.ods", "ods", kit.filled("_källa.xlsx", scratch=True))
+    path = kit.inbox / name
+    members = members_of(path)
+    content = members["content.xml"].decode("utf-8")
+    table = content.index('table:name="Åtgärder"')
+    end = content.index("</table:table>", table)
+    row = (
+        '<table:table-row table:number-rows-repeated="1000000">'
+        '<table:table-cell table:number-columns-repeated="2"/>'
+        '<table:table-cell office:value-type="string"><text:p>Upprepad</text:p></table:table-cell>'
+        "</table:table-row>"
+    )
+    content = content[:end] + row + content[end:]
+    data = {**members, "content.xml": content.encode("utf-8")}
+    path.unlink()
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, value in data.items():
+            # An .ods keeps its mimetype first and stored, as LibreOffice writes it.
+            kind = zipfile.ZIP_STORED if member == "mimetype" else zipfile.ZIP_DEFLATED
+            archive.writestr(member, value, compress_type=kind)
+    return name
+
+
+# --- round 2: numbers and text at the edges ----------------------------------------------------
+
+
+def _nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+def nfd_status_and_headers(kit: Kit) -> str:
+    """Status "Pågår" and the headers Åtgärd and Åtgärds-ID in NFD (decomposed, as macOS writes)."""
+
+    def edit(wb: Workbook) -> None:
+        ws = wb[c.SHEET_ACTIONS]
+        cols = _columns(ws)
+        for header in (c.ACTION, c.ACTION_ID):
+            ws.cell(1, cols[header]).value = _nfd(header)
+        ws.cell(2, cols[c.STATUS]).value = _nfd(c.IN_PROGRESS)
+        ws.cell(2, cols[c.OWNER]).value = _nfd("Enhetschef för språk")
+
+    kit.filled("nfd.xlsx", edit=edit)
+    kit.kept[(c.STATUS, 2)] = c.IN_PROGRESS
+    kit.kept[(c.ACTION, 2)] = GOOD[c.ACTION]
+    kit.kept[(c.OWNER, 2)] = "Enhetschef för språk"
+    return "nfd.xlsx"
+
+
+def invisible_in_status_and_id(kit: Kit) -> str:
+    """A zero-width space in Status and a right-to-left mark in an Åtgärds-ID: stripped, accepted."""
+    action = {**GOOD, c.STATUS: "Pågår\u200b", c.ACTION_ID: "SOC-\u200f2027-001"}
+    kit.filled("osynligt.xlsx", [action])
+    kit.kept[(c.STATUS, 2)] = c.IN_PROGRESS
+    kit.kept[(c.ACTION_ID, 2)] = "SOC-2027-001"
+    return "osynligt.xlsx"
+
+
+BIDI_CONTROLS = (
+    "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Bidi controls, marks and zero-width characters: they change how text reads without showing."""
+
+BIDI_TEXT = "Betala till konto \u202e0987654321\u202c och \u2066isolerat\u2069 \u200bslut"
+
+
+def bidi_in_free_text(kit: Kit) -> str:
+    """Kommentar with a right-to-left override, an isolate and a zero-width space: kept, shown escaped."""
+    return _text_case(kit, "bidi.xlsx", {"bidi": BIDI_TEXT})
+
+
+def _numeric_costs(kit: Kit, name: str, values: Sequence[bytes]) -> str:
+    """One GOOD action per value, its Kostnad cell holding `values[i]` as a raw XML number."""
+    source = kit.filled("_källa.xlsx", [GOOD for _ in values], scratch=True)
+    part = sheet_part(source, c.SHEET_ACTIONS)
+    xml = members_of(source)[part]
+    letter = openpyxl.utils.get_column_letter(
+        _columns(openpyxl.load_workbook(source)[c.SHEET_ACTIONS])[c.COST]
+    )
+    for row, value in enumerate(values, start=2):
+        xml, found = re.subn(
+            rf'(<c r="{letter}{row}"[^>]*>)<v>[^<]*</v>'.encode(),
+            lambda m, v=value: m.group(1) + b"<v>" + v + b"</v>",
+            xml,
+        )
+        assert found == 1, (letter, row)
+    kit.repacked(name, {part: xml}, source)
+    return name
+
+
+def cost_infinite(kit: Kit) -> str:
+    """Kostnad saved as the numbers 1e309 (infinity once read) and INF, and as the text "inf"."""
+    name = _numeric_costs(kit, "oandlig.xlsx", [b"1e309", b"INF"])
+    return name
+
+
+def cost_text_infinity(kit: Kit) -> str:
+    """Kostnad typed as the texts "inf", "Infinity", "NaN" and "1e309"."""
+    kit.filled("oandlig_text.xlsx", [{**GOOD, c.COST: t} for t in ("inf", "Infinity", "NaN", "1e309")])
+    return "oandlig_text.xlsx"
+
+
+def costs_whose_sum_overflows(kit: Kit) -> str:
+    """Two costs of 1e308 kr each (finite, but their sum is infinity): each one refused."""
+    return _numeric_costs(kit, "summa.xlsx", [b"1e308", b"1e308"])
+
+
+def cost_above_ceiling(kit: Kit) -> str:
+    """A cost of 10 000 000 001 kr, one krona above the ceiling, next to one exactly at it."""
+    kit.filled("tak.xlsx", [{**GOOD, c.COST: 10_000_000_001}, {**GOOD, c.COST: 10_000_000_000}])
+    kit.checks.append(lambda report: _assert_errors(report, 1))
+    return "tak.xlsx"
+
+
+def text_of_32768_characters(kit: Kit) -> str:
+    """Kommentar of 32 768 characters, one more than an Excel cell holds."""
+    kit.filled("lang.xlsx", [{**GOOD, c.COMMENT: "å" * 32_768}])
+    return "lang.xlsx"
+
+
+def text_of_32767_characters(kit: Kit) -> str:
+    """Kommentar of exactly 32 767 characters, the most an Excel cell holds: kept whole."""
+    kit.filled("lagom_lang.xlsx", [{**GOOD, c.COMMENT: "å" * 32_767}])
+    kit.kept[(c.COMMENT, 2)] = "å" * 32_767
+    return "lagom_lang.xlsx"
+
+
+def dates_outside_window(kit: Kit) -> str:
+    """Start typed as 1899-12-31 and Klart as the date 2201-01-01, outside the years 1900–2200."""
+    kit.filled("fel_ar.xlsx", [{**GOOD, c.START: "1899-12-31", c.DONE: dt.datetime(2201, 1, 1)}])
+    kit.checks.append(lambda report: _assert_errors(report, 2))
+    return "fel_ar.xlsx"
+
+
+def dates_at_window_edges(kit: Kit) -> str:
+    """Start 1900-01-01 and Klart 2200-12-31, the window's edges: accepted with warnings, kept exactly."""
+    kit.filled(
+        "kant_ar.xlsx", [{**GOOD, c.START: dt.datetime(1900, 1, 1), c.DONE: dt.datetime(2200, 12, 31)}]
+    )
+    kit.kept[(c.START, 2)] = dt.date(1900, 1, 1)
+    kit.kept[(c.DONE, 2)] = dt.date(2200, 12, 31)
+    return "kant_ar.xlsx"
+
+
+def action_number_1000(kit: Kit) -> str:
+    """An Åtgärds-ID with a four-digit number, SOC-2027-1000: there is no three-digit ceiling."""
+    kit.filled("nr1000.xlsx", [{**GOOD, c.ACTION_ID: "SOC-2027-1000"}])
+    kit.kept[(c.ACTION_ID, 2)] = "SOC-2027-1000"
+    return "nr1000.xlsx"
+
+
+MANY_ERRORS = 19_000
+
+
+def twenty_thousand_errors(kit: Kit) -> str:
+    """19 000 actions, each with the Status "Klar" (not in the list): feedback stays small and counts the rest."""
+    # Row 2 is the GOOD action with Status "Klar"; rows 3.. are written straight into the sheet XML.
+    source = kit.filled("_källa.xlsx", [{**GOOD, c.STATUS: "Klar"}], scratch=True)
+    header = _columns(openpyxl.load_workbook(source)[c.SHEET_ACTIONS])
+    letter = {name: openpyxl.utils.get_column_letter(col) for name, col in header.items()}
+    texts = {c.GOAL: "1.3", c.ACTION: "Språkcafé", c.OWNER: "Enhetschef", c.STATUS: "Klar"}
+    texts |= {c.INDICATOR: "Antal deltagare", c.FUNDING: "Statlig ersättning"}
+
+    def rows() -> Any:
+        for start in range(3, 3 + MANY_ERRORS - 1, 1000):
+            chunk = []
+            for r in range(start, min(start + 1000, 2 + MANY_ERRORS)):
+                cells = "".join(
+                    f'<c r="{letter[n]}{r}" t="inlineStr"><is><t>{v}</t></is></c>' for n, v in texts.items()
+                )
+                chunk.append(f'<row r="{r}">{cells}</row>')
+            yield "".join(chunk).encode()
+
+    _with_rows_from(kit, source, "tjugotusen.xlsx", rows)
+    kit.checks.append(_feedback_small_and_counted)
+    return "tjugotusen.xlsx"
+
+
+def feedback_named_by_full_hash(kit: Kit) -> str:
+    """A valid submission: its feedback files carry the whole 64-character SHA-256, never a prefix."""
+    kit.filled("hash.xlsx")
+    kit.checks.append(_feedback_named_by_digest)
+    return "hash.xlsx"
+
+
+def _with_rows_from(kit: Kit, source: Path, name: str, rows: Callable[[], Any]) -> Path:
+    """As `_with_rows`, from a given source workbook."""
+    part = sheet_part(source, c.SHEET_ACTIONS)
+    members = members_of(source)
+    head, tail = members[part].split(b"</sheetData>")
+    target = kit.inbox / name
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for member, data in members.items():
+            if member != part:
+                archive.writestr(member, data)
+        with archive.open(part, "w", force_zip64=True) as stream:
+            stream.write(head)
+            for chunk in rows():
+                stream.write(chunk)
+            stream.write(b"</sheetData>" + tail)
+    return target
+
+
+def _assert_errors(report: Any, errors: int) -> None:
+    assert report.errors == errors, (report.errors, report.message)
+
+
+FEEDBACK_CEILING = 500 * 1024
+
+
+def _feedback_small_and_counted(report: Any) -> None:
+    """The feedback page stays under 500 KB and says how many more problems there are."""
+    html = report.feedback.read_text(encoding="utf-8")
+    assert len(html.encode("utf-8")) < FEEDBACK_CEILING, len(html)
+    more = MANY_ERRORS - MAX_PROBLEMS_PER_CODE
+    spelled = {str(more), f"{more:,}".replace(",", " "), f"{more:,}".replace(",", "\u00a0")}
+    spelled |= {f"{more:,}".replace(",", "\u202f"), f"{more:,}".replace(",", "&nbsp;")}
+    assert any(s in html for s in spelled), f"the page does not say {more} more"
+
+
+def _feedback_named_by_digest(report: Any) -> None:
+    assert report.digest is not None and len(report.digest) == 64
+    assert report.digest in report.feedback.name, report.feedback.name
+    for sibling in report.feedback.parent.iterdir():
+        assert report.digest in sibling.name, sibling.name
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -1022,13 +1431,7 @@ CASES: tuple[Case, ...] = (
         "another_departments_template", another_departments_template, "accepted", _codes(), department="UTB"
     ),
     Case("old_template_version", old_template_version, "rejected", _codes("template_version")),
-    Case(
-        "unknown_plan_version",
-        unknown_plan_version,
-        "accepted",
-        _codes("plan_version_unknown"),
-        department="SOC",
-    ),
+    Case("unknown_plan_version", unknown_plan_version, "rejected", _codes("plan_version_unknown")),
     Case("last_years_template", last_years_template, "accepted", _codes(), department="SOC"),
     Case("own_workbook", own_workbook, "rejected", _codes("not_a_template")),
     # LibreOffice's own format and the old Excel one: accepted when they carry the template's identity
@@ -1051,4 +1454,100 @@ CASES: tuple[Case, ...] = (
     Case("hidden_file", hidden_file, "ignored"),
     Case("still_being_written", still_being_written, "waiting"),
     Case("half_copied", half_copied, "waiting"),
+    # round 2 (issue 18): identity, clock, names, expansion, edges, collisions
+    Case(
+        "identity_conflict_department", identity_conflict_department, "rejected", _codes("identity_conflict")
+    ),
+    Case("plan_version_path_like", plan_version_path_like, "rejected", _codes("plan_version_invalid")),
+    Case(
+        "plan_version_absolute_path", plan_version_absolute_path, "rejected", _codes("plan_version_invalid")
+    ),
+    Case("future_mtime", future_mtime, "accepted", _codes(), department="SOC"),
+    Case("older_mtime_handed_in_later", older_mtime_handed_in_later, "accepted", _codes(), department="SOC"),
+    Case("name_with_closing_markup", name_with_closing_markup, "accepted", _codes(), department="SOC"),
+    Case("name_with_bold_markup", name_with_bold_markup, "accepted", _codes(), department="SOC"),
+    Case("name_not_utf8", name_not_utf8, "accepted", _codes(), department="SOC"),
+    Case("name_with_rtl_override", name_with_rtl_override, "accepted", _codes(), department="SOC"),
+    Case("deeply_nested_folders", deeply_nested_folders, "ignored"),
+    Case(
+        "cell_far_away",
+        cell_far_away,
+        "rejected",
+        _codes("sheet_rows_beyond_limit", "sheet_columns_beyond_limit"),
+        department="SOC",
+    ),
+    Case(
+        "dimension_far_away",
+        dimension_far_away,
+        "rejected",
+        _codes("sheet_rows_beyond_limit", "sheet_columns_beyond_limit"),
+        department="SOC",
+    ),
+    Case(
+        "shared_string_used_million_times",
+        shared_string_used_million_times,
+        "rejected",
+        _codes("text_beyond_limit"),
+        department="SOC",
+    ),
+    Case(
+        "shared_strings_table_huge",
+        shared_strings_table_huge,
+        "rejected",
+        _codes("shared_strings_beyond_limit"),
+        department="SOC",
+    ),
+    Case(
+        "ods_rows_repeated",
+        ods_rows_repeated,
+        "rejected",
+        _codes("sheet_rows_beyond_limit"),
+        department="SOC",
+        libreoffice=True,
+    ),
+    Case("nfd_status_and_headers", nfd_status_and_headers, "accepted", _codes(), department="SOC"),
+    Case("invisible_in_status_and_id", invisible_in_status_and_id, "accepted", _codes(), department="SOC"),
+    Case("bidi_in_free_text", bidi_in_free_text, "accepted", _codes(), department="SOC"),
+    Case("cost_infinite", cost_infinite, "rejected", _codes("cost_too_large"), department="SOC"),
+    Case("cost_text_infinity", cost_text_infinity, "rejected", _codes("cost_not_number"), department="SOC"),
+    Case(
+        "costs_whose_sum_overflows",
+        costs_whose_sum_overflows,
+        "rejected",
+        _codes("cost_too_large"),
+        department="SOC",
+    ),
+    Case("cost_above_ceiling", cost_above_ceiling, "rejected", _codes("cost_too_large"), department="SOC"),
+    Case(
+        "text_of_32768_characters",
+        text_of_32768_characters,
+        "rejected",
+        _codes("text_too_long"),
+        department="SOC",
+    ),
+    Case("text_of_32767_characters", text_of_32767_characters, "accepted", _codes(), department="SOC"),
+    Case(
+        "dates_outside_window",
+        dates_outside_window,
+        "rejected",
+        _codes("date_out_of_range"),
+        department="SOC",
+    ),
+    Case(
+        "dates_at_window_edges",
+        dates_at_window_edges,
+        "accepted",
+        _codes("date_before_plan_year", "date_long_after_plan_year"),
+        department="SOC",
+    ),
+    Case("action_number_1000", action_number_1000, "accepted", _codes(), department="SOC"),
+    Case(
+        "twenty_thousand_errors",
+        twenty_thousand_errors,
+        "rejected",
+        _codes("status_invalid"),
+        slow=True,
+        department="SOC",
+    ),
+    Case("feedback_named_by_full_hash", feedback_named_by_full_hash, "accepted", _codes(), department="SOC"),
 )
