@@ -134,7 +134,9 @@ def load_plan(path: Path) -> Plan:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PlanError(f"Planfilen {path} kan inte läsas: den är inte UTF-8 ({exc.reason}).") from None
+        raise PlanError(
+            f"Planfilen {path} kan inte läsas: den är inte sparad som UTF-8 (fel vid byte {exc.start})."
+        ) from None
     return parse_plan(text, source=str(path))
 
 
@@ -196,8 +198,10 @@ def parse_plan(text: str, source: str = "planen") -> Plan:
         where = f" (rad {mark.line + 1}, kolumn {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PlanError(f"Planfilen {source} är inte giltig YAML{where}: {problem}") from None
-    except ValueError as exc:  # e.g. an integer of more digits than Python converts
-        raise PlanError(f"Planfilen {source} har ett värde som inte kan läsas: {exc}") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts (4 300)
+        raise PlanError(
+            f"Planfilen {source} har ett värde som inte kan läsas, t.ex. ett tal med tusentals siffror."
+        ) from None
     finally:
         loader.dispose()
     return _build_plan(data, _Checker(source))
