@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,68 @@ def test_file_changed_during_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(FileChangedDuringCopyError):
         archive_submission(source, tmp_path / "arkiv")
     assert [p for p in (tmp_path / "arkiv").rglob("*") if p.is_file()] == []
+
+
+# --- the system's clock, not the file's ----------------------------------------------------
+
+
+def test_a_file_stamped_in_the_future_waits_one_quiet_period_not_until_then(tmp_path: Path) -> None:
+    drop(tmp_path, "framtid.xlsx", mtime=NOW + 365 * 86_400)  # a submitter's clock a year ahead
+    [first] = scan_inbox(tmp_path, now=NOW, quiet_seconds=60)
+    # Seen at 09.00 (Stockholm): ready when it has been unchanged for 60 s by this system's clock.
+    assert (first.state, first.reason) == ("waiting", REASON_RECENT.format(quiet="60 s", ready="09.01"))
+    assert first.sighting is not None and first.sighting.first_seen == NOW
+    seen = {first.relative: first.sighting}
+    [early] = scan_inbox(tmp_path, now=NOW + 30, quiet_seconds=60, seen=seen)
+    assert early.state == "waiting" and early.sighting == first.sighting
+    [later] = scan_inbox(tmp_path, now=NOW + 61, quiet_seconds=60, seen=seen)
+    assert later.state == "candidate"
+
+
+def test_a_file_that_changed_since_it_was_seen_waits_again(tmp_path: Path) -> None:
+    path = drop(tmp_path, "framtid.xlsx", mtime=NOW + 3600)
+    [first] = scan_inbox(tmp_path, now=NOW, quiet_seconds=60)
+    assert first.sighting is not None
+    path.write_bytes(b"more data, still being saved")
+    os.utime(path, (NOW + 3600, NOW + 3600))  # same time stamp, other size
+    [again] = scan_inbox(tmp_path, now=NOW + 120, quiet_seconds=60, seen={first.relative: first.sighting})
+    assert again.state == "waiting"
+    assert again.sighting is not None and again.sighting.first_seen == NOW + 120
+
+
+def test_observations_are_kept_between_runs_in_the_outbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "inkorg"
+    drop(inbox, "framtid.xlsx", mtime=time.time() + 86_400)
+    drop(inbox, "~$framtid.xlsx")  # ignored files are not watched
+    observations = tmp_path / "utkorg" / intake.OBSERVATIONS_FILE
+    [waiting, _] = intake.scan(inbox, quiet_seconds=0.5, observations=observations)
+    assert waiting.state == "waiting" and "tidigast kl. " in waiting.reason
+    kept = intake.read_observations(observations)
+    assert list(kept) == ["framtid.xlsx"]
+    time.sleep(0.6)
+    [ready, _] = intake.scan(inbox, quiet_seconds=0.5, observations=observations)
+    assert ready.state == "candidate"
+    (inbox / "framtid.xlsx").unlink()
+    intake.scan(inbox, quiet_seconds=0.5, observations=observations)
+    assert intake.read_observations(observations) == {}  # gone from the inbox, gone from the file
+
+
+def test_damaged_observations_only_restart_the_wait(tmp_path: Path) -> None:
+    observations = tmp_path / intake.OBSERVATIONS_FILE
+    observations.write_text('{"a.xlsx": [1, 2, "x"], "b.xlsx": [1, 2, 3.5], "c": null', encoding="utf-8")
+    assert intake.read_observations(observations) == {}
+    observations.write_text('{"a.xlsx": [1, 2, "x"], "b.xlsx": [1, 2, 3.5]}', encoding="utf-8")
+    assert intake.read_observations(observations) == {"b.xlsx": intake.Sighting(1, 2, 3.5)}
+
+
+def test_new_submissions_arrive_at_the_intake_pass_by_the_systems_clock(tmp_path: Path) -> None:
+    drop(tmp_path, "b.xlsx", b"second", mtime=LONG_AGO)
+    drop(tmp_path, "a.xlsx", b"first", mtime=NOW - 3600)
+    entries = scan_inbox(tmp_path, now=NOW)
+    archived = {e.relative: archive_submission(e.path, tmp_path / "arkiv") for e in entries}
+    taken = intake.sort_intake(entries, archived, {}, 2027, now=NOW + 0.25)
+    assert [(p.name, p.arrived) for p in taken.pending] == [
+        ("a.xlsx", "2027-01-15T08:00:00.250000+00:00"),
+        ("b.xlsx", "2027-01-15T08:00:00.250000+00:00"),
+    ]
+    assert taken.pending[1].received == "2027-01-14T08:00:00+00:00"  # the file's own time, for display

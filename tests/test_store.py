@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.config import Settings
+from pipeline.plan import Plan
 from pipeline.records import LedgerRecord, utc_iso
-from pipeline.store import append_ledger, in_force, read_ledger, received_from
+from pipeline.store import append_ledger, in_force, read_ledger, received, received_from
+from tests import running
+from tests.workbooks import GOOD_ACTION, fill_workbook, make_template
+
+AS_OF = dt.date(2027, 3, 1)
 
 # --- the ledger --------------------------------------------------------------------------
 
@@ -156,3 +165,75 @@ def test_a_rejection_stays_open_only_until_a_later_accepted_submission() -> None
     view = received_from([early_reject, accepted, late_reject, other, unknown], 2027)
     assert view.in_force == {"SOC": accepted}
     assert [r.digest for r in view.open_rejections] == ["4" * 64, "5" * 64, "3" * 64]
+
+
+# --- received order: the system's clock, not the file's -----------------------------------
+
+
+def test_in_force_goes_by_when_the_system_took_the_bytes_in() -> None:
+    # Handed in later, but saved on a machine whose clock was a month behind.
+    first = record(
+        digest="1" * 64, received="2027-03-01T08:00:00+00:00", arrived="2027-03-01T09:00:00.000000+00:00"
+    )
+    second = record(
+        digest="2" * 64, received="2027-02-01T08:00:00+00:00", arrived="2027-03-02T09:00:00.000000+00:00"
+    )
+    assert in_force([second, first], 2027)["SOC"] == second
+    rejected = record(digest="3" * 64, verdict="rejected", received="2027-04-01T08:00:00+00:00",
+                      arrived="2027-03-01T10:00:00.000000+00:00")  # fmt: skip
+    assert received_from([first, rejected, second], 2027).open_rejections == ()
+
+
+def test_files_taken_in_together_go_by_their_own_time() -> None:
+    arrived = "2027-03-01T09:00:00.000000+00:00"
+    older = record(digest="2" * 64, received="2027-02-01T08:00:00+00:00", arrived=arrived)
+    newer = record(digest="1" * 64, received="2027-02-02T08:00:00+00:00", arrived=arrived)
+    assert in_force([newer, older], 2027)["SOC"] == newer
+
+
+def test_ledgers_without_arrival_go_by_when_they_were_processed() -> None:
+    first = record(
+        digest="1" * 64, received="2027-03-01T08:00:00+00:00", processed="2027-03-01T09:00:00+00:00"
+    )
+    second = record(
+        digest="2" * 64, received="2027-01-01T08:00:00+00:00", processed="2027-03-05T09:00:00+00:00"
+    )
+    assert in_force([first, second], 2027)["SOC"] == second
+    mixed = record(digest="3" * 64, received="2027-01-01T08:00:00+00:00", arrived="2027-03-04T09:00:00+00:00")
+    assert in_force([first, second, mixed], 2027)["SOC"] == second
+
+
+def test_arrival_is_kept_in_the_ledger(tmp_path: Path) -> None:
+    ledger = tmp_path / "inlamningar.jsonl"
+    item = record(arrived="2027-03-01T09:00:00.123456+00:00")
+    append_ledger(ledger, [item])
+    assert list(read_ledger(ledger)) == [item]
+    with ledger.open("ab") as handle:
+        handle.write(
+            json.dumps({**dataclasses.asdict(record(digest="b" * 64)), "arrived": "i går"}).encode() + b"\n"
+        )
+    assert read_ledger(ledger).damaged_lines == (2,)
+
+
+@pytest.mark.flow
+def test_a_resubmission_saved_with_an_older_clock_is_in_force_when_handed_in_later(
+    plan: Plan, tmp_path: Path
+) -> None:
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox")
+    template = make_template(plan, "SOC", 2027, tmp_path / "mallar")
+    saved = time.time() - 86_400
+    first = fill_workbook(
+        template, settings.inbox / "forsta.xlsx", actions=[GOOD_ACTION], concerns={"1.3": "Ja"}
+    )
+    os.utime(first, (saved, saved))
+    assert running.collect(settings, 2027, AS_OF).in_force["SOC"].original_name == "forsta.xlsx"
+    first.unlink()
+    # The second file's clock says it was saved a week before the first; it is handed in after.
+    second = fill_workbook(
+        template, settings.inbox / "andra.xlsx", actions=[GOOD_ACTION, GOOD_ACTION], concerns={"1.3": "Ja"}
+    )
+    os.utime(second, (saved - 7 * 86_400, saved - 7 * 86_400))
+    running.collect(settings, 2027, AS_OF)
+    view = received(settings, 2027)
+    assert view.in_force["SOC"].original_name == "andra.xlsx"
+    assert view.in_force["SOC"].received < view.records[0].received  # its own time stays as it was
