@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,48 @@ def test_a_text_longer_than_a_cell_is_cut_with_a_visible_marker(plan: Plan, tmp_
         assert comment == "x" * CELL_LIMIT  # at the limit: whole
     plan_sheet = _values(openpyxl.load_workbook(paths[0])["Handlingsplan"])
     assert any(isinstance(v, str) and v.endswith(CUT_MARKER) for v in plan_sheet)
+
+
+# Characters that change what a reader sees: shown as escapes, never raw.
+
+HIDDEN = "\u202e\u2066\u2069\u200b\u200f\ufeff\x07\x1b\u2028"
+"""A right-to-left override, an isolate and its end, a zero-width space, a right-to-left mark,
+a byte order mark, a bell, an escape and a line separator."""
+
+
+def test_bidi_and_zero_width_characters_are_shown_visibly_in_every_output(plan: Plan, tmp_path: Path) -> None:
+    forged = "Godkänd \u202eexcel.exe\u202c av KS"
+    actions = [
+        _action(
+            "1.1",
+            forged,
+            **{c.DONE: dt.date(2027, 2, 1), c.OWNER: "Chef\u200bAnna", c.COMMENT: "rad 1\nrad\u20662"},
+        ),
+        _action("1.2", f"Allt{HIDDEN}på en gång", **{c.INDICATOR: "\x07larm"}),
+    ]
+    rejected = k.Rejection(
+        "faktura\u202excod.xlsx", "KS", "2027-02-02T09:00:00+00:00", 1, ("Fel\u200b i cell",)
+    )
+    result = replace(_combine(plan, {"SOC": actions}), rejections=(rejected,))
+    paths = write_reports(result, Settings(outbox=tmp_path))
+    html, markdown = (path.read_text(encoding="utf-8") for path in paths[2:])
+    for text in (html, markdown):
+        assert not set(HIDDEN + "\u202c") & set(text)
+    escape = r"Godkänd \u202eexcel.exe\u202c av KS"
+    assert escape in html  # the overdue action, as its escapes read
+    assert escape.replace("\\", "\\\\") in markdown  # Markdown doubles a backslash to show it
+    strings = [
+        value
+        for path in paths[:2]
+        for ws in openpyxl.load_workbook(path).worksheets
+        for value in _values(ws)
+        if isinstance(value, str)
+    ]
+    assert not [v for v in strings if set(HIDDEN + "\u202c") & set(v)]
+    assert "Godkänd \\u202eexcel.exe\\u202c av KS" in strings and "Chef\\u200bAnna" in strings
+    assert "rad 1\nrad\\u20662" in strings  # line breaks kept in a cell
+    assert "\\x07larm" in strings
+    assert "faktura\\u202excod.xlsx" in strings and r"faktura\u202excod.xlsx" in html
 
 
 # A revised plan that drops a delmål an accepted action still names.

@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline import contract as c
 from pipeline.combine import DROPPED_GOALS, TOTAL
 from pipeline.plan import Plan
+from pipeline.text import visible
 
 FONT = "Segoe UI, Calibri, Arial, sans-serif"
 CHAR_WIDTH = 7.0  # approximate width of one character at 13 px, for layout only
@@ -49,8 +50,9 @@ AREA_ROW_HEIGHT = 24.0
 
 
 def escape(text: object) -> str:
-    """Returns `text` as a string safe inside SVG/XML text and attribute values."""
-    return html.escape(str(text), quote=True)
+    """Returns `text` as a string safe inside SVG/XML text and attribute values, with control,
+    bidi and zero-width characters written visibly (`pipeline.text.visible`)."""
+    return html.escape(visible(str(text)), quote=True)
 
 
 def status_bars_svg(status_by_area_frame: pd.DataFrame) -> str:

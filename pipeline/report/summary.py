@@ -28,6 +28,7 @@ from pipeline.text import (
     display_time,
     markdown_escape,
     percent,
+    visible,
     without_place,
 )
 
@@ -417,9 +418,22 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_shown,
     )
-    env.filters["md"] = lambda value: markdown_escape(str(value))
+    env.filters["md"] = lambda value: markdown_escape(visible(str(value), line_breaks=True))
     return env
+
+
+def _shown(value: object) -> object:
+    """Returns a text as the summary may show it: control, bidi and zero-width characters
+    written visibly (`pipeline.text.visible`), so none can reorder or hide what a reader sees.
+
+    The environment's `finalize`: every {{ … }} passes here, after its filters and before
+    HTML escaping. Markup (the charts, escaped as they are built) and numbers pass as they are.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value, line_breaks=True)
+    return value
 
 
 def _render(template: str, context: dict[str, object]) -> str:

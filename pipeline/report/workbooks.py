@@ -39,7 +39,7 @@ from pipeline.layout import (
     row_height,
 )
 from pipeline.report.blocks import Column, TableBook
-from pipeline.text import PERCENT_FORMAT, count_phrase, department_label
+from pipeline.text import PERCENT_FORMAT, count_phrase, department_label, visible
 
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False}
 
@@ -225,11 +225,17 @@ CUT_MARKER = "… (texten är kortad)"
 
 
 def cell_text(text: str) -> str:
-    """Returns `text` as a cell shows it: cut to CELL_LIMIT characters, ending with CUT_MARKER,
-    when longer. Every text cell of the reports passes here (`_text`, `_texts`)."""
-    if len(text) > CELL_LIMIT:
-        return text[: CELL_LIMIT - len(CUT_MARKER)] + CUT_MARKER
-    return text
+    """Returns `text` as a cell shows it: control, bidi and zero-width characters written
+    visibly (`pipeline.text.visible`; line breaks and tabs kept), and cut to CELL_LIMIT
+    characters, ending with CUT_MARKER, when longer. Every text cell of the reports passes
+    here (`_text`, `_texts`)."""
+    # Free text often has line breaks, which `visible` keeps but then checks character by
+    # character: a text printable but for them is left as it is, at C speed.
+    plain = text.isprintable() or text.replace("\n", " ").replace("\t", " ").isprintable()
+    shown = text if plain else visible(text, line_breaks=True)
+    if len(shown) > CELL_LIMIT:
+        return shown[: CELL_LIMIT - len(CUT_MARKER)] + CUT_MARKER
+    return shown
 
 
 def _text(value: Any) -> str:
