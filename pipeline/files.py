@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -170,7 +171,7 @@ def outbox_lock(
 
 def _duration(seconds: float) -> str:
     """Returns a wait as Swedish text: "10 min", "45 s", "1 min 30 s"."""
-    whole = max(0, round(seconds))
+    whole = max(0, math.ceil(seconds))
     minutes, rest = divmod(whole, 60)
     if minutes and rest:
         return f"{minutes} min {rest} s"
