@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline import contract as c
+from pipeline.config import FIRST_DATE_YEAR, LAST_DATE_YEAR, MAX_COST
 from pipeline.plan import Plan
-from pipeline.read import read_workbook
-from pipeline.validate import Validated, parse_amount, parse_date, parse_goal_id, validate_workbook
+from pipeline.read import INVISIBLE, bare, read_workbook
+from pipeline.validate import (
+    Validated,
+    parse_amount,
+    parse_choice,
+    parse_date,
+    parse_goal_id,
+    validate_workbook,
+)
 from tests.workbooks import fill_workbook, make_template
 
 AS_OF = dt.date(2027, 3, 1)
@@ -325,3 +337,70 @@ def test_parsers_directly() -> None:
     assert parse_amount("1.500.000 kr") == 1_500_000.0
     assert parse_date("2027-03-01 00:00:00") == dt.date(2027, 3, 1)
     assert parse_date(46419, date1904=True) == dt.date(2031, 2, 2)
+
+
+# --- properties: Unicode and numbers at the edges ----------------------------------------------
+
+LIST_VALUES = (*c.STATUSES, *c.FUNDING_SOURCES, c.YES, c.NO)
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> tuple[str, str]:
+    """Returns (a list value, the same value as a careless or hostile program may write it):
+    decomposed or composed, another case, spaces around, invisible characters anywhere."""
+    value = draw(st.sampled_from(LIST_VALUES))
+    text = unicodedata.normalize(draw(st.sampled_from(["NFC", "NFD"])), value)
+    text = draw(st.sampled_from([text, text.upper(), text.lower()]))
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(sorted(INVISIBLE))) + text[at:]
+    return value, draw(st.sampled_from(["", " ", "\u00a0"])) + text + draw(st.sampled_from(["", " "]))
+
+
+@given(disguised())
+def test_a_list_value_matches_however_it_was_written(case: tuple[str, str]) -> None:
+    value, written = case
+    choices = (
+        c.STATUSES
+        if value in c.STATUSES
+        else c.FUNDING_SOURCES
+        if value in c.FUNDING_SOURCES
+        else (c.YES, c.NO)
+    )
+    assert parse_choice(written, choices) == value
+
+
+@given(st.text())
+def test_bare_text_has_no_invisible_characters_and_is_nfc(text: str) -> None:
+    result = bare(text)
+    assert not INVISIBLE & set(result)
+    assert unicodedata.is_normalized("NFC", result)
+
+
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.text(alphabet="0123456789 .,-kr", max_size=400),
+        st.from_regex(r"[0-9]{1,400}", fullmatch=True),
+    )
+)
+def test_a_cost_is_never_infinite_nan_or_absurd(value: object) -> None:
+    amount = parse_amount(value)
+    if isinstance(amount, float):
+        assert math.isfinite(amount) and amount <= MAX_COST
+
+
+@given(
+    st.one_of(
+        st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)),
+        st.dates().map(
+            lambda d: d.isoformat() if d.year >= 1000 else f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+        ),
+        st.integers(-(10**6), 10**7),
+    )
+)
+def test_a_date_is_always_within_the_window(value: object) -> None:
+    found = parse_date(value)
+    if isinstance(found, dt.date):
+        assert FIRST_DATE_YEAR <= found.year <= LAST_DATE_YEAR
