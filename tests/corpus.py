@@ -1062,45 +1062,75 @@ def dimension_far_away(kit: Kit) -> str:
     return _sheet_xml_changed(kit, "dimension.xlsx", change)
 
 
+SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+SST_RELATION = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _declare_shared_strings(members: dict[str, bytes]) -> dict[str, bytes]:
+    """Returns the members with xl/sharedStrings.xml declared in [Content_Types].xml and the
+    workbook's relationships, as Excel declares it (the filled templates use inline text)."""
+    types = members["[Content_Types].xml"]
+    if b"/xl/sharedStrings.xml" not in types:
+        override = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SST_TYPE}"/>'.encode()
+        types = types.replace(b"</Types>", override + b"</Types>")
+    rels = members["xl/_rels/workbook.xml.rels"]
+    if b"sharedStrings.xml" not in rels:
+        relation = f'<Relationship Type="{SST_RELATION}" Target="sharedStrings.xml" Id="rIdSst"/>'.encode()
+        rels = rels.replace(b"</Relationships>", relation + b"</Relationships>")
+    return {**members, "[Content_Types].xml": types, "xl/_rels/workbook.xml.rels": rels}
+
+
+def _with_shared_strings(
+    kit: Kit, name: str, strings: Callable[[], Any], rows: Callable[[], Any] | None = None
+) -> Path:
+    """Writes a valid submission with a shared-string table streamed from `strings()` (the <si>
+    elements) and, when given, extra <row> XML from `rows()` at the end of Åtgärder."""
+    source = kit.filled("_källa.xlsx", scratch=True)
+    members = _declare_shared_strings(members_of(source))
+    part = sheet_part(source, c.SHEET_ACTIONS)
+    head, tail = members[part].split(b"</sheetData>")
+    target = kit.inbox / name
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for member, data in members.items():
+            if member not in (part, "xl/sharedStrings.xml"):
+                archive.writestr(member, data)
+        with archive.open(part, "w", force_zip64=True) as stream:
+            stream.write(head)
+            for chunk in rows() if rows is not None else ():
+                stream.write(chunk)
+            stream.write(b"</sheetData>" + tail)
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as stream:
+            for chunk in strings():
+                stream.write(chunk)
+    return target
+
+
 def shared_string_used_million_times(kit: Kit) -> str:
     """One 1 000-character shared text used by 20 000 cells (20 million characters once read)."""
-    source = kit.filled("_källa.xlsx", scratch=True)
-    members = members_of(source)
-    sst = members["xl/sharedStrings.xml"]
-    count = int(re.search(rb'uniqueCount="(\d+)"', sst).group(1))  # type: ignore[union-attr]
-    sst = sst.replace(b"</sst>", b"<si><t>" + b"x" * 1000 + b"</t></si></sst>")
-    sst = re.sub(rb'uniqueCount="\d+"', f'uniqueCount="{count + 1}"'.encode(), sst)
-    sst = re.sub(rb' count="\d+"', f' count="{count + 20_000}"'.encode(), sst)
+
+    def strings() -> Any:
+        yield f'<sst xmlns="{_NS["main"]}" count="20000" uniqueCount="1"><si><t>'.encode()
+        yield b"x" * 1000 + b"</t></si></sst>"
 
     def rows() -> Any:
         for start in range(302, 20_302, 1000):
             yield "".join(
-                f'<row r="{r}"><c r="K{r}" t="s"><v>{count}</v></c></row>' for r in range(start, start + 1000)
+                f'<row r="{r}"><c r="K{r}" t="s"><v>0</v></c></row>' for r in range(start, start + 1000)
             ).encode()
 
-    target = _with_rows(kit, "delade.xlsx", rows, compresslevel=9)
-    kit.repacked("delade.xlsx", {"xl/sharedStrings.xml": sst}, target)
-    return "delade.xlsx"
+    return _with_shared_strings(kit, "delade.xlsx", strings, rows).name
 
 
 def shared_strings_table_huge(kit: Kit) -> str:
     """A shared-string table of 2 million tiny texts (packed to a few hundred KB)."""
-    source = kit.filled("_källa.xlsx", scratch=True)
-    members = members_of(source)
-    target = kit.inbox / "texter.xlsx"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for member, data in members.items():
-            if member != "xl/sharedStrings.xml":
-                archive.writestr(member, data)
-        head, _, rest = members["xl/sharedStrings.xml"].partition(b"<si>")
-        head = re.sub(rb'count="\d+"', b'count="2000000"', head)
-        head = re.sub(rb'uniqueCount="\d+"', b'uniqueCount="2000000"', head)
-        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as stream:
-            stream.write(head + b"<si>" + rest.replace(b"</sst>", b""))
-            for _ in range(200):
-                stream.write(b"<si><t>x</t></si>" * 10_000)
-            stream.write(b"</sst>")
-    return target.name
+
+    def strings() -> Any:
+        yield f'<sst xmlns="{_NS["main"]}" count="2000000" uniqueCount="2000000">'.encode()
+        for _ in range(200):
+            yield b"<si><t>x</t></si>" * 10_000
+        yield b"</sst>"
+
+    return _with_shared_strings(kit, "texter.xlsx", strings).name
 
 
 def ods_rows_repeated(kit: Kit) -> str:

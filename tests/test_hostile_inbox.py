@@ -32,9 +32,10 @@ import psutil
 import pytest
 
 from pipeline import contract as c
+from pipeline.config import Settings
 from pipeline.plan import Plan
 from pipeline.text import visible
-from tests import corpus
+from tests import corpus, running
 from tests.corpus import AS_OF, OLD, SOFFICE, YEAR, Kit
 from tests.workbooks import GOOD_ACTION, fill_workbook, make_template
 
@@ -326,3 +327,173 @@ def _never_taken(name: str, stdout: str) -> bool:
     shown = visible(name)
     line = next((ln for ln in stdout.splitlines() if shown in ln), "")
     return "väntar" in line.lower() or "hoppas över" in line.lower()
+
+
+# --- run-level cases: storage faults and revised plans (docs/korpus.md, "Körningsfall") ------------
+
+
+def _one_good_submission(plan: Plan, folder: Path) -> tuple[Settings, str]:
+    """Returns settings of a fresh in/outbox holding SOC's good file, collected once."""
+    settings = Settings(inbox=folder / "inbox", outbox=folder / "outbox")
+    settings.inbox.mkdir(parents=True)
+    action = {**GOOD_ACTION, c.ACTION: "Återskapad åtgärd"}
+    target = fill_workbook(
+        make_template(plan, "SOC", YEAR, folder / "mallar"),
+        settings.inbox / "soc.xlsx",
+        actions=[action],
+        concerns={"1.3": c.YES},
+    )
+    os.utime(target, (OLD, OLD))
+    first = running.collect(settings, YEAR, AS_OF)
+    assert {f.name: f.state for f in first.files} == {"soc.xlsx": "accepted"}
+    return settings, first.files[0].digest
+
+
+def _soc_actions(settings: Settings) -> list[str]:
+    consolidated = running.report(settings, YEAR, AS_OF).consolidated
+    return list(consolidated.actions.loc[consolidated.actions[c.DEPARTMENT] == "SOC", c.ACTION])
+
+
+@pytest.mark.slow
+def test_corrupted_ledger_line_never_drops_the_submission(plan: Plan, tmp_path: Path) -> None:
+    """A ledger line that cannot be read: the submission is recovered from archive and clean data."""
+    settings, _ = _one_good_submission(plan, tmp_path)
+    lines = settings.ledger_file.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 1
+    settings.ledger_file.write_bytes(lines[0][: len(lines[0]) // 2] + b"\xff\n")
+    running.collect(settings, YEAR, AS_OF)
+    assert _soc_actions(settings) == ["Återskapad åtgärd"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lost", ["archive", "clean_data"])
+def test_lost_archive_or_clean_data_is_rebuilt(plan: Plan, tmp_path: Path, lost: str) -> None:
+    """A deleted archive file or clean-data file: the submission is rebuilt from the other one."""
+    settings, digest = _one_good_submission(plan, tmp_path)
+    if lost == "archive":
+        gone = [p for p in settings.archive_dir.rglob("*") if p.is_file() and digest in p.name]
+    else:
+        gone = [settings.clean_data_file(YEAR, digest)]
+    assert gone and all(p.is_file() for p in gone)
+    for path in gone:
+        path.unlink()
+    assert _soc_actions(settings) == ["Återskapad åtgärd"]
+
+
+def _cli(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ}
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["under_a_file", "inside_the_inbox"])
+def test_unusable_outbox_is_one_swedish_line(tmp_path: Path, where: str) -> None:
+    """An outbox that cannot be written (under a regular file) or that lies inside the inbox:
+    refused with one line and a non-zero exit code, never a traceback, nothing ingested."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (tmp_path / "fil").write_text("ingen mapp")
+    outbox = tmp_path / "fil" / "utkorg" if where == "under_a_file" else inbox / "utkorg"
+    done = _cli(
+        [
+            "collect",
+            "--year",
+            str(YEAR),
+            "--inbox",
+            str(inbox),
+            "--outbox",
+            str(outbox),
+            "--quiet-seconds",
+            "0",
+        ],
+        tmp_path,
+    )
+    assert done.returncode not in (0, 1), done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    said = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert 1 <= len(said) <= 3, said
+    # The line names the path at fault: the outbox, or the file standing where a folder must be.
+    blocking = "fil" if where == "under_a_file" else "utkorg"
+    assert any(blocking in line for line in said), said
+    assert not (inbox / "utkorg" / "arkiv").exists()
+
+
+@pytest.mark.slow
+def test_waiting_for_a_lock_says_so_at_once(tmp_path: Path) -> None:
+    """Another run holds the outbox's lock: the command says so within seconds, then goes on."""
+    from filelock import FileLock
+
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    outbox.mkdir()
+    lock = FileLock(str(outbox / ".handlingsplan.lock"))
+    lock.acquire()
+    out = tmp_path / "out.txt"
+    args = [
+        "collect",
+        "--year",
+        str(YEAR),
+        "--inbox",
+        str(inbox),
+        "--outbox",
+        str(outbox),
+        "--quiet-seconds",
+        "0",
+    ]
+    with out.open("wb") as sink:
+        process = subprocess.Popen([str(COMMAND), *args], cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 45  # the command's own start (Prefect) takes ~15 s here
+            while time.monotonic() < deadline and not out.read_text(encoding="utf-8").strip():
+                time.sleep(0.5)
+            said = out.read_text(encoding="utf-8")
+        finally:
+            lock.release()
+        returncode = process.wait(timeout=120)
+    assert said.strip(), "nothing said while waiting for the lock"
+    assert "Traceback" not in out.read_text(encoding="utf-8")
+    assert returncode == 0, out.read_text(encoding="utf-8")
+
+
+def test_plan_with_nested_aliases_is_refused_fast(tmp_path: Path) -> None:
+    """A revised plan YAML with nested aliases (billion laughs): PlanError within a second."""
+    from pipeline.errors import PlanError
+    from pipeline.plan import load_plan
+
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    lines.append("plan: *i")
+    path = tmp_path / "plan.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(PlanError):
+        load_plan(path)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.slow
+def test_revised_plan_dropping_a_goal_keeps_the_action_visible(plan: Plan, tmp_path: Path) -> None:
+    """SOC's accepted action is on Delmål 1.3; the revised plan drops 1.3: the action stays, under
+    "Delmål som inte längre finns i planen", and every total still equals the sum of its rows."""
+    from pipeline.combine import DROPPED_GOALS, TOTAL, cost_by_area_and_funding, dropped_goal_actions, figures
+    from pipeline.config import default_plan_file
+
+    settings, _ = _one_good_submission(plan, tmp_path)
+    text = default_plan_file().read_text(encoding="utf-8")
+    start = text.index('      - id: "1.3"')
+    end = text.index('      - id: "1.4"')
+    revised = tmp_path / "reviderad.yaml"
+    revised.write_text(text[:start] + text[end:], encoding="utf-8")
+    settings = settings.with_overrides(plan_file=revised)
+
+    result = running.report(settings, YEAR, AS_OF)
+
+    consolidated = result.consolidated
+    assert list(consolidated.actions[c.ACTION]) == ["Återskapad åtgärd"]
+    assert list(dropped_goal_actions(consolidated)[c.ACTION]) == ["Återskapad åtgärd"]
+    assert figures(consolidated).total_cost == 5000
+    table = cost_by_area_and_funding(consolidated)
+    assert table.at[TOTAL, TOTAL] == table.drop(index=TOTAL, columns=TOTAL).to_numpy().sum() == 5000
+    summaries = [p for p in result.paths if p.suffix in (".md", ".html")]
+    assert summaries and all(DROPPED_GOALS in p.read_text(encoding="utf-8") for p in summaries)
