@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import mmap
 import re
+import struct
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -697,13 +699,11 @@ def bounds_problem(path: Path) -> Problem | None:
     """Returns why the workbook is too large to read (a problem naming the limit), or None.
 
     For a file `pipeline.sniff` let through. The problem names no file (`file` is ""); the
-    caller places it with `Problem.located(name)`. An .xls (BIFF8) is not measured: its
-    format caps a sheet at 65 536 rows and 256 columns, and its records are read by calamine
-    only, from an OLE2 container this module does not parse.
+    caller places it with `Problem.located(name)`.
     """
     kind = workbook_format(path)
     if kind == "xls":
-        return None
+        return _xls_bounds(path)
     with zipfile.ZipFile(path) as archive:
         if kind == "ods":
             return _ods_bounds(archive)
@@ -987,6 +987,218 @@ def _ods_bounds(archive: zipfile.ZipFile) -> Problem | None:
                 row += row_repeat
             if found:
                 return found
+    return None
+
+
+# --- .xls: the BIFF8 records of the workbook stream in an OLE2 compound file ---------------
+#
+# calamine sizes an .xls sheet by its furthest cell too (a value at IV65536 reads in 1.1 GB),
+# so the workbook stream is found through the compound file's directory and its cell records
+# are counted as for an .xlsx, without keeping a cell.
+
+_CFB_LAST = 0xFFFFFFFA
+"""Sector numbers above this mark a chain's end, a free sector or the FAT's own."""
+_BIFF_BOF, _BIFF_BOUNDSHEET, _BIFF_SST, _BIFF_CONTINUE = 0x0809, 0x0085, 0x00FC, 0x003C
+_BIFF_LABELSST, _BIFF_LABEL, _BIFF_RSTRING, _BIFF_MULRK, _BIFF_STRING = 0x00FD, 0x0204, 0x00D6, 0x00BD, 0x0207
+_BIFF_VALUES = frozenset({0x0203, 0x027E, 0x0205, 0x0006})
+"""NUMBER, RK, BOOLERR and FORMULA: a cell with a value whose text is short."""
+
+
+class _Compound:
+    """The streams of an OLE2 compound file, read through its FAT with every chain bounded."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.sector = 1 << struct.unpack_from("<H", data, 0x1E)[0]
+        self.mini = 1 << struct.unpack_from("<H", data, 0x20)[0]
+        fat_count, directory = struct.unpack_from("<II", data, 0x2C)
+        self.cutoff = struct.unpack_from("<I", data, 0x38)[0]
+        mini_fat, _, difat, difat_count = struct.unpack_from("<IIII", data, 0x3C)
+        if not (7 <= self.sector.bit_length() <= 13 and self.mini < self.sector):
+            raise ValueError("OLE2: orimlig sektorstorlek")
+        fat_sectors = list(struct.unpack_from("<109I", data, 0x4C))
+        per_sector = self.sector // 4 - 1
+        for _ in range(difat_count):
+            if difat > _CFB_LAST:
+                break
+            fat_sectors.extend(struct.unpack_from(f"<{per_sector}I", self._sector(difat)))
+            difat = struct.unpack_from("<I", self._sector(difat), per_sector * 4)[0]
+        self.fat = b"".join(self._sector(s) for s in fat_sectors[:fat_count] if s <= _CFB_LAST)
+        self.entries = self._stream(directory, None, self.fat, self.sector, self._sector)
+        root_start, root_size = self._entry(0)[2:]
+        self.ministream = self._stream(root_start, root_size, self.fat, self.sector, self._sector)
+        self.mini_fat = self._stream(mini_fat, None, self.fat, self.sector, self._sector)
+
+    def _sector(self, number: int) -> bytes:
+        start = (number + 1) * self.sector
+        if start + self.sector > len(self.data):
+            raise ValueError("OLE2: sektor utanför filen")
+        return bytes(self.data[start : start + self.sector])
+
+    def _mini_sector(self, number: int) -> bytes:
+        start = number * self.mini
+        if start + self.mini > len(self.ministream):
+            raise ValueError("OLE2: minisektor utanför ministrömmen")
+        return self.ministream[start : start + self.mini]
+
+    @staticmethod
+    def _stream(start: int, size: int | None, fat: bytes, unit: int, read: Callable[[int], bytes]) -> bytes:
+        """Returns a chain's bytes (cut to `size`); a chain longer than the FAT has entries is a loop."""
+        parts: list[bytes] = []
+        steps, entries = 0, len(fat) // 4
+        while start <= _CFB_LAST and start < entries and (size is None or len(parts) * unit < size):
+            steps += 1
+            if steps > entries:
+                raise ValueError("OLE2: kedjan går i cirkel")
+            parts.append(read(start))
+            start = struct.unpack_from("<I", fat, start * 4)[0]
+        data = b"".join(parts)
+        return data if size is None else data[:size]
+
+    def _entry(self, index: int) -> tuple[str, int, int, int]:
+        """Returns a directory entry's (name, type, first sector, size)."""
+        entry = self.entries[index * 128 : index * 128 + 128]
+        length = min(struct.unpack_from("<H", entry, 64)[0], 64)
+        name = entry[: max(length - 2, 0)].decode("utf-16-le", errors="replace")
+        return (
+            name,
+            entry[66],
+            struct.unpack_from("<I", entry, 116)[0],
+            struct.unpack_from("<I", entry, 120)[0],
+        )
+
+    def stream(self, names: Sequence[str]) -> bytes | None:
+        """Returns the first stream with one of these names, or None."""
+        for index in range(len(self.entries) // 128):
+            name, kind, start, size = self._entry(index)
+            if kind == 2 and name in names:
+                if size < self.cutoff:
+                    return self._stream(start, size, self.mini_fat, self.mini, self._mini_sector)
+                return self._stream(start, size, self.fat, self.sector, self._sector)
+        return None
+
+
+def _xls_bounds(path: Path) -> Problem | None:
+    size = path.stat().st_size
+    if size > MAX_SHEET_BYTES:
+        return problem(
+            "part_beyond_limit", file="", part="Workbook", found=_size(size), limit=_size(MAX_SHEET_BYTES)
+        )
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        stream = _Compound(data).stream(("Workbook", "Book"))
+    return _biff_bounds(stream) if stream is not None else None
+
+
+def _biff_bounds(stream: bytes) -> Problem | None:
+    """Returns a problem when a sheet's cell records reach or hold more than the limits allow."""
+    names: dict[int, str] = {}
+    shared: list[int] = []
+    budget = _TextBudget()
+    extent = _Extent("")
+    position = 0
+    while position + 4 <= len(stream):
+        kind, length = struct.unpack_from("<HH", stream, position)
+        body = stream[position + 4 : position + 4 + length]
+        start, position = position, position + 4 + length
+        found: Problem | None = None
+        if kind == _BIFF_BOF:
+            extent = _Extent(names.get(start, ""))
+        elif kind == _BIFF_BOUNDSHEET and length >= 8:
+            names[struct.unpack_from("<I", body)[0]] = _biff_short_string(body[6:])
+        elif kind == _BIFF_SST:
+            parts = [body[8:]]
+            while (
+                position + 4 <= len(stream)
+                and struct.unpack_from("<H", stream, position)[0] == _BIFF_CONTINUE
+            ):
+                more = struct.unpack_from("<H", stream, position + 2)[0]
+                parts.append(stream[position + 4 : position + 4 + more])
+                position += 4 + more
+            found = _sst_lengths(body, parts, shared)
+        elif kind in _BIFF_VALUES and length >= 4:
+            found = _biff_cell(extent, budget, body, 1, 16)
+        elif kind == _BIFF_LABELSST and length >= 10:
+            index = struct.unpack_from("<I", body, 6)[0]
+            found = _biff_cell(extent, budget, body, 1, shared[index] if index < len(shared) else 0)
+        elif kind in (_BIFF_LABEL, _BIFF_RSTRING) and length >= 8:
+            found = _biff_cell(extent, budget, body, 1, struct.unpack_from("<H", body, 6)[0])
+        elif kind == _BIFF_STRING and length >= 2:
+            found = budget.spend(struct.unpack_from("<H", body)[0])
+        elif kind == _BIFF_MULRK and length >= 6:
+            first, last = struct.unpack_from("<H", body, 2)[0], struct.unpack_from("<H", body, length - 2)[0]
+            cells = max(last - first + 1, 1)
+            found = _biff_cell(extent, budget, body, cells, 16 * cells, column=last)
+        if found:
+            return found
+    return None
+
+
+def _biff_cell(
+    extent: _Extent, budget: _TextBudget, body: bytes, cells: int, chars: int, column: int | None = None
+) -> Problem | None:
+    row, first = struct.unpack_from("<HH", body)
+    return (
+        extent.reach(row + 1, (first if column is None else column) + 1)
+        or extent.count(cells)
+        or budget.spend(chars)
+    )
+
+
+def _biff_short_string(data: bytes) -> str:
+    """Returns a ShortXLUnicodeString: a count, a flag for two-byte characters, the characters."""
+    if len(data) < 2:
+        return ""
+    count, wide = data[0], data[1] & 1
+    raw = data[2 : 2 + count * (2 if wide else 1)]
+    return raw.decode("utf-16-le" if wide else "latin-1", errors="replace")
+
+
+def _sst_lengths(header: bytes, parts: list[bytes], lengths: list[int]) -> Problem | None:
+    """Appends each shared text's length (its character count) to `lengths`.
+
+    The table runs on in CONTINUE records; a text's characters may break across one, where a
+    new flag byte says whether the rest is one or two bytes a character.
+    """
+    declared = struct.unpack_from("<I", header, 4)[0] if len(header) >= 8 else 0
+    if declared > MAX_SHARED_STRINGS:
+        return problem(
+            "shared_strings_beyond_limit",
+            file="",
+            found=f"{_grouped(declared)} texter",
+            limit=f"{_grouped(MAX_SHARED_STRINGS)} texter",
+        )
+    segment, offset = 0, 0
+
+    def take(count: int) -> bytes:
+        nonlocal segment, offset
+        taken = b""
+        while len(taken) < count and segment < len(parts):
+            piece = parts[segment][offset : offset + count - len(taken)]
+            taken += piece
+            offset += len(piece)
+            if offset >= len(parts[segment]):
+                segment, offset = segment + 1, 0
+        return taken
+
+    while segment < len(parts) and len(lengths) < declared:
+        head = take(3)
+        if len(head) < 3:
+            break
+        count, flags = struct.unpack_from("<H", head)[0], head[2]
+        runs = struct.unpack_from("<H", take(2).ljust(2, b"\0"))[0] if flags & 8 else 0
+        extra = struct.unpack_from("<I", take(4).ljust(4, b"\0"))[0] if flags & 4 else 0
+        wide, left = flags & 1, count
+        while left and segment < len(parts):
+            if offset == 0 and left < count:  # the characters went on into a CONTINUE record
+                wide = take(1)[0] & 1
+            width = 2 if wide else 1
+            here = min(left, (len(parts[segment]) - offset) // width)
+            if here == 0:
+                break
+            take(here * width)
+            left -= here
+        take(runs * 4 + extra)
+        lengths.append(count)
     return None
 
 

@@ -39,7 +39,7 @@ from pipeline.config import (
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.plan import Plan
 from pipeline.read import bounds_problem, read_identity
-from tests.corpus import members_of, sheet_part, write_zip
+from tests.corpus import SOFFICE, libreoffice_copy, members_of, sheet_part, write_zip
 from tests.workbooks import GOOD_ACTION, fill_workbook, make_template
 
 YEAR = 2027
@@ -292,6 +292,41 @@ def test_the_limits_are_the_first_past_them(filled: Path, tmp_path: Path) -> Non
     beyond = f'<row r="{MAX_SHEET_ROWS + 1}"><c r="A{MAX_SHEET_ROWS + 1}"><v>1</v></c></row>'
     found = bounds_problem(_with_sheet_xml(filled, tmp_path / "en_till.xlsx", beyond))
     assert found is not None and found.code == "sheet_rows_beyond_limit"
+
+
+needs_libreoffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+
+
+@needs_libreoffice
+def test_an_xls_is_measured_through_its_compound_file(plan: Plan, filled: Path, tmp_path: Path) -> None:
+    """An .xls with a value at IV65536 (calamine: 1.1 GB to read it) is rejected unread;
+    the template saved as .xls is within every bound and accepted."""
+    wb = openpyxl.load_workbook(filled)
+    wb[c.SHEET_ACTIONS]["IV65536"] = "långt bort"
+    wb.save(tmp_path / "langt_bort.xlsx")
+    far = libreoffice_copy(tmp_path / "langt_bort.xlsx", "xls", tmp_path / "xls")
+    good = libreoffice_copy(filled, "xls", tmp_path / "xls")
+    found = bounds_problem(far)
+    assert found is not None and found.message == (
+        "Bladet Åtgärder sträcker sig till rad 65 536; mallen får ha högst 25 000 rader."
+    )
+    assert bounds_problem(good) is None
+    started = time.perf_counter()
+    checked = _check(plan, far, tmp_path)
+    assert _codes(checked) == ["sheet_rows_beyond_limit"] and time.perf_counter() - started < SECONDS
+    assert _check(plan, good, tmp_path).accepted
+
+
+@needs_libreoffice
+def test_an_xls_with_one_long_text_used_everywhere_is_rejected(filled: Path, tmp_path: Path) -> None:
+    """The .xls shared-string table is read across its CONTINUE records: 1 000 cells of one
+    30 000-character text are 30 million characters as read."""
+    wb = openpyxl.load_workbook(filled)
+    for row in range(400, 1400):
+        wb[c.SHEET_ACTIONS].cell(row, 13, "ä" * 30_000)
+    wb.save(tmp_path / "upprepad.xlsx")
+    found = bounds_problem(libreoffice_copy(tmp_path / "upprepad.xlsx", "xls", tmp_path / "xls"))
+    assert found is not None and found.code == "text_beyond_limit"
 
 
 # --- identity: every source must agree ---------------------------------------------------------
