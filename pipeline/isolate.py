@@ -47,10 +47,16 @@ class Outcome(Generic[T]):
 
 
 def isolation_available() -> bool:
-    """Returns True where children can be forked from a fork server and given a memory ceiling."""
+    """Returns True where children can be forked from a fork server and given a memory ceiling.
+
+    Not in a daemonic process (a Dask worker), which may not have children: there the
+    worker is the child, and Dask's nanny restarts it when it dies or outgrows its memory.
+    """
     try:
         import resource  # noqa: F401  (POSIX only)
     except ImportError:
+        return False
+    if multiprocessing.current_process().daemon:
         return False
     return "forkserver" in multiprocessing.get_all_start_methods()
 
