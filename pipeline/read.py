@@ -897,16 +897,16 @@ def _declared_number(text: str | None) -> int:
 def _sheet_bounds(
     archive: zipfile.ZipFile, part: str, extent: _Extent, shared: Sequence[int], budget: _TextBudget
 ) -> Problem | None:
-    """Returns a problem when a sheet's cells with a value reach or hold more than the limits allow.
+    """Returns a problem when a sheet declares, reaches or holds more than the limits allow.
 
-    Only a cell with a value counts, since only those are given to the reader: formatting on
-    empty cells (a style on whole rows down to row 100 000) costs it nothing. The declared
-    `<dimension>` is not trusted either way: Excel counts formatted empty cells in it, and
-    calamine (0.9) does not size anything by it (measured: a dimension of A1:XFD1048576 with
-    one value reads in 13 MB).
+    The declared `<dimension>` must be within the limits: a reader may size a sheet by it
+    (calamine 0.9 does not, measured: A1:XFD1048576 with one value reads in 13 MB, but the
+    declaration is the file's own word about its size, and a template never declares more).
+    Of the cells, only one with a value counts, since only those are given to the reader:
+    formatting on empty cells (a style on whole rows down to row 100 000) costs it nothing.
     """
     row_tag, cell_tag, value_tag = f"{NS_MAIN}row", f"{NS_MAIN}c", f"{NS_MAIN}v"
-    inline_tag, text_tag = f"{NS_MAIN}is", f"{NS_MAIN}t"
+    inline_tag, text_tag, dimension_tag = f"{NS_MAIN}is", f"{NS_MAIN}t", f"{NS_MAIN}dimension"
     row = column = 0
     with archive.open(part) as stream:
         for event, element in _streamed(stream, frozenset({row_tag, cell_tag})):
@@ -916,6 +916,13 @@ def _sheet_bounds(
                     row = _declared_number(element.get("r")) or row + 1
                     column = 0
                 continue
+            if tag == dimension_tag:
+                corner = _REFERENCE.fullmatch(element.get("ref", "").split(":")[-1])
+                declared = corner and extent.reach(
+                    _declared_number(corner.group(2)), _column_number(corner.group(1))
+                )
+                if declared:
+                    return declared
             if tag != cell_tag:
                 continue
             match = _REFERENCE.fullmatch(element.get("r", ""))

@@ -265,18 +265,27 @@ def test_files_that_expand_are_rejected_quickly_under_a_memory_limit(filled: Pat
 def test_formatting_far_down_costs_nothing_and_is_no_problem(
     plan: Plan, filled: Path, tmp_path: Path
 ) -> None:
-    """Styles on empty cells to row 100 000 (and an honest dimension saying so) are read as nothing."""
+    """Styles on empty cells to row 100 000 are read as nothing: no value, nothing to allocate."""
     rows = "".join(
         f'<row r="{r}" s="1" customFormat="1"><c r="A{r}" s="1"/><c r="N{r}" s="1"/></row>'
         for r in range(300, 100_001)
     )
     path = _with_sheet_xml(filled, tmp_path / "formaterad.xlsx", rows)
-    members = members_of(path)
-    part = sheet_part(path, c.SHEET_ACTIONS)
-    members[part] = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:N100000"/>', members[part])
-    path = write_zip(path, members)
     assert bounds_problem(path) is None
     assert _check(plan, path, tmp_path).accepted
+
+
+def test_a_declared_dimension_beyond_the_limits_is_rejected(plan: Plan, filled: Path, tmp_path: Path) -> None:
+    members = members_of(filled)
+    part = sheet_part(filled, c.SHEET_ACTIONS)
+    members[part], found = re.subn(
+        rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:XFD1048576"/>', members[part]
+    )
+    assert found == 1
+    checked = _check(plan, write_zip(tmp_path / "dimension.xlsx", members), tmp_path)
+    assert [p.message for p in checked.problems] == [
+        "Bladet Åtgärder sträcker sig till rad 1 048 576; mallen får ha högst 25 000 rader."
+    ]
 
 
 def test_a_filled_template_is_within_every_bound(filled: Path, template: Path) -> None:
