@@ -8,6 +8,7 @@ submission, so the report need not read every workbook again.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -117,15 +118,11 @@ def received_from(records: Iterable[LedgerRecord], year: int, departments: Itera
 def handled_years(records: Iterable[LedgerRecord]) -> dict[str, int | None]:
     """Returns, per digest ever handled, the year it was handled for (None: no submission).
 
-    A file is handled once: the same bytes found again, whichever year runs, are known.
-    Given a `Ledger`, a damaged line's submission counts as handled when its digest and year
-    could still be read from the line: handled again, it would count as handed in now.
+    A file is handled once: the same bytes found again, whichever year runs, are known. (A
+    damaged ledger line's submission is known when its record could be salvaged or rebuilt,
+    see `load_ledger`; otherwise it is handled again when found, which writes its record anew.)
     """
-    known: dict[str, int | None] = {}
-    if isinstance(records, Ledger):
-        known.update({d.digest: d.year for d in records.damaged if d.digest is not None and d.year_known})
-    known.update({record.digest: record.year for record in records})
-    return known
+    return {record.digest: record.year for record in records}
 
 
 def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerRecord]:
@@ -209,20 +206,18 @@ class DamagedLine:
         number: its line number (from 1).
         digest: the submission's digest, when it could still be found in the line.
         name: the submission's file name as shown, when it could still be found.
-        year: the year it was handled for, when it could still be found.
-        year_known: whether `year` was found (a found null means no submission at all).
         department: the förvaltning's code, when it could still be found.
         salvaged: every field of the record could still be read from the line, so the
             record is among the ledger's records all the same (without its reasons).
+        elsewhere: another, readable line records the same submission.
     """
 
     number: int
     digest: str | None = None
     name: str | None = None
-    year: int | None = None
-    year_known: bool = False
     department: str | None = None
     salvaged: bool = False
+    elsewhere: bool = False
 
     def message(self, rebuilt: bool = False) -> str:
         """Returns the Swedish line told about it at every run; `rebuilt` when its submission
@@ -231,12 +226,15 @@ class DamagedLine:
         what = f"inlämningen {self.name}" if self.name else "inlämningen"
         if self.salvaged:
             return f"{head} helt; {what} lästes ändå ur raden och räknas."
+        if self.elsewhere:
+            return f"{head}; {what} finns också på en annan rad och räknas därifrån."
         if rebuilt:
             return f"{head}; {what} var godkänd och återskapades från sina rensade data och arkivet."
-        if self.digest is not None and self.year_known:
-            return f"{head}; {what} är känd sedan tidigare men räknas inte. Lämna in filen igen om den ska gälla."
         if self.digest is not None:
-            return f"{head}; {what} behandlas igen om filen ligger kvar i inkorgen."
+            return (
+                f"{head}; {what} räknas inte, men behandlas igen om filen ligger kvar i inkorgen "
+                "(eller läggs tillbaka där)."
+            )
         return f"{head} och räknas inte; vilken inlämning raden gällde gick inte att se."
 
 
@@ -296,7 +294,9 @@ def read_ledger(path: Path) -> Ledger:
                 if salvaged is not None:
                     records.append(salvaged)
                 damaged.append(_damaged_line(number, line, salvaged is not None))
-    return Ledger(tuple(records), tuple(damaged))
+    readable = {record.digest for record in records} - {d.digest for d in damaged if d.salvaged}
+    marked = (dataclasses.replace(d, elsewhere=d.digest in readable) for d in damaged)
+    return Ledger(tuple(records), tuple(marked))
 
 
 _SCALAR = rb'"%s"\s*:\s*(null|true|false|-?\d+|"(?:[^"\\\n]|\\.)*")'
@@ -328,15 +328,11 @@ def _damaged_line(number: int, line: bytes, salvaged: bool) -> DamagedLine:
         found = re.search(rb"\b[0-9a-f]{64}\b", line)
         digest = found.group(0).decode() if found else None
     name = fields.get("original_name")
-    year = fields.get("year")
-    year_known = "year" in fields and (year is None or (isinstance(year, int) and not isinstance(year, bool)))
     department = fields.get("department")
     return DamagedLine(
         number,
         digest,
         visible(name) if isinstance(name, str) else None,
-        year if year_known else None,
-        year_known,
         department if isinstance(department, str) else None,
         salvaged,
     )

@@ -24,6 +24,7 @@ from pipeline.config import Settings
 from pipeline.errors import OutboxLockedError
 from pipeline.files import HOLDER_NAME, outbox_lock, read_holder
 from pipeline.plan import Plan
+from pipeline.records import LedgerRecord
 from tests import running
 from tests.workbooks import GOOD_ACTION, fill_workbook, make_template
 
@@ -62,8 +63,14 @@ def ledger_lines(outbox: Path) -> list[bytes]:
 
 
 def line_of(outbox: Path, name: str) -> int:
-    """Returns the 0-based index of the ledger line of the file with this name."""
-    return next(i for i, line in enumerate(ledger_lines(outbox)) if json.loads(line)["original_name"] == name)
+    """Returns the 0-based index of the readable ledger line of the file with this name."""
+    for index, line in enumerate(ledger_lines(outbox)):
+        try:
+            if json.loads(line)["original_name"] == name:
+                return index
+        except ValueError:
+            continue
+    raise LookupError(name)
 
 
 def rewrite(outbox: Path, index: int, line: bytes) -> None:
@@ -84,7 +91,7 @@ def test_an_unreadable_line_is_told_with_its_number_and_the_submission_still_cou
     view = store.received(settings_for(outbox), YEAR)
     assert sorted(view.in_force) == ["SOC", "UTB"]
     assert view.damaged == (
-        store.DamagedLine(index + 1, view.in_force["SOC"].digest, "SOC plan.xlsx", YEAR, True, "SOC", True),
+        store.DamagedLine(index + 1, view.in_force["SOC"].digest, "SOC plan.xlsx", "SOC", salvaged=True),
     )
     assert view.notes == (
         f"Rad {index + 1} i inlamningar.jsonl kunde inte läsas helt; inlämningen SOC plan.xlsx lästes ändå ur raden och räknas.",
@@ -118,6 +125,25 @@ def test_a_lost_line_is_found_even_when_the_ledger_never_had_it(outbox: Path) ->
     assert view.notes == (
         f"Inlämningen (okänt filnamn) {digest[:12]} (UTB) saknades i inlamningar.jsonl men var godkänd; "
         "den återskapades från sina rensade data och räknas.",
+    )
+
+
+def test_a_rejected_submission_whose_line_is_lost_is_handled_again_when_found(outbox: Path) -> None:
+    index = line_of(outbox, "trasig.xlsx")
+    digest = json.loads(ledger_lines(outbox)[index])["digest"]
+    rewrite(outbox, index, b'{"digest": "' + digest.encode() + b'", "original_name": "trasig.xlsx", \x00\n')
+    ledger = store.load_ledger(settings_for(outbox))
+    assert digest not in store.handled_years(ledger)  # nothing to count it by: found again, checked again
+    assert store.received_from(ledger, YEAR).notes == (
+        f"Rad {index + 1} i inlamningar.jsonl kunde inte läsas; inlämningen trasig.xlsx räknas inte, men "
+        "behandlas igen om filen ligger kvar i inkorgen (eller läggs tillbaka där).",
+    )
+    anew = {**json.loads(ledger_lines(outbox)[line_of(outbox, "SOC plan.xlsx")]), "digest": digest}
+    anew.update(original_name="trasig.xlsx", department=None, verdict="rejected")
+    store.append_ledger(outbox / "inlamningar.jsonl", [LedgerRecord(**anew)])  # as collect does
+    assert store.received_from(store.load_ledger(settings_for(outbox)), YEAR).notes == (
+        f"Rad {index + 1} i inlamningar.jsonl kunde inte läsas; inlämningen trasig.xlsx finns också på en "
+        "annan rad och räknas därifrån.",
     )
 
 
