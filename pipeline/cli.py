@@ -364,12 +364,13 @@ def print_collect(result: Any) -> None:
     print_notes(result)
 
 
-def print_notes(result: Any) -> None:
+def print_notes(result: Any, told: tuple[str, ...] = ()) -> None:
     """Prints what is wrong with what the outbox keeps (a damaged ledger line, a missing archived
-    copy), one line each, on every run until it is mended."""
+    copy), one line each, on every run until it is mended; `told` were printed already."""
     # `notes` is what the store found (store.Received.notes), carried by the flow's result.
     for note in getattr(result, "notes", ()):
-        err_console.print(visible(f"Obs: {note}"))
+        if note not in told:
+            err_console.print(visible(f"Obs: {note}"))
 
 
 ALLOW_EMPTY_HELP = "Skriv rapporterna även om ingen förvaltning har lämnat in en godkänd handlingsplan."
@@ -414,7 +415,7 @@ def report(
     print_report(result)
 
 
-def print_report(result: Any) -> None:
+def print_report(result: Any, told: tuple[str, ...] = ()) -> None:
     """Prints the key figures and where the reports are."""
     from pipeline.combine import figures
 
@@ -427,7 +428,7 @@ def print_report(result: Any) -> None:
     )
     for path in result.paths:
         console.print(f"  {shown(path)}")
-    print_notes(result)
+    print_notes(result, told)
 
 
 @app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} run --year 2027")
@@ -481,7 +482,7 @@ def print_run(result: Any) -> None:
     """Prints the annual run; stops with exit code 5 when no report could be written."""
     print_collect(result.collect)
     if result.report is not None:
-        print_report(result.report)
+        print_report(result.report, told=tuple(getattr(result.collect, "notes", ())))
     print_next_templates(result)
     if result.report is None:
         err_console.print(

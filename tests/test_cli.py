@@ -349,3 +349,41 @@ def test_broken_plan_gives_one_line_and_exit_code_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "Fel: Planfilen" in result.output and "Traceback" not in result.output
+
+
+def test_storage_notes_are_told_on_every_run_as_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.cli import print_collect
+
+    note = "Rad 7 i inlamningar.jsonl kunde inte läsas; inlämningen a\u202eb.xlsx [bold]x behandlas igen."
+    collected = SimpleNamespace(
+        files=(), year=2027, new_submissions=0, in_force={}, notes=(note,), count=lambda s: 0
+    )
+    print_collect(collected)
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "Obs: Rad 7 i inlamningar.jsonl kunde inte läsas; inlämningen a\\u202eb.xlsx [bold]x behandlas igen."
+    ]
+    assert "Inga nya inlämningar för 2027" in captured.out
+
+
+def test_the_annual_run_tells_each_storage_note_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import pipeline.combine
+    from pipeline.cli import print_run
+
+    note = "Rad 7 i inlamningar.jsonl kunde inte läsas och räknas inte."
+    collected = SimpleNamespace(
+        files=(), year=2027, new_submissions=0, in_force={}, notes=(note,), count=lambda s: 0
+    )
+    report = SimpleNamespace(paths=(), consolidated=None, notes=(note, "Andra."))
+    figures = SimpleNamespace(
+        departments_submitted=1, departments_total=5, actions=1, overdue=0, goals_without_action=0
+    )
+    monkeypatch.setattr(pipeline.combine, "figures", lambda consolidated: figures)
+    print_run(SimpleNamespace(collect=collected, report=report, next_templates=()))
+    assert capsys.readouterr().err.splitlines() == [f"Obs: {note}", "Obs: Andra."]
