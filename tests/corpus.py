@@ -1122,12 +1122,12 @@ def shared_string_used_million_times(kit: Kit) -> str:
 
 
 def shared_strings_table_huge(kit: Kit) -> str:
-    """A shared-string table of 2 million tiny texts (packed to a few hundred KB)."""
+    """A shared-string table declaring 50 million texts and holding 1 100 000 distinct ones."""
 
     def strings() -> Any:
-        yield f'<sst xmlns="{_NS["main"]}" count="2000000" uniqueCount="2000000">'.encode()
-        for _ in range(200):
-            yield b"<si><t>x</t></si>" * 10_000
+        yield f'<sst xmlns="{_NS["main"]}" count="50000000" uniqueCount="50000000">'.encode()
+        for start in range(0, 1_100_000, 10_000):
+            yield "".join(f"<si><t>{n:x}</t></si>" for n in range(start, start + 10_000)).encode()
         yield b"</sst>"
 
     return _with_shared_strings(kit, "texter.xlsx", strings).name
@@ -1225,7 +1225,7 @@ def _numeric_costs(kit: Kit, name: str, values: Sequence[bytes]) -> str:
 
 
 def cost_infinite(kit: Kit) -> str:
-    """Kostnad saved as the numbers 1e309 (infinity once read) and INF, and as the text "inf"."""
+    """Kostnad saved as the numbers 1e309 (infinity once read) and INF."""
     name = _numeric_costs(kit, "oandlig.xlsx", [b"1e309", b"INF"])
     return name
 
@@ -1250,7 +1250,12 @@ def cost_above_ceiling(kit: Kit) -> str:
 
 def text_of_32768_characters(kit: Kit) -> str:
     """Kommentar of 32 768 characters, one more than an Excel cell holds."""
-    kit.filled("lang.xlsx", [{**GOOD, c.COMMENT: "å" * 32_768}])
+    # Written into the sheet XML: openpyxl (like Excel) cuts a longer text at the limit.
+    source = kit.filled("_källa.xlsx", [{**GOOD, c.COMMENT: "PLATSHÅLLARE"}], scratch=True)
+    part = sheet_part(source, c.SHEET_ACTIONS)
+    xml = members_of(source)[part]
+    assert xml.count("PLATSHÅLLARE".encode()) == 1
+    kit.repacked("lang.xlsx", {part: xml.replace("PLATSHÅLLARE".encode(), ("å" * 32_768).encode())}, source)
     return "lang.xlsx"
 
 
@@ -1391,7 +1396,7 @@ CASES: tuple[Case, ...] = (
         "million_rows",
         million_rows,
         "rejected",
-        _codes("too_many_rows", "marked_goal_without_action"),
+        _codes("sheet_rows_beyond_limit"),
         slow=True,
     ),
     Case("styled_empty_rows_to_100000", styled_empty_rows_to_100000, "accepted", _codes(), department="SOC"),
@@ -1503,14 +1508,14 @@ CASES: tuple[Case, ...] = (
         "cell_far_away",
         cell_far_away,
         "rejected",
-        _codes("sheet_rows_beyond_limit", "sheet_columns_beyond_limit"),
+        _codes("sheet_rows_beyond_limit"),
         department="SOC",
     ),
     Case(
         "dimension_far_away",
         dimension_far_away,
         "rejected",
-        _codes("sheet_rows_beyond_limit", "sheet_columns_beyond_limit"),
+        _codes("sheet_rows_beyond_limit"),
         department="SOC",
     ),
     Case(
@@ -1538,7 +1543,7 @@ CASES: tuple[Case, ...] = (
     Case("nfd_status_and_headers", nfd_status_and_headers, "accepted", _codes(), department="SOC"),
     Case("invisible_in_status_and_id", invisible_in_status_and_id, "accepted", _codes(), department="SOC"),
     Case("bidi_in_free_text", bidi_in_free_text, "accepted", _codes(), department="SOC"),
-    Case("cost_infinite", cost_infinite, "rejected", _codes("cost_too_large"), department="SOC"),
+    Case("cost_infinite", cost_infinite, "rejected", _codes("cost_not_number"), department="SOC"),
     Case("cost_text_infinity", cost_text_infinity, "rejected", _codes("cost_not_number"), department="SOC"),
     Case(
         "costs_whose_sum_overflows",

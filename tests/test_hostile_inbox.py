@@ -225,7 +225,9 @@ def _output_texts(outbox: Path) -> Iterator[tuple[Path, str]]:
     for path in _inbox_files(outbox):
         if "arkiv" in path.relative_to(outbox).parts:
             continue  # the submissions' own bytes, kept as handed in
-        if path.suffix in (".html", ".md", ".jsonl", ".json", ".txt", ".csv"):
+        if path.parent.name == "data" and path.suffix == ".json":
+            continue  # the store's faithful copy of what was handed in, read by the program only
+        if path.suffix in (".html", ".md", ".jsonl", ".txt", ".csv"):
             yield path, path.read_text(encoding="utf-8", errors="surrogateescape")
         elif path.suffix == ".xlsx" and not path.name.endswith("_markerad.xlsx"):
             workbook = openpyxl.load_workbook(path, read_only=True)

@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import unicodedata
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from pipeline.plan import Plan
 from pipeline.problems import CATALOGUE
 from pipeline.records import Pending
 from pipeline.validate import parse_text
-from tests.corpus import AS_OF, OLD, YEAR
+from tests.corpus import AS_OF, OLD, YEAR, sheet_part
 from tests.workbooks import GOOD_ACTION, fill_workbook, make_template
 
 EXCEL_ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")
@@ -226,10 +227,15 @@ def with_invisible(draw: st.DrawFn, text: str) -> str:
 
 
 def _check_filled(
-    template: Path, plan: Plan, rows: list[dict[str, Any]], headers: dict[str, str] | None = None
+    template: Path,
+    plan: Plan,
+    rows: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+    costs: list[float] | None = None,
 ) -> Any:
     """Returns check_submission's result for the template filled with `rows` from row 2,
-    the Åtgärder headers renamed by `headers`, Delmål 1.3 marked Ja (as a person fills it)."""
+    the Åtgärder headers renamed by `headers`, Delmål 1.3 marked Ja (as a person fills it);
+    `costs` are then written as raw numbers into Kostnad's cells (see `_raw_costs`)."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         target = root / "plan.xlsx"
@@ -241,8 +247,40 @@ def _check_filled(
                 if cell.value in headers:
                     cell.value = headers[cell.value]
             wb.save(target)
+        if costs is not None:
+            _raw_costs(target, costs)
         plans = Plans(plan, root / "planer")
         return check_submission(target, "plan.xlsx", plans, YEAR, AS_OF)
+
+
+NON_FINITE_XML = {math.inf: "1e309", -math.inf: "-1e309"}
+"""How a non-finite number is written into a sheet: openpyxl leaves such a cell empty, a
+hostile program writes a number too large for a float (or NaN)."""
+
+
+def _raw_costs(path: Path, costs: list[float]) -> None:
+    """Rewrites Kostnad of rows 2.. as the numbers `costs`, straight into the sheet XML."""
+    wb = openpyxl.load_workbook(path)
+    letter = openpyxl.utils.get_column_letter(
+        {cell.value: cell.column for cell in wb[c.SHEET_ACTIONS][1]}[c.COST]
+    )
+    part = sheet_part(path, c.SHEET_ACTIONS)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    xml = members[part].decode("utf-8")
+    for row, cost in enumerate(costs, start=2):
+        text = "NaN" if math.isnan(cost) else NON_FINITE_XML.get(cost, repr(cost))
+        cell = f"{letter}{row}"
+        attributes = re.search(rf'<c r="{cell}"([^>]*?)\s*/?>', xml)
+        assert attributes is not None, cell
+        kept = attributes.group(1).replace(' t="n"', "")
+        replacement = f'<c r="{cell}"{kept} t="n"><v>{text}</v></c>'
+        xml, found = re.subn(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', lambda _, r=replacement: r, xml, count=1)
+        assert found == 1, (letter, row)
+    members[part] = xml.encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
 
 
 def _codes_of(checked: Any) -> set[str]:
@@ -355,7 +393,7 @@ COSTS = st.one_of(
 def test_any_float_cost_is_accepted_finite_or_refused(template: Path, plan: Plan, costs: list[float]) -> None:
     """Any float in Kostnad (inf, nan, huge, negative, tiny): each row is accepted with a finite
     amount equal to the one written, or refused with a catalogue error on that row's Kostnad."""
-    checked = _check_filled(template, plan, [{**GOOD_ACTION, c.COST: cost} for cost in costs])
+    checked = _check_filled(template, plan, [{**GOOD_ACTION, c.COST: 0} for _ in costs], costs=costs)
     codes = _codes_of(checked)
     assert "unreadable" not in codes, [p.detail for p in checked.problems]
     assert all(code in CATALOGUE for code in codes)
