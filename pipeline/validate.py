@@ -209,6 +209,8 @@ def parse_amount(value: Any) -> float | _Invalid | None:
 
 
 def _amount(value: Any) -> float | _Invalid | None:
+    if isinstance(value, float) and math.isnan(value):
+        return INVALID  # a NaN saved in the cell, not an empty cell (the reader gives None for those)
     if is_blank(value):
         return None
     if isinstance(value, bool):

@@ -389,6 +389,8 @@ def test_a_cost_is_never_infinite_nan_or_absurd(value: object) -> None:
     amount = parse_amount(value)
     if isinstance(amount, float):
         assert math.isfinite(amount) and amount <= MAX_COST
+    if isinstance(value, float) and not math.isfinite(value):
+        assert amount is not None  # refused, never taken for an empty cell
 
 
 @given(
