@@ -346,4 +346,5 @@ def ledger_record(
         archived=archived,
         reasons=() if checked.accepted else first_reasons(checked.problems),
         details=tuple(dict.fromkeys(p.detail for p in checked.problems if p.detail)),
+        arrived=item.arrived,
     )

@@ -187,6 +187,8 @@ class CollectResult:
     year: int
     files: tuple[FileReport, ...]
     in_force: dict[str, LedgerRecord] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What is wrong with what the outbox keeps (store.Received.notes), told at every run."""
 
     @property
     def new_submissions(self) -> int:
@@ -210,6 +212,8 @@ class ReportResult:
     year: int
     paths: tuple[Path, ...]
     consolidated: Consolidated
+    notes: tuple[str, ...] = ()
+    """What is wrong with what the outbox keeps (store.Received.notes), told at every run."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,11 @@ RETRIES: dict[str, Any] = {
 @task(name="Ta emot filer", **RETRIES)
 def take_in_task(settings: Settings, known: Mapping[str, int | None], year: int) -> intake.Intake:
     """Sorts the inbox and archives every new file untouched."""
-    entries = intake.scan(settings.inbox, quiet_seconds=settings.quiet_seconds)
+    entries = intake.scan(
+        settings.inbox,
+        quiet_seconds=settings.quiet_seconds,
+        observations=settings.outbox / intake.OBSERVATIONS_FILE,
+    )
     candidates = [entry for entry in entries if entry.state == "candidate"]
     with ThreadPoolExecutor(max_workers=ARCHIVE_THREADS) as pool:
         copies = pool.map(lambda entry: intake.archive_entry(entry, settings.archive_dir), candidates)
@@ -442,8 +450,7 @@ def _collect(
     settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce, batch_size: int
 ) -> CollectResult:
     """Intake, then the new submissions checked in batches, then the ledger."""
-    ledger = store.read_ledger(settings.ledger_file)
-    before = store.received_from(ledger, cycle.year)
+    ledger = store.load_ledger(settings)
     taken = take_in_task(settings, store.handled_years(ledger), cycle.year)
     processes = workers.executor.processes(len(taken.pending), FILES_PER_PROCESS)
     batches = _batches(taken.pending, batch_size, processes)
@@ -453,9 +460,10 @@ def _collect(
         # Recorded as each batch returns: a retry or a killed run finds it handled.
         store.append_ledger(settings.ledger_file, [p.record for p in done])
         processed.extend(done)
-    after = store.received_from([*before.records, *(p.record for p in processed)], cycle.year)
+    after = store.received(settings, cycle.year, plans.current.department_codes)
+    _tell(after.notes)
     reports = sorted([*taken.reports, *(p.report for p in processed)], key=lambda r: r.name)
-    result = CollectResult(year=cycle.year, files=tuple(reports), in_force=after.in_force)
+    result = CollectResult(year=cycle.year, files=tuple(reports), in_force=after.in_force, notes=after.notes)
     _publish_collect(result)
     return result
 
@@ -517,9 +525,18 @@ def _require_submissions(in_force: Mapping[str, Any], year: int) -> None:
         )
 
 
+def _tell(notes: Sequence[str]) -> None:
+    """Logs what is wrong with what the outbox keeps; the command prints the same lines."""
+    for note in notes:
+        log.warning("%s", note)
+
+
 def _report(
     settings: Settings, plans: check.Plans, cycle: Cycle, workers: Workforce, *, allow_empty: bool
 ) -> ReportResult:
+    # Told before consolidating, which rebuilds missing clean data: this run says what it mended.
+    notes = store.received(settings, cycle.year, plans.current.department_codes).notes
+    _tell(notes)
     consolidated = consolidate(settings, plans, cycle)
     if not any(d.submitted for d in consolidated.departments) and not allow_empty:
         _require_submissions({d.code: d for d in consolidated.departments if d.submitted}, cycle.year)
@@ -543,7 +560,7 @@ def _report(
     else:
         shared: Any = quote(consolidated)  # Prefect need not walk the tables looking for futures
         paths = write_reports_task(shared, settings)
-    result = ReportResult(year=cycle.year, paths=tuple(paths), consolidated=consolidated)
+    result = ReportResult(year=cycle.year, paths=tuple(paths), consolidated=consolidated, notes=notes)
     _publish_report(result)
     return result
 
@@ -623,6 +640,7 @@ def collect_flow(
     check_safe_xml()
     cycle = Cycle.build(year, as_of)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
+    intake.check_folders(settings.inbox, settings.outbox)  # before the lock creates the outbox
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
         return _collect(settings, plans, cycle, shared, batch_size)
@@ -675,6 +693,7 @@ def run_flow(
     check_safe_xml()
     cycle = Cycle.build(year, as_of)
     settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
+    intake.check_folders(settings.inbox, settings.outbox)  # before the lock creates the outbox
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
         collected = _collect(settings, plans, cycle, shared, batch_size)

@@ -177,8 +177,11 @@ def test_unknown_template_version_is_rejected_saying_so(plan: Plan, tmp_path: Pa
     with zipfile.ZipFile(template) as src, zipfile.ZipFile(target, "w") as dst:
         for item in src.infolist():
             data = src.read(item)
-            if item.filename in ("docProps/custom.xml", "xl/sharedStrings.xml"):
+            # Both identity sources say version 0, as an old template would (they must agree).
+            if item.filename == "docProps/custom.xml":
                 data = data.replace(b"<vt:lpwstr>1</vt:lpwstr>", b"<vt:lpwstr>0</vt:lpwstr>")
+            if item.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"<t>1</t>", b"<t>0</t>")
             dst.writestr(item, data)
     _age(target)
     (outcome,) = _run(tmp_path, plan).files
@@ -235,10 +238,13 @@ def test_a_bug_in_a_check_reaches_the_coordinator_not_the_forvaltning(
     plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pipeline.check
+    import pipeline.isolate
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("bugg i kontrollen")
 
+    # The bug is planted in this process, so the check runs here rather than in a child.
+    monkeypatch.setattr(pipeline.isolate, "isolation_available", lambda: False)
     monkeypatch.setattr(pipeline.check, "validate_workbooks", broken)
     monkeypatch.setattr(pipeline.check, "validate_workbook", broken)
     template = make_template(plan, "SOC", YEAR, tmp_path / "mallar")
