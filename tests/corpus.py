@@ -1248,6 +1248,13 @@ def cost_above_ceiling(kit: Kit) -> str:
     return "tak.xlsx"
 
 
+def cost_empty_next_to_a_cost(kit: Kit) -> str:
+    """Two actions, the first without a cost and the second with 5000 kr: an empty cell is no cost."""
+    kit.filled("tom_kostnad.xlsx", [{**GOOD, c.COST: None}, GOOD])
+    kit.kept[(c.COST, 3)] = 5000.0
+    return "tom_kostnad.xlsx"
+
+
 def text_of_32768_characters(kit: Kit) -> str:
     """Kommentar of 32 768 characters, one more than an Excel cell holds."""
     # Written into the sheet XML: openpyxl (like Excel) cuts a longer text at the limit.
@@ -1552,6 +1559,7 @@ CASES: tuple[Case, ...] = (
         _codes("cost_too_large"),
         department="SOC",
     ),
+    Case("cost_empty_next_to_a_cost", cost_empty_next_to_a_cost, "accepted", _codes(), department="SOC"),
     Case("cost_above_ceiling", cost_above_ceiling, "rejected", _codes("cost_too_large"), department="SOC"),
     Case(
         "text_of_32768_characters",
