@@ -358,8 +358,9 @@ def _table(
             shown.render,
         )
     records = list(_records(rows, header_index, positions, columns))
-    # object dtype keeps every cell as typed (pandas would turn text columns into str with NaN)
-    frame = pd.DataFrame.from_records(records, columns=[*columns, ROW_COLUMN]).astype(object)
+    # object dtype from the start keeps every cell as typed, and an empty one as None: pandas
+    # would make a column of numbers float and its empty cells NaN, like a NaN saved in a cell.
+    frame = pd.DataFrame(records, columns=[*columns, ROW_COLUMN], dtype=object)
     letters = {name: get_column_letter(pos + 1) for name, pos in positions.items()}
     return RawTable(frame=frame, letters=letters, header_row=header_index + 1)
 

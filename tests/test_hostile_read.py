@@ -508,6 +508,21 @@ def test_costs_that_are_not_finite_or_absurd_are_refused(
     assert checked.problems[0].where == "Åtgärder!G2"
 
 
+def test_an_empty_cost_below_a_number_is_empty_not_nan(plan: Plan, template: Path, tmp_path: Path) -> None:
+    """An empty Kostnad is no cost; only a NaN saved in the cell itself is refused."""
+    actions = [GOOD_ACTION, {**GOOD_ACTION, c.COST: None}, {**GOOD_ACTION, c.COST: None}]
+    path = fill_workbook(template, tmp_path / "tom.xlsx", actions=actions, concerns={"1.3": "Ja"})
+    checked = _check(plan, path, tmp_path)
+    assert checked.accepted, [p.text for p in checked.problems]
+    members = members_of(path)
+    part = sheet_part(path, c.SHEET_ACTIONS)
+    members[part] = members[part].replace(
+        b"</sheetData>", b'<row r="5"><c r="G5"><v>NaN</v></c></row></sheetData>'
+    )
+    nan = _check(plan, write_zip(tmp_path / "nan.xlsx", members), tmp_path)
+    assert [p.where for p in nan.problems if p.code == "cost_not_number"] == ["Åtgärder!G5"]
+
+
 def test_a_cost_above_the_ceiling_says_the_ceiling(plan: Plan, template: Path, tmp_path: Path) -> None:
     checked = _check(plan, _submitted(template, tmp_path, "stor.xlsx", **{c.COST: 25_000_000_000}), tmp_path)
     assert [p.message for p in checked.problems] == [
