@@ -136,7 +136,13 @@ def _same(expected: Any, actual: Any) -> bool:
 
 def _expected(action: dict[str, Any]) -> dict[str, Any]:
     """Returns what the consolidated table must hold for an action as written."""
-    found = {name: parse_text(action[name]) for name in (c.ACTION, c.OWNER, *OPTIONAL_TEXT_COLUMNS)}
+    # Text is kept in NFC, whatever form it was typed in (macOS writes NFD).
+    found = {
+        name: unicodedata.normalize("NFC", text)
+        if isinstance(text := parse_text(action[name]), str)
+        else text
+        for name in (c.ACTION, c.OWNER, *OPTIONAL_TEXT_COLUMNS)
+    }
     found[c.GOAL] = action[c.GOAL]
     found[c.STATUS] = action[c.STATUS]
     found[c.FUNDING] = action[c.FUNDING]

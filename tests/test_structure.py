@@ -26,9 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "plan": {"errors", "files"},
     # reading and checking one submission
     "sniff": {"problems"},
-    "read": {"contract", "problems"},
+    "read": {"config", "contract", "problems"},
     "schemas": {"contract", "problems", "plan"},
-    "validate": {"contract", "plan", "problems", "read", "schemas"},
+    "validate": {"config", "contract", "plan", "problems", "read", "schemas"},
     "check": {"config", "contract", "plan", "problems", "read", "records", "sniff", "validate"},
     # the inbox, what is kept, and the pure combination
     "intake": {"config", "errors", "files", "records", "sniff"},
