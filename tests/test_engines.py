@@ -76,8 +76,8 @@ def fill_inbox(plan: Plan, inbox: Path, templates: Path) -> list[Path]:
 
 # --- Dask ---------------------------------------------------------------------------------
 
-TIMES = re.compile(rb'("(?:received|processed)"\s*:\s*)"[^"]*"')
-"""A ledger line's times: `received` (the file's mtime) and `processed` (the clock)."""
+TIMES = re.compile(rb'("(?:received|processed|arrived)"\s*:\s*)"[^"]*"')
+"""A ledger line's times: `received` (the file's mtime), `processed` and `arrived` (the clock)."""
 
 
 def _outputs(outbox: Path) -> dict[str, bytes]:

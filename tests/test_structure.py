@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "contract": set(),
     "records": set(),
     "config": {"errors"},
-    "files": {"errors"},
+    "files": {"config", "errors", "records", "text"},
     "layout": {"contract"},
     "text": {"config"},
     "problems": set(),
@@ -31,9 +31,9 @@ ALLOWED: dict[str, set[str]] = {
     "validate": {"config", "contract", "plan", "problems", "read", "schemas"},
     "check": {"config", "contract", "plan", "problems", "read", "records", "sniff", "validate"},
     # the inbox, what is kept, and the pure combination
-    "intake": {"config", "errors", "files", "records", "sniff"},
-    "store": {"config", "contract", "files", "records"},
-    "combine": {"contract", "plan", "records"},
+    "intake": {"config", "errors", "files", "records", "sniff", "text"},
+    "store": {"config", "contract", "files", "records", "text"},
+    "combine": {"contract", "plan", "records", "text"},
     # writers
     "markup": {"problems"},
     "feedback": {"config", "contract", "files", "markup", "problems", "text"},
@@ -60,8 +60,8 @@ ALLOWED: dict[str, set[str]] = {
         "text",
     },
     "isolate": set(),
-    "cli_text": {"errors"},
-    "cli": {"cli_text", "combine", "config", "demo", "deployments", "errors", "flows", "records"},
+    "cli_text": {"errors", "text"},
+    "cli": {"cli_text", "combine", "config", "demo", "deployments", "errors", "flows", "records", "text"},
 }
 """Each module (or package) of pipeline/ and schemas/, and the project modules it may import."""
 
