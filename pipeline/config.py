@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.errors import InvalidInputError
@@ -61,6 +61,8 @@ MAX_PROBLEMS_PER_CODE = 200
 
 LOCAL_ZONE = "Europe/Stockholm"
 """The kommun's time zone: schedules run in it and times are shown in it."""
+
+CONTACTS_FILE_NAME = "kontakter.xlsx"
 
 RETURN_TO_DEFAULT = (
     "Kommunstyrelsen, integrationssamordnaren: spara filen i den gemensamma mappen "
@@ -135,6 +137,8 @@ class Settings:
     inbox: Path = field(default_factory=lambda: Path("inbox"))
     outbox: Path = field(default_factory=lambda: Path("outbox"))
     plan_file: Path = field(default_factory=default_plan_file)
+    contacts_file: Path = field(default_factory=lambda: Path(CONTACTS_FILE_NAME))
+    """kontakter.xlsx: who each förvaltning's representative is, beside inbox/ and outbox/."""
     quiet_seconds: float = 60.0
     lock_timeout: float = 600.0
     prepared_rows: int = 200
@@ -195,10 +199,118 @@ class Settings:
         """Returns outbox/inlamningar.jsonl, the append-only record of submissions."""
         return self.outbox / "inlamningar.jsonl"
 
+    def mail_dir(self, year: int) -> Path:
+        """Returns outbox/<year>/utskick, where a dry run writes every message as an .eml file."""
+        return self.year_dir(year) / "utskick"
+
+    def templates_manifest(self, year: int) -> Path:
+        """Returns outbox/<year>/mallar/mallar.json: the deadline and recipient the templates name."""
+        return self.templates_dir(year) / "mallar.json"
+
+    @property
+    def send_log_file(self) -> Path:
+        """Returns outbox/utskick.jsonl, the append-only record of every message sent or tried."""
+        return self.outbox / "utskick.jsonl"
+
     @property
     def plans_dir(self) -> Path:
         """Returns outbox/planer, a copy of every plan version templates were made from."""
         return self.outbox / "planer"
+
+
+Security = Literal["starttls", "ssl", "none"]
+
+MAIL_ENV_PREFIX = "HANDLINGSPLAN_"
+SMTP_PASSWORD_BLOCK = "handlingsplan-smtp-password"
+"""The Prefect Secret block that may hold the SMTP password (`prefect block create secret`)."""
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """How `send` reaches the kommun's SMTP relay, from HANDLINGSPLAN_* variables (or a `.env` file).
+
+    Attributes:
+        host: HANDLINGSPLAN_SMTP_HOST; None means every `send` is a dry run.
+        port: HANDLINGSPLAN_SMTP_PORT (default 587 for starttls, 465 for ssl, 25 for none).
+        security: HANDLINGSPLAN_SMTP_SECURITY: "starttls" (default), "ssl" or "none".
+        user, password: HANDLINGSPLAN_SMTP_USER and _PASSWORD; the password is never shown,
+            logged or stored, and never sent over a connection that is not encrypted.
+        cafile: HANDLINGSPLAN_SMTP_CAFILE, the kommun's own CA for its relay (else the system's).
+        mail_from: HANDLINGSPLAN_MAIL_FROM, the sender's address.
+        coordinator: HANDLINGSPLAN_COORDINATOR: replies go there, failures are reported there.
+        timeout: seconds to wait for the server at each step.
+        retry_delays: seconds to wait before each new try after a transient failure.
+    """
+
+    host: str | None = None
+    port: int = 587
+    security: Security = "starttls"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cafile: Path | None = None
+    mail_from: str | None = None
+    coordinator: str | None = None
+    timeout: float = 30.0
+    retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
+
+    @property
+    def dry_run(self) -> bool:
+        """True when no SMTP host is configured: messages are written as .eml files only."""
+        return not self.host
+
+    @classmethod
+    def from_environment(
+        cls, environ: dict[str, str] | None = None, dotenv: Path | None = None
+    ) -> MailSettings:
+        """Returns the settings from the environment, falling back to a `.env` file's values.
+
+        Raises InvalidInputError for a value that cannot be used (a port that is no number, an
+        unknown security, a password over an unencrypted connection, a CA file that is missing).
+        """
+        values = dict(_dotenv_values(dotenv)) if dotenv is not None else {}
+        values.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            value = values.get(MAIL_ENV_PREFIX + name)
+            return value.strip() if value and value.strip() else None
+
+        security = (get("SMTP_SECURITY") or "starttls").lower()
+        if security not in ("starttls", "ssl", "none"):
+            raise InvalidInputError(
+                f'HANDLINGSPLAN_SMTP_SECURITY="{security}" går inte; ange starttls, ssl eller none.'
+            )
+        port_text = get("SMTP_PORT")
+        default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
+        if port_text is not None and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise InvalidInputError(f'HANDLINGSPLAN_SMTP_PORT="{port_text}" är inget portnummer (t.ex. 587).')
+        password = values.get(MAIL_ENV_PREFIX + "SMTP_PASSWORD") or None  # spaces may belong to it
+        if password is not None and security == "none":
+            raise InvalidInputError(
+                "Lösenordet skickas inte över en okrypterad förbindelse: sätt "
+                "HANDLINGSPLAN_SMTP_SECURITY=starttls (eller ssl), eller ta bort HANDLINGSPLAN_SMTP_PASSWORD."
+            )
+        cafile = Path(get("SMTP_CAFILE") or "") if get("SMTP_CAFILE") else None
+        if cafile is not None and not cafile.is_file():
+            raise InvalidInputError(f"HANDLINGSPLAN_SMTP_CAFILE: filen {cafile} finns inte.")
+        return cls(
+            host=get("SMTP_HOST"),
+            port=int(port_text) if port_text else default_port,
+            security=security,  # type: ignore[arg-type]  # checked against the three above
+            user=get("SMTP_USER"),
+            password=password,
+            cafile=cafile,
+            mail_from=get("MAIL_FROM"),
+            coordinator=get("COORDINATOR"),
+        )
+
+
+def _dotenv_values(path: Path) -> dict[str, str]:
+    """Returns a `.env` file's values (none when it is missing); os.environ is left alone."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9-]+")

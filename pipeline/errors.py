@@ -43,3 +43,13 @@ class InvalidInputError(HandlingsplanError):
     """A value given to a command or a deployment cannot be used (e.g. a deadline in the past)."""
 
     exit_code = 2
+
+
+class MailServerError(HandlingsplanError):
+    """The mail server cannot be used at all (unreachable, TLS or login refused): nothing is sent.
+
+    A refused recipient or a message the server will not take is a failed delivery in the
+    send log, never this.
+    """
+
+    exit_code = 7
