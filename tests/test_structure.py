@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"combine", "config", "contract", "files", "layout", "plan", "text", "report"},
     # example data, deployments, wiring and the command line
     "demo": {"config", "contract", "plan", "template"},
+    "smtp": {"config", "errors"},
     "deployments": {"config", "errors"},
     "flows": {
         "check",
