@@ -426,6 +426,74 @@ _TYPES = (
         "Åtgärden saknar indikator.",
         "Ange hur resultatet mäts, t.ex. antal deltagare (EU:s princip 11).",
     ),
+    # The contacts workbook (contacts): kontakter.xlsx, which the coordinator keeps.
+    ProblemType(
+        "contacts_unreadable",
+        ERROR,
+        "Kontaktlistan kunde inte läsas: {reason}.",
+        "Öppna {file} i Excel eller LibreOffice, spara den som Excel-arbetsbok (.xlsx), stäng den och försök igen.",
+    ),
+    ProblemType(
+        "contacts_too_large",
+        ERROR,
+        "Filen är {found}; en kontaktlista får vara högst {limit}.",
+        "Kontaktlistan behöver bara en rad per förvaltning: kopiera de raderna till en ny arbetsbok och spara den som {file}.",
+    ),
+    ProblemType(
+        "contacts_too_many_rows",
+        ERROR,
+        "Bladet {sheet} har innehåll på rad {row}; kontaktlistan får ha högst {limit} rader under rubrikraden.",
+        "Ta bort innehållet långt ner i bladet och spara igen; listan behöver bara en rad per förvaltning.",
+    ),
+    ProblemType(
+        "contacts_header_missing",
+        ERROR,
+        'Kolumnen "{column}" saknas i rubrikraden (rad 1) i bladet {sheet}.',
+        "Skriv rubriken {column} i rad 1. Rubrikerna är Förvaltning, Namn, E-post och Kopia.",
+    ),
+    ProblemType(
+        "contacts_department_empty",
+        ERROR,
+        "Raden har namn eller adress men ingen förvaltning; den läses inte.",
+        "Skriv förvaltningens kod ({codes}) i kolumnen Förvaltning, eller ta bort raden.",
+    ),
+    ProblemType(
+        "contacts_unknown_department",
+        ERROR,
+        '"{value}" är ingen förvaltning i planen; raden läses inte. Välj en av {codes}.',
+        "Skriv förvaltningens kod precis som i listan ({codes}), eller ta bort raden.",
+    ),
+    ProblemType(
+        "contacts_duplicate_department",
+        ERROR,
+        "Förvaltningen {value} står både på rad {first_row} och rad {row}; bara rad {first_row} används.",
+        "Ha en rad per förvaltning: ta bort den ena raden. Fler mottagare skrivs i Kopia.",
+    ),
+    ProblemType(
+        "contacts_invalid_address",
+        ERROR,
+        '"{value}" i E-post är ingen giltig e-postadress; inga utskick går till {department} förrän den är rättad.',
+        "Skriv en adress som anna.andersson@kalix.se, utan mellanslag och utan å, ä och ö före @. "
+        "Fler mottagare skrivs i Kopia.",
+    ),
+    ProblemType(
+        "contacts_invalid_copy",
+        ERROR,
+        '"{value}" i Kopia är ingen giltig e-postadress; ingen kopia skickas dit.',
+        "Skriv adresserna med semikolon emellan, t.ex. bo.ek@kalix.se; eva.lind@kalix.se.",
+    ),
+    ProblemType(
+        "contacts_missing_address",
+        WARNING,
+        "{department} har ingen e-postadress: inga utskick går till {department}.",
+        "Skriv kontaktpersonens adress i E-post, t.ex. anna.andersson@kalix.se.",
+    ),
+    ProblemType(
+        "contacts_missing_department",
+        WARNING,
+        "{department} har ingen rad i kontaktlistan: inga utskick går till {department}.",
+        "Lägg till en rad med {department} i kolumnen Förvaltning och kontaktpersonens adress i E-post.",
+    ),
 )
 
 CATALOGUE: dict[str, ProblemType] = {entry.code: entry for entry in _TYPES}
