@@ -347,4 +347,7 @@ def ledger_record(
         reasons=() if checked.accepted else first_reasons(checked.problems),
         details=tuple(dict.fromkeys(p.detail for p in checked.problems if p.detail)),
         arrived=item.arrived,
+        # Bounded: a cell may hold 32 767 characters, an address has at most 254.
+        contact=checked.contact.strip()[:200] or None,
+        email=checked.email.strip()[:254] or None,
     )

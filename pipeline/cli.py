@@ -12,6 +12,9 @@ Exit codes (the README's table "Slutkoder" lists the same):
          (report och run; --allow-empty skriver rapporterna ändå).
     6    Filsystemet stoppade körningen: behörighet saknas, disken är full, en mapp saknas eller är
          skrivskyddad, en fil är låst av ett annat program.
+    7    E-postservern gick inte att använda (den svarar inte, TLS eller inloggningen nekades):
+         inget skickades.
+    8    Några meddelanden kunde inte skickas; de står i utskriften och försöks igen vid nästa körning.
     130  Avbruten med Ctrl+C.
 """
 
@@ -40,14 +43,17 @@ from pipeline.cli_text import (
     os_error_in,
     shown,
 )
-from pipeline.config import LOCAL_ZONE, RETURN_TO_DEFAULT, Settings, configure_prefect
+from pipeline.config import CONTACTS_FILE_NAME, LOCAL_ZONE, RETURN_TO_DEFAULT, Settings, configure_prefect
 from pipeline.errors import (
     HandlingsplanError,
+    MailServerError,
     NothingToReportError,
     OutboxLockedError,
     UnsafeEnvironmentError,
 )
 from pipeline.text import visible
+
+EXIT_SEND_FAILED = 8
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "Klart.",
@@ -66,6 +72,10 @@ EXIT_CODES: dict[int, str] = {
         "Filsystemet stoppade körningen: behörighet saknas, disken är full, en mapp saknas eller "
         "är skrivskyddad, en fil är låst av ett annat program."
     ),
+    MailServerError.exit_code: (
+        "E-postservern gick inte att använda (den svarar inte, TLS eller inloggningen nekades): inget skickades."
+    ),
+    EXIT_SEND_FAILED: "Några meddelanden kunde inte skickas; de står i utskriften och försöks igen vid nästa körning.",
     EXIT_INTERRUPTED: "Avbruten med Ctrl+C.",
 }
 """Every exit code the command uses and what it means; the README's table says the same."""
@@ -279,6 +289,14 @@ def collect(
     ] = None,
     workers: Annotated[int | None, workers_option("Antal processer som kontrollerar inlämningarna")] = None,
     dask: Annotated[bool, dask_option("Kontrollera inlämningarna")] = False,
+    send_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--send-feedback",
+            help="Skicka återkopplingen med e-post direkt efter kontrollen (som send feedback).",
+        ),
+    ] = False,
+    contacts_file: Annotated[Path | None, contacts_option()] = None,
 ) -> None:
     """Samla in ifyllda mallar från inkorgen, kontrollera dem och ge återkoppling."""
     flows = _flows()
@@ -292,10 +310,14 @@ def collect(
             quiet_seconds=quiet_seconds,
             workers=workers,
             dask=dask,
+            contacts_file=contacts_file,
+            send_feedback=send_feedback,
         ),
-        {"--inbox": inbox, "--outbox": outbox, "--plan": plan},
+        {"--inbox": inbox, "--outbox": outbox, "--plan": plan, "--contacts": contacts_file},
     )
     print_collect(result)
+    if result.mailing is not None:
+        print_send(result.mailing)
 
 
 WAITING_UNTIL = re.compile(r"tidigast kl\. (\d{1,2})\.(\d{2})")
@@ -361,6 +383,8 @@ def print_collect(result: Any) -> None:
     if result.in_force:
         current = ", ".join(f"{code} ({record.original_name})" for code, record in result.in_force.items())
         console.print(visible(f"Gäller nu: {current}."))
+    for change in getattr(result, "contact_changes", ()):
+        console.print(visible(f"Ny kontakt? {change}"))
     print_notes(result)
 
 
@@ -569,3 +593,232 @@ def serve() -> None:
         )
         console.print(f"  {spec.name}: {spec.description} Schema: {when}")
     serve_from_here(specs)
+
+
+# --- contacts and utskick ------------------------------------------------------------------
+
+
+def contacts_option() -> Any:
+    return typer.Option(
+        "--contacts",
+        help=f"Kontaktfilen med förvaltningarnas representanter (standard: {CONTACTS_FILE_NAME} i mappen du står i).",
+        metavar="FIL",
+    )
+
+
+def dry_run_option() -> Any:
+    return typer.Option(
+        "--dry-run",
+        help="Skicka inget: skriv varje meddelande som en .eml-fil i outbox/<år>/utskick.",
+    )
+
+
+def resend_option() -> Any:
+    return typer.Option("--resend", help="Skicka igen även det som redan har skickats.")
+
+
+def send_outbox_option() -> Any:
+    return folder_option("--outbox", "Mappen där mallarna, återkopplingen och rapporterna finns.")
+
+
+def parse_days(value: str | list[int]) -> list[int]:
+    """Days as a comma-separated list, e.g. 14,3."""
+    if isinstance(value, list):
+        return value
+    text = str(value)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(re.fullmatch(r"\d{1,3}", p) for p in parts):
+        raise typer.BadParameter(f'"{text}" går inte; ange antal dagar med komma emellan, t.ex. 14,3.')
+    return [int(p) for p in parts]
+
+
+@app.command(cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} contacts")
+def contacts(
+    file: Annotated[Path | None, contacts_option()] = None,
+    plan: Annotated[Path | None, plan_option("vars förvaltningar ska finnas med")] = None,
+    outbox: Annotated[
+        Path,
+        folder_option(
+            "--outbox", "Utkorgen; kontaktpersoner från senaste inlämningarna fylls i när filen skapas."
+        ),
+    ] = Path("outbox"),
+) -> None:
+    """Skapa kontaktfilen (kontakter.xlsx) om den saknas och visa vilka förvaltningar som saknar adress."""
+    flows = _flows()
+    result = _run(
+        lambda: flows.prepare_contacts(contacts_file=file, plan_file=plan, outbox=outbox),
+        {"--contacts": file, "--outbox": outbox, "--plan": plan},
+    )
+    from pipeline.problems import KIND_LABEL
+
+    if result.created:
+        console.print(f"Skapade {shown(result.book.path)} med planens förvaltningar. Fyll i Namn och E-post.")
+    for problem in result.book.problems:
+        text = f"  {KIND_LABEL[problem.kind]}: {problem.where}: {problem.message} {problem.hint}"
+        console.print(visible(text.rstrip()))
+    for code, contact in result.book.contacts.items():
+        if contact.email:
+            copies = f" (kopia: {', '.join(contact.copies)})" if contact.copies else ""
+            console.print(visible(f"  {code:<6}{contact.name or '(inget namn)'} <{contact.email}>{copies}"))
+    missing = result.missing
+    if missing:
+        console.print(
+            f"Saknar giltig e-postadress: {', '.join(missing)}. Fyll i E-post i {shown(result.book.path)}."
+        )
+    else:
+        console.print(f"Alla {len(result.codes)} förvaltningar har en giltig e-postadress.")
+
+
+send_app = typer.Typer(
+    name="send",
+    cls=SwedishGroup,
+    help="Skicka med e-post: mallar, påminnelser, återkoppling och sammanfattningen.",
+    epilog=f"Exempel: {PROGRAM} send templates --year 2027 --dry-run",
+    rich_markup_mode=None,
+)
+app.add_typer(send_app, name="send")
+
+
+def print_send(report: Any) -> None:
+    """Prints one line per letter, the run's summary line and what failed; exit 8 when anything failed."""
+    from pipeline.mailing import SEND_STATUS_LABEL
+
+    if report is None:
+        console.print("Ingen påminnelse att skicka i dag.")
+        return
+    for note in report.notes:
+        err_console.print(visible(f"Obs: {note}"))
+    for outcome in report.outcomes:
+        to = ", ".join(outcome.recipients or outcome.letter.to) or "(ingen adress)"
+        where = f" -> {shown(outcome.eml)}" if outcome.eml else ""
+        label = SEND_STATUS_LABEL[outcome.status]
+        console.print(
+            visible(f"  {label:<22}{outcome.letter.label}: {outcome.letter.subject} till {to}{where}")
+        )
+    if report.dry_run:
+        console.print(
+            "Provkörning: inget skickades (inget HANDLINGSPLAN_SMTP_HOST angivet, eller --dry-run)."
+        )
+    console.print(report.summary_line())
+    for failure in report.failures:
+        err_console.print(visible(f"  misslyckades: {failure}"))
+    if report.count("failed", "partial", "no_address"):
+        raise typer.Exit(EXIT_SEND_FAILED)
+
+
+@send_app.command("templates", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send templates --year 2027")
+def send_templates(
+    year: Annotated[int, year_option("Året mallarna gäller, t.ex. 2027.")],
+    outbox: Annotated[Path, send_outbox_option()] = Path("outbox"),
+    contacts_file: Annotated[Path | None, contacts_option()] = None,
+    plan: Annotated[Path | None, plan_option("som mallarna bygger på")] = None,
+    dry_run: Annotated[bool, dry_run_option()] = False,
+    resend: Annotated[bool, resend_option()] = False,
+) -> None:
+    """Skicka varje förvaltning dess mall med ett följebrev: vad, varför, sista dag, hur och till vem."""
+    flows = _flows()
+    report = _run(
+        lambda: flows.send_templates_flow(
+            year=year,
+            outbox=outbox,
+            contacts_file=contacts_file,
+            plan_file=plan,
+            dry_run=dry_run,
+            resend=resend,
+        ),
+        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    )
+    print_send(report)
+
+
+@send_app.command("reminders", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send reminders --year 2027")
+def send_reminders(
+    year: Annotated[
+        int | None,
+        typer.Option(
+            "--year",
+            help="Året som påminnelserna gäller (standard: senaste året vars mallar har en sista dag).",
+            metavar="ÅR",
+            parser=parse_year,
+        ),
+    ] = None,
+    as_of: Annotated[
+        dt.date | None, date_option("--as-of", "Dagen som påminnelsen räknas från (standard: i dag).")
+    ] = None,
+    deadline: Annotated[
+        dt.date | None,
+        date_option("--deadline", "Sista dag att lämna in (standard: den som står i årets mallar)."),
+    ] = None,
+    outbox: Annotated[Path, send_outbox_option()] = Path("outbox"),
+    contacts_file: Annotated[Path | None, contacts_option()] = None,
+    plan: Annotated[Path | None, plan_option("med förvaltningarna")] = None,
+    dry_run: Annotated[bool, dry_run_option()] = False,
+    resend: Annotated[bool, resend_option()] = False,
+) -> None:
+    """Påminn förvaltningar som inte har en godkänd handlingsplan för året: före sista dagen, och efter den."""
+    flows = _flows()
+    report = _run(
+        lambda: flows.send_reminders_flow(
+            year=year,
+            outbox=outbox,
+            contacts_file=contacts_file,
+            plan_file=plan,
+            as_of=as_of,
+            deadline=deadline,
+            dry_run=dry_run,
+            resend=resend,
+        ),
+        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    )
+    print_send(report)
+
+
+@send_app.command("feedback", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send feedback --year 2027")
+def send_feedback(
+    year: Annotated[int, year_option("Året vars inlämningar återkopplingen gäller, t.ex. 2027.")],
+    outbox: Annotated[Path, send_outbox_option()] = Path("outbox"),
+    contacts_file: Annotated[Path | None, contacts_option()] = None,
+    plan: Annotated[Path | None, plan_option("med förvaltningarna")] = None,
+    dry_run: Annotated[bool, dry_run_option()] = False,
+    resend: Annotated[bool, resend_option()] = False,
+) -> None:
+    """Skicka återkopplingen på varje inlämning till dess kontaktperson, med den markerade kopian vid avvisning."""
+    flows = _flows()
+    report = _run(
+        lambda: flows.send_feedback_flow(
+            year=year,
+            outbox=outbox,
+            contacts_file=contacts_file,
+            plan_file=plan,
+            dry_run=dry_run,
+            resend=resend,
+        ),
+        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    )
+    print_send(report)
+
+
+@send_app.command(
+    "summary", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send summary --year 2027 --to ks@kalix.se"
+)
+def send_summary(
+    year: Annotated[int, year_option("Året som sammanfattningen gäller, t.ex. 2027.")],
+    to: Annotated[
+        list[str],
+        typer.Option(
+            "--to", help="Mottagarens e-postadress; upprepa --to för flera mottagare.", metavar="ADRESS"
+        ),
+    ],
+    outbox: Annotated[Path, send_outbox_option()] = Path("outbox"),
+    dry_run: Annotated[bool, dry_run_option()] = False,
+    resend: Annotated[bool, resend_option()] = False,
+) -> None:
+    """Skicka sammanfattningen (och uppföljningen som bilaga) till Kommunstyrelsen."""
+    flows = _flows()
+    report = _run(
+        lambda: flows.send_summary_flow(
+            year=year, to=list(to), outbox=outbox, dry_run=dry_run, resend=resend
+        ),
+        {"--outbox": outbox},
+    )
+    print_send(report)

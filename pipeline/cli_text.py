@@ -209,6 +209,8 @@ EXAMPLE_VALUES = {
     "ANTAL": "2",
     "SEKUNDER": "60",
     "MOTTAGARE": '"Kommunstyrelsen"',
+    "ADRESS": "ks@kalix.se",
+    "DAGAR": "14,3",
 }
 
 

@@ -10,6 +10,7 @@ it writes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import errno
 import logging
@@ -33,15 +34,50 @@ from prefect.utilities.annotations import quote
 from pipeline import check, intake, isolate, store
 from pipeline import template as template_stage
 from pipeline.combine import ACTION_TABLE_COLUMNS, Consolidated, combine_submissions
-from pipeline.config import RETURN_TO_DEFAULT, Cycle, Settings, check_safe_xml
-from pipeline.errors import HandlingsplanError, NothingToReportError
+from pipeline.config import (
+    RETURN_TO_DEFAULT,
+    SMTP_PASSWORD_BLOCK,
+    Cycle,
+    MailSettings,
+    Settings,
+    check_safe_xml,
+    today,
+)
+from pipeline.contacts import ContactBook, parse_address, read_contacts, write_contacts
+from pipeline.errors import HandlingsplanError, InvalidInputError, MissingInputError, NothingToReportError
 from pipeline.feedback import FeedbackInput, write_feedback
 from pipeline.files import outbox_lock
+from pipeline.letters import (
+    DAYS_AFTER,
+    DAYS_BEFORE,
+    Addressee,
+    FeedbackFiles,
+    failure_letter,
+    feedback_letter,
+    reminder_letters,
+    reminder_occasion,
+    summary_letter,
+    template_letters,
+)
+from pipeline.letters import Year as LetterYear
+from pipeline.mailing import (
+    DRY_RUN_SENDER,
+    KIND_LABEL,
+    SEND_STATUS_LABEL,
+    Attachment,
+    Kind,
+    Letter,
+    Outcome,
+    Sender,
+    SendReport,
+    deliver,
+)
 from pipeline.plan import Plan, archive_plan, load_plan
 from pipeline.problems import ERROR, problem
 from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
 from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
-from pipeline.text import count_phrase
+from pipeline.smtp import Mailer
+from pipeline.text import count_phrase, display_time, visible
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +225,10 @@ class CollectResult:
     in_force: dict[str, LedgerRecord] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     """What is wrong with what the outbox keeps (store.Received.notes), told at every run."""
+    contact_changes: tuple[str, ...] = ()
+    """Newly accepted submissions naming another contact than kontakter.xlsx."""
+    mailing: SendReport | None = None
+    """The feedback sent right after checking (collect --send-feedback)."""
 
     @property
     def new_submissions(self) -> int:
@@ -430,7 +470,7 @@ def _settings(**overrides: Any) -> Settings:
     paths = {
         k: Path(v).absolute()
         for k, v in overrides.items()
-        if k in ("inbox", "outbox", "plan_file") and v is not None
+        if k in ("inbox", "outbox", "plan_file", "contacts_file") and v is not None
     }
     others = {k: v for k, v in overrides.items() if k not in paths}
     return Settings().with_overrides(**paths, **others)
@@ -462,10 +502,46 @@ def _collect(
         processed.extend(done)
     after = store.received(settings, cycle.year, plans.current.department_codes)
     _tell(after.notes)
+    changes = contact_changes(settings, plans.current, [p.record for p in processed])
+    _tell(changes)
     reports = sorted([*taken.reports, *(p.report for p in processed)], key=lambda r: r.name)
-    result = CollectResult(year=cycle.year, files=tuple(reports), in_force=after.in_force, notes=after.notes)
+    result = CollectResult(
+        year=cycle.year,
+        files=tuple(reports),
+        in_force=after.in_force,
+        notes=after.notes,
+        contact_changes=tuple(changes),
+    )
     _publish_collect(result)
     return result
+
+
+def contact_changes(settings: Settings, plan: Plan, records: Sequence[LedgerRecord]) -> list[str]:
+    """Returns a line for each accepted submission whose own contact (Kontaktperson, E-post)
+    is not the one kontakter.xlsx names for its förvaltning; none without kontakter.xlsx."""
+    accepted = [r for r in records if r.verdict == "accepted" and r.department]
+    if not accepted or not settings.contacts_file.is_file():
+        return []
+    found, _ = addressees(settings, plan)
+    lines = []
+    for record in accepted:
+        known = found.get(record.department or "")
+        own_email = parse_address(record.email or "") or (record.email or "")
+        if known is None or (
+            own_email.lower() == (known.email or "").lower()
+            and (record.contact or "").strip().casefold() == known.name.strip().casefold()
+        ):
+            continue
+        stated = ", ".join(filter(None, (record.contact, record.email))) or "ingen kontakt"
+        listed = ", ".join(filter(None, (known.name, known.email))) or "ingen kontakt"
+        lines.append(
+            visible(
+                f"{record.department}: inlämningen {record.original_name} anger {stated} som kontakt, "
+                f"men {settings.contacts_file.name} anger {listed}. Återkopplingen går till inlämningens "
+                f"kontakt; uppdatera {settings.contacts_file.name} om förvaltningen har fått en ny representant."
+            )
+        )
+    return lines
 
 
 def consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consolidated:
@@ -588,6 +664,8 @@ def _templates(
     processes = workers.executor.processes(len(jobs), FILES_PER_PROCESS)
     calls = [{"plan": plan, "jobs": batch} for batch in _batches(jobs, BATCH_SIZE, processes)]
     paths = [path for done in spread(workers, write_templates_task, calls, processes) for path in done]
+    if jobs:
+        template_stage.write_issued(settings.templates_manifest(cycle.year), jobs)
     get_run_logger().info("Skrev %d mallar till %s", len(paths), settings.templates_dir(cycle.year))
     return paths
 
@@ -635,15 +713,29 @@ def collect_flow(
     batch_size: int = BATCH_SIZE,
     workers: int | None = None,
     dask: bool = False,
+    contacts_file: Path | None = None,
+    send_feedback: bool = False,
 ) -> CollectResult:
-    """Takes in the förvaltningar's workbooks for the year (default: this year) and gives each feedback."""
+    """Takes in the förvaltningar's workbooks for the year (default: this year) and gives each
+    feedback; with `send_feedback` the feedback is also e-mailed (see send_feedback_flow)."""
     check_safe_xml()
     cycle = Cycle.build(year, as_of)
-    settings = _settings(inbox=inbox, outbox=outbox, plan_file=plan_file, quiet_seconds=quiet_seconds)
+    settings = _settings(
+        inbox=inbox,
+        outbox=outbox,
+        plan_file=plan_file,
+        quiet_seconds=quiet_seconds,
+        contacts_file=contacts_file,
+    )
     intake.check_folders(settings.inbox, settings.outbox)  # before the lock creates the outbox
+    mail = mail_settings() if send_feedback else None  # a setting that cannot be used stops the run first
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
-        return _collect(settings, plans, cycle, shared, batch_size)
+        result = _collect(settings, plans, cycle, shared, batch_size)
+        if mail is None:
+            return result
+        sent = _send_feedback(settings, plans.current, cycle.year, mail, dry_run=False, resend=False)
+        return dataclasses.replace(result, mailing=sent)
 
 
 @flow(name="rapport", log_prints=False)
@@ -747,3 +839,391 @@ def _publish_report(result: ReportResult) -> None:
     get_run_logger().info(
         "Rapporter för %d skrivna: %s", result.year, ", ".join(p.name for p in result.paths)
     )
+
+
+# --- utskick -----------------------------------------------------------------------------
+
+
+def mail_settings(working_dir: Path | None = None) -> MailSettings:
+    """Returns the mail settings: HANDLINGSPLAN_* variables, else a `.env` file in the working
+    folder; the password, when not given so, from the Prefect Secret block (see README)."""
+    mail = MailSettings.from_environment(dotenv=(working_dir or Path.cwd()) / ".env")
+    if mail.host and mail.user and mail.password is None:
+        from prefect.blocks.system import Secret
+
+        try:
+            secret: Any = Secret.load(SMTP_PASSWORD_BLOCK)  # sync in a sync context
+        except ValueError:
+            log.info("Inget Prefect-block %s; inget SMTP-lösenord därifrån", SMTP_PASSWORD_BLOCK)
+        else:
+            mail = dataclasses.replace(mail, password=str(secret.get()))
+    return mail
+
+
+def addressees(settings: Settings, plan: Plan) -> tuple[dict[str, Addressee], ContactBook]:
+    """Returns who each förvaltning's letters go to, from kontakter.xlsx, and the book itself."""
+    book = read_contacts(settings.contacts_file, plan.department_codes)
+    found = {code: Addressee(c.name, c.email, c.copies) for code, c in book.contacts.items()}
+    return found, book
+
+
+def _contact_notes(book: ContactBook) -> list[str]:
+    if not book.exists:
+        return [
+            f"{book.path.name} finns inte, så ingen förvaltning har någon adress. "
+            "Skapa den med: handlingsplan contacts, och fyll i adresserna."
+        ]
+    return [f"{p.file}, {p.text}" for p in book.problems]
+
+
+def _send(
+    kind: Kind,
+    year: int,
+    letters: Sequence[Letter],
+    settings: Settings,
+    mail: MailSettings,
+    *,
+    dry_run: bool,
+    resend: bool,
+    notes: Sequence[str] = (),
+) -> SendReport:
+    """Sends (or with a dry run writes) the letters, then tells the coordinator what failed."""
+    dry = dry_run or mail.dry_run
+    if not dry and not mail.mail_from:
+        raise InvalidInputError(
+            "Ange avsändaradressen i HANDLINGSPLAN_MAIL_FROM (t.ex. integration@kalix.se) för att skicka."
+        )
+    sender = Sender(mail.mail_from or DRY_RUN_SENDER, reply_to=mail.coordinator)
+    with contextlib.ExitStack() as stack:
+        transport = None if dry else stack.enter_context(Mailer(mail)).send
+
+        def to_deliver(batch: Sequence[Letter], again: bool) -> list[Outcome]:
+            return deliver(
+                batch,
+                sender=sender,
+                send_log=settings.send_log_file,
+                transport=transport,
+                eml_dir=settings.mail_dir(year),
+                resend=again,
+            )
+
+        outcomes = to_deliver(letters, resend)
+        report = SendReport(kind, year, dry, tuple(outcomes), tuple(notes))
+        if transport is not None and report.failures and mail.coordinator:
+            when = dt.datetime.now(dt.UTC).isoformat()
+            about = failure_letter(
+                mail.coordinator,
+                KIND_LABEL[kind],
+                year,
+                report.failures,
+                settings.contacts_file,
+                settings.send_log_file,
+                display_time(when),
+            )
+            to_deliver([about], False)
+    for note in notes:
+        log.warning("%s", note)
+    _publish_send(report)
+    return report
+
+
+def _publish_send(report: SendReport) -> None:
+    rows = [
+        {
+            "Mottagare": ", ".join(o.recipients or o.letter.to) or "(ingen adress)",
+            "Förvaltning": o.letter.department or "",
+            "Ämne": o.letter.subject,
+            "Utfall": SEND_STATUS_LABEL[o.status],
+            "Fel": "; ".join([*(f"{a}: {r}" for a, r in o.refused.items()), *([o.error] if o.error else [])]),
+        }
+        for o in report.outcomes
+    ]
+    create_table_artifact(
+        key=f"utskick-{report.kind}-{report.year}",
+        table=rows,
+        description=f"Utskick {KIND_LABEL[report.kind]} {report.year}",
+    )
+    get_run_logger().info("%s", report.summary_line())
+
+
+def _send_templates(
+    settings: Settings, plan: Plan, year: int, mail: MailSettings, *, dry_run: bool, resend: bool
+) -> SendReport:
+    issued = template_stage.read_issued(settings.templates_manifest(year))
+    folder = settings.templates_dir(year)
+    if issued is not None:
+        files = {code: folder / name for code, name in issued.files.items() if (folder / name).is_file()}
+    else:
+        files = {
+            code: p for code in plan.department_codes if (p := settings.template_file(year, code)).is_file()
+        }
+    if not files:
+        raise MissingInputError(
+            f"Det finns inga mallar för {year} i {folder}. Skriv dem först: handlingsplan templates --year {year}"
+        )
+    found, book = addressees(settings, plan)
+    cycle = _letter_year(year, issued, mail)
+    letters = template_letters(plan, cycle, found, files, issued.carried if issued else None)
+    missing = [code for code in plan.department_codes if code not in files]
+    notes = [*_contact_notes(book), *(f"Mallen för {code} saknas i {folder}." for code in missing)]
+    return _send("templates", year, letters, settings, mail, dry_run=dry_run, resend=resend, notes=notes)
+
+
+def _letter_year(
+    year: int, issued: template_stage.Issued | None, mail: MailSettings, deadline: dt.date | None = None
+) -> LetterYear:
+    return LetterYear(
+        year=year,
+        deadline=deadline or (issued.deadline if issued else None),
+        return_to=issued.return_to if issued else RETURN_TO_DEFAULT,
+        coordinator=mail.coordinator,
+    )
+
+
+def _send_feedback(
+    settings: Settings, plan: Plan, year: int, mail: MailSettings, *, dry_run: bool, resend: bool
+) -> SendReport:
+    """Feedback on each submission that still matters: the one in force per förvaltning and
+    rejections not yet put right (a superseded submission's feedback would only confuse)."""
+    year_view = store.received(settings, year, plan.department_codes)
+    found, book = addressees(settings, plan)
+    relevant = [*year_view.in_force.values(), *year_view.open_rejections]
+    letters = []
+    for record in sorted(relevant, key=lambda r: (r.department or "~", r.received, r.digest)):
+        files = _feedback_files(settings, record)
+        if files is None:
+            continue
+        letters.append(feedback_letter(plan, record, files, found.get(record.department or "")))
+    notes = _contact_notes(book) if book.problems or not book.exists else []
+    return _send("feedback", year, letters, settings, mail, dry_run=dry_run, resend=resend, notes=notes)
+
+
+def _feedback_files(settings: Settings, record: LedgerRecord) -> FeedbackFiles | None:
+    if record.year is None or not record.feedback:
+        return None
+    paths = settings.feedback_paths(record.year, record.department, record.digest)
+    if not (paths.html.is_file() and paths.markdown.is_file()):
+        log.warning("Återkopplingen för %s finns inte (%s)", record.original_name, paths.html)
+        return None
+    marked = paths.marked if record.verdict == "rejected" and paths.marked.is_file() else None
+    return FeedbackFiles(paths.html, paths.markdown, marked)
+
+
+def _send_reminders(
+    settings: Settings,
+    plan: Plan,
+    cycle: Cycle,
+    mail: MailSettings,
+    schedule: Reminders,
+    *,
+    dry_run: bool,
+    resend: bool,
+) -> SendReport | None:
+    issued = template_stage.read_issued(settings.templates_manifest(cycle.year))
+    deadline = cycle.deadline or (issued.deadline if issued else None)
+    if deadline is None:
+        raise InvalidInputError(
+            f"Ingen sista dag är känd för {cycle.year}: mallarna skrevs utan --deadline. "
+            f"Ange den här: handlingsplan send reminders --year {cycle.year} --deadline ÅÅÅÅ-MM-DD"
+        )
+    occasion = reminder_occasion(
+        deadline, cycle.as_of, schedule.days_before, schedule.days_after, scheduled=schedule.scheduled
+    )
+    if occasion is None:
+        get_run_logger().info("Ingen påminnelse i dag (%s); sista dag %s", cycle.as_of, deadline)
+        return None
+    year_view = store.received(settings, cycle.year, plan.department_codes)
+    rejected = {r.department: r for r in year_view.open_rejections if r.department}
+    found, book = addressees(settings, plan)
+    letters = reminder_letters(
+        plan,
+        _letter_year(cycle.year, issued, mail, deadline),
+        occasion,
+        found,
+        list(year_view.in_force),
+        rejected,
+    )
+    notes = _contact_notes(book) if book.problems or not book.exists else []
+    return _send("reminder", cycle.year, letters, settings, mail, dry_run=dry_run, resend=resend, notes=notes)
+
+
+@dataclass(frozen=True)
+class Reminders:
+    """When reminders go: days before and after the deadline; `scheduled` runs (daily, from the
+    deployment) send only once such a day is reached."""
+
+    days_before: tuple[int, ...] = DAYS_BEFORE
+    days_after: tuple[int, ...] = DAYS_AFTER
+    scheduled: bool = False
+
+
+def _send_summary(
+    settings: Settings, year: int, to: Sequence[str], mail: MailSettings, *, dry_run: bool, resend: bool
+) -> SendReport:
+    html_file, md_file = settings.summary_file(year, ".html"), settings.summary_file(year, ".md")
+    follow_up = settings.follow_up_file(year)
+    if not (html_file.is_file() and md_file.is_file() and follow_up.is_file()):
+        raise MissingInputError(
+            f"Rapporterna för {year} finns inte i {settings.year_dir(year)}. "
+            f"Skriv dem först: handlingsplan report --year {year}"
+        )
+    addresses = []
+    for given in to:
+        address = parse_address(given)
+        if address is None:
+            raise InvalidInputError(f'"{visible(given)}" är ingen giltig e-postadress (t.ex. ks@kalix.se).')
+        addresses.append(address)
+    attachments = [Attachment(follow_up.name, follow_up.read_bytes())]
+    pdf = settings.summary_file(year, ".pdf")
+    if pdf.is_file():
+        attachments.append(Attachment(pdf.name, pdf.read_bytes(), "application/pdf"))
+    letter = summary_letter(
+        year,
+        addresses,
+        html_file.read_text(encoding="utf-8"),
+        md_file.read_text(encoding="utf-8"),
+        attachments,
+    )
+    return _send("summary", year, [letter], settings, mail, dry_run=dry_run, resend=resend)
+
+
+def _mail_paths(outbox: Path, contacts_file: Path | None, plan_file: Path | None = None) -> Settings:
+    return _settings(outbox=outbox, contacts_file=contacts_file, plan_file=plan_file)
+
+
+@flow(name="utskick-mallar", log_prints=False)
+def send_templates_flow(
+    year: int,
+    outbox: Path = Path("outbox"),
+    contacts_file: Path | None = None,
+    plan_file: Path | None = None,
+    dry_run: bool = False,
+    resend: bool = False,
+) -> SendReport:
+    """Sends each förvaltning its template for the year, with a letter saying what, why, by when and how."""
+    settings = _mail_paths(outbox, contacts_file, plan_file)
+    mail = mail_settings()
+    with outbox_lock(settings.outbox, settings.lock_timeout):
+        plan = load_plan(settings.plan_file)
+        return _send_templates(settings, plan, year, mail, dry_run=dry_run, resend=resend)
+
+
+@flow(name="paminnelser", log_prints=False)
+def send_reminders_flow(
+    year: int | None = None,
+    outbox: Path = Path("outbox"),
+    contacts_file: Path | None = None,
+    plan_file: Path | None = None,
+    as_of: dt.date | None = None,
+    deadline: dt.date | None = None,
+    days_before: list[int] | None = None,
+    days_after: list[int] | None = None,
+    scheduled: bool = False,
+    dry_run: bool = False,
+    resend: bool = False,
+) -> SendReport | None:
+    """Reminds each förvaltning without an accepted submission for the year: before the deadline
+    that it is coming, after it that it has passed; a rejected one is told what to fix.
+
+    Year defaults to the latest year whose templates were issued with a deadline. A `scheduled`
+    run (the daily deployment) sends only on the reminder days and returns None on the others.
+    """
+    settings = _mail_paths(outbox, contacts_file, plan_file)
+    as_of = as_of or today()
+    year = year or _latest_issued_year(settings) or as_of.year
+    cycle = Cycle(year=year, as_of=as_of, deadline=deadline)
+    schedule = Reminders(
+        tuple(DAYS_BEFORE if days_before is None else days_before),
+        tuple(DAYS_AFTER if days_after is None else days_after),
+        scheduled,
+    )
+    mail = mail_settings()
+    with outbox_lock(settings.outbox, settings.lock_timeout):
+        plan = load_plan(settings.plan_file)
+        return _send_reminders(settings, plan, cycle, mail, schedule, dry_run=dry_run, resend=resend)
+
+
+def _latest_issued_year(settings: Settings) -> int | None:
+    """Returns the latest year whose templates were written with a deadline (mallar.json)."""
+    years = sorted(
+        (int(p.name) for p in settings.outbox.glob("[0-9][0-9][0-9][0-9]") if p.is_dir()), reverse=True
+    )
+    for year in years:
+        issued = template_stage.read_issued(settings.templates_manifest(year))
+        if issued is not None and issued.deadline is not None:
+            return year
+    return None
+
+
+@flow(name="utskick-aterkoppling", log_prints=False)
+def send_feedback_flow(
+    year: int,
+    outbox: Path = Path("outbox"),
+    contacts_file: Path | None = None,
+    plan_file: Path | None = None,
+    dry_run: bool = False,
+    resend: bool = False,
+) -> SendReport:
+    """Sends each submission's feedback (in force, or rejected and not yet put right) to its contact."""
+    settings = _mail_paths(outbox, contacts_file, plan_file)
+    mail = mail_settings()
+    with outbox_lock(settings.outbox, settings.lock_timeout):
+        plan = load_plan(settings.plan_file)
+        return _send_feedback(settings, plan, year, mail, dry_run=dry_run, resend=resend)
+
+
+@flow(name="utskick-sammanfattning", log_prints=False)
+def send_summary_flow(
+    year: int,
+    to: list[str],
+    outbox: Path = Path("outbox"),
+    dry_run: bool = False,
+    resend: bool = False,
+) -> SendReport:
+    """Sends the summary (HTML, with a text part) and the follow-up workbook to the given addresses."""
+    settings = _mail_paths(outbox, None)
+    mail = mail_settings()
+    with outbox_lock(settings.outbox, settings.lock_timeout):
+        return _send_summary(settings, year, to, mail, dry_run=dry_run, resend=resend)
+
+
+@dataclass(frozen=True)
+class PreparedContacts:
+    """The contacts file after `handlingsplan contacts`: created now or not, what it says."""
+
+    book: ContactBook
+    created: bool
+    codes: tuple[str, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Returns the plan's förvaltningar with no valid address."""
+        return tuple(code for code in self.codes if not (c := self.book.contacts.get(code)) or not c.email)
+
+
+def prepare_contacts(
+    contacts_file: Path | None = None, plan_file: Path | None = None, outbox: Path = Path("outbox")
+) -> PreparedContacts:
+    """Creates kontakter.xlsx when missing, pre-filled with the plan's förvaltningar (and each
+    one's contact from its latest accepted submission), and returns what it says."""
+    settings = _settings(contacts_file=contacts_file, plan_file=plan_file, outbox=outbox)
+    plan = load_plan(settings.plan_file)
+    created = not settings.contacts_file.exists()
+    if created:
+        known = _latest_contacts(settings, plan) if settings.ledger_file.is_file() else {}
+        departments = [(d.code, d.name) for d in plan.departments]
+        write_contacts(settings.contacts_file, departments, known)
+    book = read_contacts(settings.contacts_file, plan.department_codes)
+    return PreparedContacts(book, created, tuple(plan.department_codes))
+
+
+def _latest_contacts(settings: Settings, plan: Plan) -> dict[str, tuple[str, str]]:
+    """Returns each förvaltning's contact as its latest accepted submission (any year) names it."""
+    ledger = store.load_ledger(settings)
+    latest: dict[str, LedgerRecord] = {}
+    for record in ledger.records:
+        if record.verdict == "accepted" and record.department in plan.department_codes and record.email:
+            current = latest.get(record.department)
+            if current is None or store.received_order(record) > store.received_order(current):
+                latest[record.department] = record
+    return {code: (r.contact or "", r.email or "") for code, r in latest.items()}

@@ -59,6 +59,9 @@ class LedgerRecord:
         arrived: when this system took the bytes in (its own clock at the intake pass), ISO
             8601 UTC with microseconds: what decides which submission was handed in last.
             None in ledgers written before it was kept; `processed` stands in for it there.
+        contact, email: the Kontaktperson and E-post the submission itself names (also a
+            rejected one's, as read): feedback on it goes there. None when absent or in
+            ledgers written before they were kept.
     """
 
     digest: str
@@ -77,6 +80,8 @@ class LedgerRecord:
     reasons: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
     arrived: str | None = None
+    contact: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def handled_years(records: Iterable[LedgerRecord]) -> dict[str, int | None]:
 def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerRecord]:
     """Returns, per förvaltning, its accepted submission for `year` that was received last.
 
-    "Last" is by this system's clock when the bytes were taken in (see `_recency`); ties
+    "Last" is by this system's clock when the bytes were taken in (see `received_order`); ties
     go to the later file time, then the higher digest, so the answer never depends on order.
     The dict is ordered by förvaltning code.
     """
@@ -137,7 +137,7 @@ def in_force(records: Iterable[LedgerRecord], year: int) -> dict[str, LedgerReco
         if record.verdict != "accepted" or record.year != year or record.department is None:
             continue
         current = winners.get(record.department)
-        if current is None or _recency(record) > _recency(current):
+        if current is None or received_order(record) > received_order(current):
             winners[record.department] = record
     return dict(sorted(winners.items()))
 
@@ -160,14 +160,14 @@ def open_rejections(
         if senders and all(_superseded(record, winners.get(code)) for code in senders):
             continue
         still_open[record.digest] = record
-    return tuple(sorted(still_open.values(), key=_recency))
+    return tuple(sorted(still_open.values(), key=received_order))
 
 
 def _superseded(rejected: LedgerRecord, winner: LedgerRecord | None) -> bool:
-    return winner is not None and _recency(winner) >= _recency(rejected)
+    return winner is not None and received_order(winner) >= received_order(rejected)
 
 
-def _recency(record: LedgerRecord) -> tuple[dt.datetime, dt.datetime, str]:
+def received_order(record: LedgerRecord) -> tuple[dt.datetime, dt.datetime, str]:
     """Returns the sort key for which submission is newer.
 
     First when this system took the bytes in (`arrived`; ledgers from before it was kept have
@@ -196,6 +196,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "archived": (str,),
 }
 _TEXT_LISTS = ("reasons", "details")
+_OPTIONAL_TEXTS = ("arrived", "contact", "email")
+"""Fields added to the ledger later: absent (None) in older lines."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,7 @@ _SCALAR = rb'"%s"\s*:\s*(null|true|false|-?\d+|"(?:[^"\\\n]|\\.)*")'
 def _fields_in(line: bytes) -> dict[str, Any]:
     """Returns the scalar fields still readable in a damaged ledger line: the first of each name."""
     found: dict[str, Any] = {}
-    for name in (*_FIELD_TYPES, "outcome", "arrived"):
+    for name in (*_FIELD_TYPES, "outcome", *_OPTIONAL_TEXTS):
         match = re.search(_SCALAR % name.encode(), line)
         if match is None:
             continue
@@ -398,7 +400,7 @@ def _record_from(data: dict[str, Any]) -> LedgerRecord | None:
         return None
     fields: dict[str, Any] = {name: data[name] for name in _FIELD_TYPES}
     fields.update({name: tuple(texts) for name, texts in lists.items()})
-    fields["arrived"] = data.get("arrived")
+    fields.update({name: data.get(name) for name in _OPTIONAL_TEXTS})
     return LedgerRecord(**fields)
 
 
@@ -411,9 +413,9 @@ def _valid_fields(data: dict[str, object]) -> bool:
         return False
     if any(isinstance(data[name], bool) for name in ("size", "year", "errors", "warnings")):
         return False
-    arrived = data.get("arrived")
-    if arrived is not None and not isinstance(arrived, str):
+    if any(data.get(name) is not None and not isinstance(data.get(name), str) for name in _OPTIONAL_TEXTS):
         return False
+    arrived = data.get("arrived")
     try:
         for moment in (data["received"], data["processed"], arrived):
             if moment is not None:

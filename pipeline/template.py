@@ -8,6 +8,8 @@ with the identification, which is also stored as custom document properties.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,9 +23,11 @@ from xlsxwriter.worksheet import Worksheet
 
 from pipeline import contract as c
 from pipeline.config import RETURN_TO_DEFAULT, TEMPLATE_VERSION
-from pipeline.files import atomic_path
+from pipeline.files import atomic_path, write_text_atomic
 from pipeline.layout import COLUMN_WIDTHS, row_height
 from pipeline.plan import Department, Goal, GoalArea, Plan
+
+log = logging.getLogger(__name__)
 
 GOAL_LABEL_MAX = 90
 FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
@@ -825,3 +829,54 @@ def _blank_to_none(value: Any) -> Any:
     if value is None or (isinstance(value, float) and value != value) or value == "":
         return None
     return value
+
+
+# --- what was issued ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A year's templates as issued: what `send templates` attaches and what reminders say.
+
+    Kept as outbox/<år>/mallar/mallar.json beside the templates.
+    """
+
+    year: int
+    deadline: dt.date | None
+    return_to: str
+    files: Mapping[str, str]
+    """Förvaltning code → the template's file name in the same folder."""
+    carried: Mapping[str, int] = field(default_factory=dict)
+    """Förvaltning code → how many of last year's actions its template carries."""
+
+
+def write_issued(target: Path, jobs: Sequence[TemplateJob]) -> Path:
+    """Writes mallar.json for the templates of `jobs` (one year's), atomically."""
+    first = jobs[0].options
+    payload = {
+        "year": first.year,
+        "deadline": first.deadline.isoformat() if first.deadline else None,
+        "return_to": first.return_to,
+        "files": {job.code: job.target.name for job in jobs},
+        "carried": {job.code: len(job.options.carried_actions) for job in jobs},
+    }
+    return write_text_atomic(target, json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def read_issued(source: Path) -> Issued | None:
+    """Returns what mallar.json says, or None when it is missing or cannot be read (logged)."""
+    if not source.is_file():
+        return None
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+        deadline = data.get("deadline")
+        return Issued(
+            year=int(data["year"]),
+            deadline=dt.date.fromisoformat(deadline) if deadline else None,
+            return_to=str(data.get("return_to") or RETURN_TO_DEFAULT),
+            files={str(k): str(v) for k, v in dict(data["files"]).items()},
+            carried={str(k): int(v) for k, v in dict(data.get("carried") or {}).items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s kunde inte läsas (%s)", source, exc)
+        return None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -25,7 +27,8 @@ from tests.processes import clean_env
 
 runner = CliRunner()
 
-COMMANDS = ("templates", "collect", "report", "run", "demo", "serve")
+COMMANDS = ("templates", "collect", "report", "run", "demo", "serve", "contacts", "send")
+SEND_COMMANDS = ("templates", "reminders", "feedback", "summary")
 
 # What Click, Typer and pydantic say in English; none of it may reach the user.
 ENGLISH = (
@@ -87,6 +90,16 @@ def test_every_command_has_swedish_help_with_an_example(name: str) -> None:
     assert not english_in(result.output), result.output
 
 
+@pytest.mark.parametrize("name", SEND_COMMANDS)
+def test_every_send_command_has_swedish_help_with_an_example(name: str) -> None:
+    result = runner.invoke(app, ["send", name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Användning: handlingsplan send {name}")
+    assert "--dry-run" in result.output and "--resend" in result.output
+    assert f"Exempel: handlingsplan send {name}" in result.output
+    assert not english_in(result.output), result.output
+
+
 def option_help(command: str, option: str) -> str:
     """The help text of one option on one command's help screen, its wrapped lines joined."""
     output = runner.invoke(app, [command, "--help"]).output
@@ -126,6 +139,10 @@ OPTION_ERRORS = [
     (["collect", "--year", "2027", "--dask=ja"], "--dask tar inget värde"),
     (["colect", "--year", "2027"], 'inget kommando som heter "colect". Menade du collect?'),
     (["--year", "2027"], "--year hör inte till något kommando"),
+    (["send", "templates"], "--year måste anges"),
+    (["send", "summary", "--year", "2027"], "--to måste anges"),
+    (["send", "reminders", "--as-of", "i morgon"], '"i morgon" är inget datum'),
+    (["send", "remind"], 'inget kommando som heter "remind". Menade du reminders?'),
 ]
 
 
@@ -140,11 +157,19 @@ def test_option_errors_are_swedish_with_an_example(args: list[str], expected: st
     assert not english_in(result.stderr), result.stderr
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize(
+    "name", [*(n for n in COMMANDS if n != "send"), *(f"send {n}" for n in SEND_COMMANDS)]
+)
 def test_every_default_passes_its_own_check(name: str) -> None:
     # Typer hands defaults to an option's parser too: a default must be a value the parser takes.
-    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
-    required = ["--year", "2027"] if name in ("templates", "collect", "report") else []
+    command: Any = typer.main.get_command(app)
+    for part in name.split():
+        command = command.commands[part]
+    required = (
+        ["--year", "2027"] if name in ("templates", "collect", "report") or name.startswith("send") else []
+    )
+    if name == "send summary":
+        required += ["--to", "ks@kalix.se"]
     ctx = command.make_context(name, required)
     assert ctx.params.get("year") in (2027, None)
     assert ctx.params.get("workers", None) is None
@@ -320,9 +345,12 @@ def test_templates_command_writes_one_template_per_department(tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     folder = tmp_path / "2027" / "mallar"
-    assert sorted(p.name for p in folder.iterdir()) == [
-        f"handlingsplan_2027_{k}.xlsx" for k in ("FoK", "KS", "SBF", "SOC", "UTB")
-    ]
+    codes = ("FoK", "KS", "SBF", "SOC", "UTB")
+    assert sorted(p.name for p in folder.glob("*.xlsx")) == [f"handlingsplan_2027_{k}.xlsx" for k in codes]
+    # What `send templates` and the reminders need to know: the deadline and the files.
+    issued = json.loads((folder / "mallar.json").read_text(encoding="utf-8"))
+    assert issued["deadline"] == "2027-03-31" and issued["year"] == 2027
+    assert issued["files"] == {k: f"handlingsplan_2027_{k}.xlsx" for k in codes}
     assert "5 mallar skrivna för 2027" in result.output
     wb = openpyxl.load_workbook(folder / "handlingsplan_2027_UTB.xlsx")
     assert {p.name: p.value for p in wb.custom_doc_props.props}[c.ID_DEPARTMENT] == "UTB"

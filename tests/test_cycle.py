@@ -129,7 +129,16 @@ def test_carry_over_round_trip_into_next_year(demo_outbox: Settings, plan: Plan,
 
 def test_deployments_load_from_prefect_yaml() -> None:
     specs = {spec.name: spec for spec in load_specs()}
-    assert set(specs) == {"arlig-korning", "mallar", "insamling", "rapport"}
+    assert set(specs) == {
+        "arlig-korning",
+        "mallar",
+        "insamling",
+        "rapport",
+        "paminnelser",
+        "utskick-mallar",
+        "utskick-aterkoppling",
+        "utskick-sammanfattning",
+    }
     annual = specs["arlig-korning"]
     assert annual.schedules == ({"cron": "0 6 15 9 *", "timezone": "Europe/Stockholm", "active": True},)
     assert annual.concurrency_limit == 1 and all(s.concurrency_limit == 1 for s in specs.values())
@@ -146,6 +155,10 @@ def test_deployments_become_runner_deployments_with_the_schedule() -> None:
     (schedule,) = deployments["arlig-korning"].schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 6 15 9 *", "Europe/Stockholm")
     assert deployments["arlig-korning"].concurrency_limit == 1
+    (daily,) = deployments["paminnelser"].schedules
+    assert (daily.schedule.cron, daily.schedule.timezone) == ("0 8 * * *", "Europe/Stockholm")
+    assert deployments["paminnelser"].parameters["scheduled"] is True
+    assert deployments["paminnelser"].parameters["days_before"] == [14, 3]
 
 
 def test_second_run_waits_then_refuses_with_a_clear_message(tmp_path: Path) -> None:

@@ -1,0 +1,400 @@
+"""Utskick end to end: the real flows send to a real SMTP server (aiosmtpd, STARTTLS and AUTH
+on a certificate the program checks against the CA file it is given), and the test reads
+what arrived.
+
+The year is next year, so the templates' deadline is always ahead of today's date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import contract as c
+from pipeline.config import Settings, today
+from pipeline.plan import Plan
+from tests.smtp import TestSmtpServer
+from tests.workbooks import fill_workbook
+
+pytestmark = pytest.mark.flow
+pytest_plugins = ("tests.smtp",)
+
+YEAR = today().year + 1
+DEADLINE = dt.date(YEAR, 3, 31)
+ADDRESSES = {
+    "FoK": ("Frida Öberg", "frida.oberg@kalix.se", ""),
+    "KS": ("Karl Åström", "karl.astrom@kalix.se", ""),
+    "SBF": ("Sara Berg", "sara.berg@kalix.se", "chef.sbf@kalix.se; registrator@kalix.se"),
+    "SOC": ("Sofia Ek", "sofia.ek@kalix.se", ""),
+    "UTB": ("Ulf Holm", "ulf.holm@kalix.se", ""),
+}
+COORDINATOR = "samordnare@kalix.se"
+SENDER = "handlingsplan@kalix.se"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The coordinator's working folder: inbox/, outbox/ and kontakter.xlsx side by side."""
+    (tmp_path / "inbox").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("HANDLINGSPLAN_"):
+            monkeypatch.delenv(name)
+    yield tmp_path
+
+
+def use_server(monkeypatch: pytest.MonkeyPatch, server: TestSmtpServer) -> None:
+    """Points the program at the test server, as a kommun sets its environment."""
+    settings = server.settings()
+    values = {
+        "SMTP_HOST": settings.host,
+        "SMTP_PORT": str(settings.port),
+        "SMTP_SECURITY": settings.security,
+        "SMTP_USER": settings.user,
+        "SMTP_PASSWORD": settings.password,
+        "SMTP_CAFILE": str(settings.cafile),
+        "MAIL_FROM": SENDER,
+        "COORDINATOR": COORDINATOR,
+    }
+    for key, value in values.items():
+        if value:
+            monkeypatch.setenv(f"HANDLINGSPLAN_{key}", value)
+
+
+def write_templates(plan: Plan, home: Path) -> dict[str, Path]:
+    from pipeline.flows import templates_flow
+
+    paths = templates_flow(year=YEAR, deadline=DEADLINE, plan_file=None, outbox=home / "outbox")
+    return {p.stem.rsplit("_", 1)[1]: p for p in paths}
+
+
+def write_contacts(home: Path) -> Path:
+    """Creates kontakter.xlsx with the command's function and fills it as a coordinator does."""
+    from pipeline.flows import prepare_contacts
+
+    prepared = prepare_contacts(outbox=home / "outbox")
+    assert prepared.created and set(prepared.missing) == set(ADDRESSES)
+    wb = openpyxl.load_workbook(prepared.book.path)
+    ws = wb.worksheets[0]
+    headers = {cell.value: cell.column for cell in ws[1]}
+    for row in range(2, ws.max_row + 1):
+        code = ws.cell(row, headers["Förvaltning"]).value
+        if code in ADDRESSES:
+            name, address, copies = ADDRESSES[code]
+            ws.cell(row, headers["Namn"]).value = name
+            ws.cell(row, headers["E-post"]).value = address
+            ws.cell(row, headers["Kopia"]).value = copies or None
+    wb.save(prepared.book.path)
+    return prepared.book.path
+
+
+def send_log(home: Path) -> list[dict[str, Any]]:
+    path = home / "outbox" / "utskick.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def attachments(message: EmailMessage) -> dict[str, bytes]:
+    return {part.get_filename() or "": part.get_content() for part in message.iter_attachments()}
+
+
+def body(message: EmailMessage, kind: str = "plain") -> str:
+    part = message.get_body(preferencelist=(kind,))
+    assert part is not None, f"no text/{kind} part"
+    return str(part.get_content()).replace("\r\n", "\n")  # lines end in CRLF on the wire
+
+
+def every_output(home: Path) -> Iterator[tuple[Path, bytes]]:
+    for path in sorted(home.rglob("*")):
+        if path.is_file():
+            yield path, path.read_bytes()
+
+
+# --- templates ----------------------------------------------------------------------------
+
+
+def test_templates_reach_each_representative_once(
+    plan: Plan,
+    home: Path,
+    smtp_server: TestSmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pipeline.flows import send_templates_flow
+
+    caplog.set_level(logging.DEBUG)
+    templates = write_templates(plan, home)
+    write_contacts(home)
+    use_server(monkeypatch, smtp_server)
+
+    report = send_templates_flow(year=YEAR)
+
+    assert report.count("sent") == 5 and not report.failures and not report.dry_run
+    assert "5 skickade, 0 redan skickade, 0 misslyckade" in report.summary_line()
+    by_code = {}
+    for received in smtp_server.messages:
+        (code,) = [c for c, (_, address, _) in ADDRESSES.items() if address in received.recipients]
+        by_code[code] = received
+    assert set(by_code) == set(ADDRESSES)
+    sbf = by_code["SBF"]
+    assert sorted(sbf.recipients) == ["chef.sbf@kalix.se", "registrator@kalix.se", "sara.berg@kalix.se"]
+    for code, received in by_code.items():
+        message = received.message
+        assert received.sender == SENDER
+        assert message["Reply-To"] == COORDINATOR
+        assert str(message["Subject"]) == f"Handlingsplan {YEAR} för integrationsplanen: mall till " + (
+            "Kommunstyrelsen (kommunledningsförvaltningen)"
+            if code == "KS"
+            else f"{plan.department(code).name} ({code})"
+        )
+        # Swedish characters travel encoded, and come back as they were.
+        head = received.data.split(b"\r\n\r\n", 1)[0]
+        assert head.isascii() and re.search(rb"^Subject: .*=\?utf-8\?", head, re.MULTILINE)
+        text = body(message)
+        assert f"Hej {ADDRESSES[code][0]}," in text
+        assert f"Sista dag att lämna in: {DEADLINE.isoformat()}." in text
+        assert "Varför: Integrationsplan för Kalix kommun (KF 2015-02-09 § 34) ger varje nämnd" in text
+        assert f"Frågor besvaras av {COORDINATOR}." in text
+        assert attachments(message) == {templates[code].name: templates[code].read_bytes()}
+
+    again = send_templates_flow(year=YEAR)
+    assert again.count("already_sent") == 5 and again.count("sent") == 0
+    assert len(smtp_server.messages) == 5
+    log = send_log(home)
+    assert [entry["result"] for entry in log] == ["sent"] * 5
+    assert {entry["message_id"] for entry in log} == {
+        str(r.message["Message-ID"]) for r in smtp_server.messages
+    }
+
+    password = smtp_server.password
+    assert password not in caplog.text
+    assert [path for path, data in every_output(home) if password.encode() in data] == []
+
+
+def test_a_refused_recipient_stops_no_one_and_is_sent_on_the_next_run(
+    plan: Plan, home: Path, smtp_server: TestSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.flows import send_templates_flow
+
+    write_templates(plan, home)
+    write_contacts(home)
+    use_server(monkeypatch, smtp_server)
+    smtp_server.refuse["sofia.ek@kalix.se"] = "550 5.1.1 Mottagaren finns inte"
+
+    first = send_templates_flow(year=YEAR)
+
+    assert first.count("sent") == 4 and first.count("failed") == 1
+    assert first.failures == ["sofia.ek@kalix.se: 550 5.1.1 Mottagaren finns inte"]
+    assert "4 skickade, 0 redan skickade, 1 misslyckade" in first.summary_line()
+    (failed,) = [e for e in send_log(home) if e["result"] == "failed"]
+    assert failed["department"] == "SOC" and failed["refused"] == {
+        "sofia.ek@kalix.se": "550 5.1.1 Mottagaren finns inte"
+    }
+    # The coordinator hears of it.
+    (note,) = [m for m in smtp_server.messages if COORDINATOR in m.recipients]
+    assert "sofia.ek@kalix.se: 550 5.1.1 Mottagaren finns inte" in body(note.message)
+    delivered = [m for m in smtp_server.messages if COORDINATOR not in m.recipients]
+    assert len(delivered) == 4
+
+    smtp_server.refuse.clear()
+    smtp_server.messages.clear()
+    second = send_templates_flow(year=YEAR)
+
+    assert second.count("sent") == 1 and second.count("already_sent") == 4
+    (retried,) = smtp_server.messages
+    assert retried.recipients == ["sofia.ek@kalix.se"]
+    assert "Socialförvaltningen" in str(retried.message["Subject"])
+
+
+def test_a_dry_run_writes_what_would_be_sent(
+    plan: Plan, home: Path, smtp_server: TestSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.flows import send_templates_flow
+
+    templates = write_templates(plan, home)
+    write_contacts(home)
+    monkeypatch.setenv("HANDLINGSPLAN_MAIL_FROM", SENDER)
+    monkeypatch.setenv("HANDLINGSPLAN_COORDINATOR", COORDINATOR)
+
+    dry = send_templates_flow(year=YEAR)  # no SMTP host: a dry run by itself
+
+    assert dry.dry_run and dry.count("dry_run") == 5
+    emls = sorted((home / "outbox" / str(YEAR) / "utskick").glob("*.eml"))
+    assert len(emls) == 5
+    parsed = {path: email.message_from_bytes(path.read_bytes(), policy=email.policy.default) for path in emls}
+    for path, message in parsed.items():
+        assert isinstance(message, EmailMessage)
+        code = path.name.split("_")[1]
+        assert message["To"] == ADDRESSES[code][1]
+        assert attachments(message) == {templates[code].name: templates[code].read_bytes()}
+        assert "Sista dag att lämna in" in body(message)
+    # Nothing counts as sent: the real sending sends all five, byte for byte the .eml but the Date.
+    use_server(monkeypatch, smtp_server)
+    sent = send_templates_flow(year=YEAR)
+    assert sent.count("sent") == 5
+
+    def without_date(data: bytes) -> bytes:
+        return re.sub(rb"^Date: .*\r?\n", b"", data.replace(b"\r\n", b"\n"), flags=re.MULTILINE)
+
+    by_id = {str(m["Message-ID"]): path for path, m in parsed.items()}
+    for received in smtp_server.messages:
+        eml = by_id[str(received.message["Message-ID"])]
+        assert without_date(received.data) == without_date(eml.read_bytes())
+
+
+# --- feedback, reminders, summary ----------------------------------------------------------
+
+
+def good_action() -> dict[str, Any]:
+    return {
+        c.GOAL: "1.3",
+        c.ACTION: "Språkcafé för kvinnor",
+        c.OWNER: "Enhetschef",
+        c.STATUS: "Pågår",
+        c.START: dt.datetime(YEAR, 1, 10),
+        c.DONE: dt.datetime(YEAR, 12, 31),
+        c.COST: 5000,
+        c.INDICATOR: "Antal deltagare",
+        c.FUNDING: "Statlig ersättning",
+    }
+
+
+def hand_in(templates: dict[str, Path], home: Path) -> None:
+    """SOC hands in a good plan naming a new contact; KS one with a mistake (rejected)."""
+    inbox = home / "inbox"
+    fill_workbook(
+        templates["SOC"],
+        inbox / "handlingsplan SOC.xlsx",
+        actions=[good_action()],
+        concerns={"1.3": "Ja"},
+        contact="Siv Nilsson",
+        email="siv.nilsson@kalix.se",
+    )
+    fill_workbook(
+        templates["KS"],
+        inbox / "handlingsplan KS.xlsx",
+        actions=[{**good_action(), c.STATUS: "Klar"}],
+        concerns={"1.3": "Ja"},
+        contact="Karl Åström",
+        email="inte en adress",
+    )
+    past = dt.datetime(YEAR - 1, 11, 15, tzinfo=dt.UTC).timestamp()
+    for path in inbox.iterdir():
+        os.utime(path, (past, past))
+
+
+def test_feedback_reminders_and_summary_go_where_they_belong(
+    plan: Plan, home: Path, smtp_server: TestSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.flows import collect_flow, report_flow, send_reminders_flow, send_summary_flow
+
+    templates = write_templates(plan, home)
+    write_contacts(home)
+    hand_in(templates, home)
+    use_server(monkeypatch, smtp_server)
+    as_of = DEADLINE - dt.timedelta(days=3)
+
+    collected = collect_flow(year=YEAR, as_of=as_of, quiet_seconds=0, send_feedback=True)
+
+    # SOC's submission names Siv, kontakter.xlsx Sofia: collect says so, and feedback goes to Siv.
+    (change,) = collected.contact_changes
+    assert "SOC" in change and "Siv Nilsson" in change and "Sofia Ek" in change
+    assert collected.mailing is not None and collected.mailing.count("sent") == 2
+    by_code = {
+        "SOC" if "Socialförvaltningen" in str(m.message["Subject"]) else "KS": m for m in smtp_server.messages
+    }
+    soc, ks = by_code["SOC"], by_code["KS"]
+    assert soc.recipients == ["siv.nilsson@kalix.se"]
+    assert "godkänd" in str(soc.message["Subject"])
+    assert "<html" in body(soc.message, "html") and "Godkänd" in body(soc.message)
+    assert attachments(soc.message) == {}
+    # KS's own address is no address: its feedback goes to the representative in kontakter.xlsx.
+    assert ks.recipients == ["karl.astrom@kalix.se"] and "avvisad" in str(ks.message["Subject"])
+    marked = next((home / "outbox" / str(YEAR) / "aterkoppling").glob("KS_*_markerad.xlsx"))
+    assert attachments(ks.message) == {"handlingsplan KS_markerad.xlsx": marked.read_bytes()}
+    assert "Klar" in body(ks.message) and "Klar" in body(ks.message, "html")
+
+    # Reminders three days before: everyone but SOC; KS is told what to fix.
+    smtp_server.messages.clear()
+    reminded = send_reminders_flow(year=YEAR, as_of=as_of)
+    assert reminded is not None and reminded.count("sent") == 4
+    got = {m.recipients[0]: m.message for m in smtp_server.messages}
+    assert set(got) == {
+        "frida.oberg@kalix.se",
+        "karl.astrom@kalix.se",
+        "sara.berg@kalix.se",
+        "ulf.holm@kalix.se",
+    }
+    assert (
+        str(got["ulf.holm@kalix.se"]["Subject"])
+        == f"Påminnelse: handlingsplan {YEAR} ska lämnas in senast {DEADLINE}"
+    )
+    assert "om 3 dagar" in body(got["ulf.holm@kalix.se"])
+    assert "kunde inte godkännas" in body(got["karl.astrom@kalix.se"]) and "Klar" in body(
+        got["karl.astrom@kalix.se"]
+    )
+    assert send_reminders_flow(year=YEAR, as_of=as_of).count("already_sent") == 4  # type: ignore[union-attr]
+    # A scheduled run between reminder days sends nothing; after the deadline a note goes.
+    assert send_reminders_flow(year=YEAR, as_of=DEADLINE - dt.timedelta(days=20), scheduled=True) is None
+    smtp_server.messages.clear()
+    late = send_reminders_flow(year=None, as_of=DEADLINE + dt.timedelta(days=7), scheduled=True)
+    assert late is not None and late.count("sent") == 4
+    assert all(str(m.message["Subject"]).startswith("Sista dagen har passerat") for m in smtp_server.messages)
+
+    # The summary to KS: HTML body, text part, the follow-up attached.
+    report_flow(year=YEAR, as_of=as_of)
+    smtp_server.messages.clear()
+    summary = send_summary_flow(year=YEAR, to=["ks@kalix.se", "ordforande@kalix.se"])
+    assert summary.count("sent") == 1
+    (received,) = smtp_server.messages
+    assert sorted(received.recipients) == ["ks@kalix.se", "ordforande@kalix.se"]
+    settings = Settings(outbox=home / "outbox")
+    assert body(received.message, "html") == settings.summary_file(YEAR, ".html").read_text(encoding="utf-8")
+    assert body(received.message) == settings.summary_file(YEAR, ".md").read_text(encoding="utf-8")
+    follow_up = settings.follow_up_file(YEAR)
+    assert attachments(received.message)[follow_up.name] == follow_up.read_bytes()
+    assert send_summary_flow(year=YEAR, to=["ks@kalix.se"]).count("already_sent") == 1
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_the_commands_say_what_they_did_and_refuse_a_password_in_clear(
+    plan: Plan, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    created = runner.invoke(app, ["contacts"])
+    assert created.exit_code == 0, created.output
+    assert "Skapade kontakter.xlsx" in created.stdout
+    assert "Saknar giltig e-postadress: FoK, KS, SBF, SOC, UTB" in created.stdout
+
+    assert (
+        runner.invoke(app, ["templates", "--year", str(YEAR), "--deadline", DEADLINE.isoformat()]).exit_code
+        == 0
+    )
+    dry = runner.invoke(app, ["send", "templates", "--year", str(YEAR)])
+    # No address yet: nothing can go, and the command says why and where to fix it.
+    assert dry.exit_code == 8, dry.output
+    assert "Provkörning: inget skickades" in dry.stdout
+    assert "ingen adress" in dry.stdout
+
+    monkeypatch.setenv("HANDLINGSPLAN_SMTP_HOST", "smtp.kalix.se")
+    monkeypatch.setenv("HANDLINGSPLAN_SMTP_SECURITY", "none")
+    monkeypatch.setenv("HANDLINGSPLAN_SMTP_PASSWORD", "hemligt-lösen")
+    refused = runner.invoke(app, ["send", "templates", "--year", str(YEAR)])
+    assert refused.exit_code == 2
+    assert "okrypterad" in refused.stderr and "hemligt-lösen" not in refused.output
