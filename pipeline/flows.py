@@ -989,13 +989,28 @@ def _send_feedback(
     found, book = addressees(settings, plan)
     relevant = [*year_view.in_force.values(), *year_view.open_rejections]
     letters = []
+    notes = _contact_notes(book) if book.problems or not book.exists else []
     for record in sorted(relevant, key=lambda r: (r.department or "~", r.received, r.digest)):
         files = _feedback_files(settings, record)
         if files is None:
             continue
-        letters.append(feedback_letter(plan, record, files, found.get(record.department or "")))
-    notes = _contact_notes(book) if book.problems or not book.exists else []
+        letter = feedback_letter(plan, record, files, found.get(record.department or ""))
+        if not letter.to and record.department is None:
+            # No förvaltning and no address in the file: nobody to write to, and nothing the
+            # coordinator can mend in kontakter.xlsx; the feedback is in the outbox.
+            notes.append(
+                visible(
+                    f"{record.original_name}: okänd förvaltning och ingen giltig e-postadress i filen, så "
+                    f"återkopplingen kan inte skickas. Den finns i {_feedback_files_shown(settings, files)}."
+                )
+            )
+            continue
+        letters.append(letter)
     return _send("feedback", year, letters, settings, mail, dry_run=dry_run, resend=resend, notes=notes)
+
+
+def _feedback_files_shown(settings: Settings, files: FeedbackFiles) -> str:
+    return _relative(files.html, settings.outbox)
 
 
 def _feedback_files(settings: Settings, record: LedgerRecord) -> FeedbackFiles | None:
