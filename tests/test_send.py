@@ -398,3 +398,85 @@ def test_the_commands_say_what_they_did_and_refuse_a_password_in_clear(
     refused = runner.invoke(app, ["send", "templates", "--year", str(YEAR)])
     assert refused.exit_code == 2
     assert "okrypterad" in refused.stderr and "hemligt-lösen" not in refused.output
+
+
+# --- settings, occasions and messages, without a server -------------------------------------
+
+
+def test_settings_come_from_the_environment_before_a_dotenv_file(tmp_path: Path) -> None:
+    from pipeline.config import MailSettings
+    from pipeline.errors import InvalidInputError
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "HANDLINGSPLAN_SMTP_HOST=smtp.kalix.se\nHANDLINGSPLAN_SMTP_USER=utskick\n"
+        "HANDLINGSPLAN_SMTP_PASSWORD='lösen med mellanslag'\nHANDLINGSPLAN_MAIL_FROM=integration@kalix.se\n",
+        encoding="utf-8",
+    )
+    settings = MailSettings.from_environment({"HANDLINGSPLAN_SMTP_USER": "annan"}, dotenv)
+    assert (settings.host, settings.port, settings.security) == ("smtp.kalix.se", 587, "starttls")
+    assert settings.user == "annan" and settings.password == "lösen med mellanslag"
+    assert "lösen" not in repr(settings)
+    assert MailSettings.from_environment({}, tmp_path / "saknas.env").dry_run
+    assert MailSettings.from_environment({"HANDLINGSPLAN_SMTP_SECURITY": "ssl"}).port == 465
+    with pytest.raises(InvalidInputError, match="okrypterad"):
+        MailSettings.from_environment(
+            {"HANDLINGSPLAN_SMTP_SECURITY": "none", "HANDLINGSPLAN_SMTP_PASSWORD": "x"}
+        )
+    with pytest.raises(InvalidInputError, match="portnummer"):
+        MailSettings.from_environment({"HANDLINGSPLAN_SMTP_PORT": "587a"})
+    with pytest.raises(InvalidInputError, match="starttls, ssl eller none"):
+        MailSettings.from_environment({"HANDLINGSPLAN_SMTP_SECURITY": "tls"})
+    with pytest.raises(InvalidInputError, match="finns inte"):
+        MailSettings.from_environment({"HANDLINGSPLAN_SMTP_CAFILE": str(tmp_path / "ca.pem")})
+
+
+@pytest.mark.parametrize(
+    ("as_of", "scheduled", "expected"),
+    [
+        (DEADLINE - dt.timedelta(days=20), True, None),  # no reminder day reached
+        (DEADLINE - dt.timedelta(days=20), False, (DEADLINE - dt.timedelta(days=20), False, 20)),  # by hand
+        (DEADLINE - dt.timedelta(days=14), True, (DEADLINE - dt.timedelta(days=14), False, 14)),
+        (DEADLINE - dt.timedelta(days=10), True, (DEADLINE - dt.timedelta(days=14), False, 10)),
+        (DEADLINE - dt.timedelta(days=3), True, (DEADLINE - dt.timedelta(days=3), False, 3)),
+        (DEADLINE, True, (DEADLINE - dt.timedelta(days=3), False, 0)),
+        (DEADLINE + dt.timedelta(days=1), False, (DEADLINE - dt.timedelta(days=3), True, -1)),
+        (DEADLINE + dt.timedelta(days=7), True, (DEADLINE + dt.timedelta(days=7), True, -7)),
+        (DEADLINE + dt.timedelta(days=40), True, (DEADLINE + dt.timedelta(days=7), True, -40)),
+    ],
+)
+def test_reminder_occasions(
+    as_of: dt.date, scheduled: bool, expected: tuple[dt.date, bool, int] | None
+) -> None:
+    from pipeline.letters import reminder_occasion
+
+    found = reminder_occasion(DEADLINE, as_of, scheduled=scheduled)
+    assert (None if found is None else (found.day, found.passed, found.days_left)) == expected
+
+
+def test_a_letter_is_the_same_message_whenever_it_is_made() -> None:
+    from pipeline.mailing import Attachment, Letter, Sender, compose
+
+    letter = Letter(
+        kind="templates",
+        year=YEAR,
+        department="SOC",
+        about="abc",
+        to=("sofia.ek@kalix.se",),
+        cc=("chef@kalix.se",),
+        subject="Handlingsplan för Socialförvaltningen – åäö",
+        text="Hej Sofia,\n\nÅtgärder för året.\n",
+        attachments=(Attachment("handlingsplan_2028_SOC.xlsx", b"PK\x03\x04 bytes"),),
+    )
+    sender = Sender("integration@kalix.se", reply_to=COORDINATOR)
+    first = compose(letter, sender, 1, dt.datetime(2027, 1, 1, tzinfo=dt.UTC)).as_bytes()
+    again = compose(letter, sender, 1, dt.datetime(2027, 6, 1, tzinfo=dt.UTC)).as_bytes()
+    strip = re.compile(rb"^Date: .*\r\n", re.MULTILINE)
+    assert strip.sub(b"", first) == strip.sub(b"", again) and first != again
+    assert (
+        compose(letter, sender, 2, dt.datetime(2027, 1, 1, tzinfo=dt.UTC))["Message-ID"]
+        != email.message_from_bytes(first)["Message-ID"]
+    )
+    # Another förvaltning or subject matter is another letter; a new text of the same is not.
+    assert Letter(**{**letter.__dict__, "department": "UTB"}).key != letter.key
+    assert Letter(**{**letter.__dict__, "text": "Ny text"}).key == letter.key
