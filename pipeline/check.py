@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import contract as c
-from pipeline.config import PLAN_VERSION_FORM, READABLE_TEMPLATE_VERSIONS
+from pipeline.config import PLAN_VERSION_FORM, READABLE_TEMPLATE_VERSIONS, local_time
 from pipeline.plan import Plan, plan_for_version
 from pipeline.problems import (
     ERROR,
@@ -80,27 +80,45 @@ class Plans:
         return plan_for_version(version, self.archive_dir, self.current)
 
 
-def check_submission(path: Path, name: str, plans: Plans, year: int, as_of: dt.date) -> Checked:
-    """Returns one submission identified and validated; any failure becomes its problem."""
-    return check_batch([(path, name)], plans, year, as_of)[0]
+def check_submission(
+    path: Path, name: str, plans: Plans, year: int, as_of: dt.date, received: dt.date | None = None
+) -> Checked:
+    """Returns one submission identified and validated; any failure becomes its problem.
+
+    `received` is the day it came in (see `arrival_day`); unknown, the as-of date stands in.
+    """
+    return check_batch([(path, name)], plans, year, as_of, [received])[0]
 
 
-def check_batch(files: Sequence[tuple[Path, str]], plans: Plans, year: int, as_of: dt.date) -> list[Checked]:
+def check_batch(
+    files: Sequence[tuple[Path, str]],
+    plans: Plans,
+    year: int,
+    as_of: dt.date,
+    received: Sequence[dt.date | None] | None = None,
+) -> list[Checked]:
     """Returns each (path, display name) identified and validated, in order.
 
     Sniffing, identification and reading are per file; validation runs once for the batch
-    (pandera's cost is per call, not per row).
+    (pandera's cost is per call, not per row). `received` gives, in the same order, the day
+    each file came in (`arrival_day`): a nämnd's decision cannot be later. Where it is None
+    or not given (a file checked again), the as-of date stands in.
     """
+    days = list(received) if received is not None else [None] * len(files)
+    if len(days) != len(files):
+        raise ValueError(f"{len(files)} files but {len(days)} days received")
     early = [_identify_and_read(path, name, plans, year) for path, name in files]
     readable = [(i, item) for i, item in enumerate(early) if isinstance(item, _Readable)]
     try:
         validated: list[Validated | None] = list(
-            validate_workbooks([Submission(r.raw, r.plan, r.code, files[i][1]) for i, r in readable], as_of)
+            validate_workbooks(
+                [Submission(r.raw, r.plan, r.code, files[i][1], days[i]) for i, r in readable], as_of
+            )
         )
         details = [""] * len(readable)
     except Exception as exc:  # one odd workbook must not stop the batch: validate one by one
         log.warning("Kontrollen av en omgång misslyckades (%s: %s); var fil för sig", type(exc).__name__, exc)
-        alone = [_validate_alone(r, files[i][1], as_of) for i, r in readable]
+        alone = [_validate_alone(r, files[i][1], as_of, days[i]) for i, r in readable]
         validated = [v for v, _ in alone]
         details = [d for _, d in alone]
     results: list[Checked | _Readable] = list(early)
@@ -121,9 +139,27 @@ class _Readable:
     year: int
 
 
-def _validate_alone(item: _Readable, name: str, as_of: dt.date) -> tuple[Validated | None, str]:
+def arrival_day(arrived: str | None, received: str | None = None) -> dt.date | None:
+    """Returns the day this system took a submission in, in Swedish time, or None when unknown.
+
+    `arrived` is the system's own clock at intake (`Pending.arrived`, ISO 8601 UTC); where a
+    ledger does not have it, `received` (the file's modification time) stands in.
+    """
+    for moment in (arrived, received):
+        if not moment:
+            continue
+        try:
+            return dt.date.fromisoformat(local_time(moment, "%Y-%m-%d"))
+        except ValueError:
+            log.warning("Tiden %r kunde inte läsas som ett datum", moment)
+    return None
+
+
+def _validate_alone(
+    item: _Readable, name: str, as_of: dt.date, received: dt.date | None
+) -> tuple[Validated | None, str]:
     try:
-        return validate_workbook(item.raw, item.plan, item.code, name, as_of), ""
+        return validate_workbook(item.raw, item.plan, item.code, name, as_of, received), ""
     except Exception as exc:
         log.exception("Kontrollen av %s misslyckades", name)
         return None, describe(exc)
@@ -293,7 +329,7 @@ def _identification_problem(
 
 
 def clean_data(checked: Checked) -> CleanData:
-    """Returns an accepted submission's clean tables and contact, as the store keeps them."""
+    """Returns an accepted submission's clean tables, contact and nämnd decision, as the store keeps them."""
     if checked.validated is None:
         raise ValueError("only a validated submission has clean data")
     actions = checked.validated.actions
@@ -310,6 +346,8 @@ def clean_data(checked: Checked) -> CleanData:
         if columns
         else [],
         goals=list(zip(goals[c.GOAL_ID], goals[c.CONCERNS_US], strict=True)),
+        decision_date=checked.validated.decision_date,
+        decision_paragraph=checked.validated.decision_paragraph,
     )
 
 

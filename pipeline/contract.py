@@ -79,6 +79,12 @@ FUNDING_SOURCES = (
 
 CONTACT_LABEL = "Kontaktperson"
 EMAIL_LABEL = "E-post"
+DECISION_DATE_LABEL = "Beslutsdatum"
+"""The Instruktioner label of the date the nämnd decided the proposal (empty for a förslag)."""
+DECISION_PARAGRAPH_LABEL = "Paragraf"
+"""The Instruktioner label of the decision's paragraph in the nämnd's minutes, e.g. "§ 14"."""
+INSTRUCTION_INPUT_LABELS = (CONTACT_LABEL, EMAIL_LABEL, DECISION_DATE_LABEL, DECISION_PARAGRAPH_LABEL)
+"""The Instruktioner sheet's input cells, each right of its label: the labels stand nowhere else."""
 
 # Identification: stored as custom document properties and on a very hidden sheet.
 ID_DEPARTMENT = "handlingsplan_forvaltning"

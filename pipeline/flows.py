@@ -367,14 +367,15 @@ def _check_in_child(batch: Sequence[Pending], plans: check.Plans, cycle: Cycle) 
     dies is rejected as unreadable, so the run goes on with the others.
     """
     files = [(p.archived, p.name) for p in batch]
-    whole = isolate.run_isolated(check.check_batch, files, plans, cycle.year, cycle.as_of)
+    days = [check.arrival_day(p.arrived, p.received) for p in batch]
+    whole = isolate.run_isolated(check.check_batch, files, plans, cycle.year, cycle.as_of, days)
     _log_again(whole)
     if whole.value is not None:
         return whole.value
     log.warning("En omgång om %d filer stoppade kontrollen (%s); var fil för sig", len(files), whole.crashed)
     results = []
-    for path, name in files:
-        alone = isolate.run_isolated(check.check_batch, [(path, name)], plans, cycle.year, cycle.as_of)
+    for (path, name), day in zip(files, days, strict=True):
+        alone = isolate.run_isolated(check.check_batch, [(path, name)], plans, cycle.year, cycle.as_of, [day])
         _log_again(alone)
         results.append(alone.value[0] if alone.value is not None else _crashed(name, alone.crashed, cycle))
     return results
@@ -582,7 +583,8 @@ def _rebuild_clean_data(
     if not archived.is_file():
         log.warning("%s (%s) saknar både rensade data och arkivkopia", record.original_name, record.digest)
         return None
-    checked = check.check_submission(archived, record.original_name, plans, cycle.year, cycle.as_of)
+    received = check.arrival_day(record.arrived, record.received)
+    checked = check.check_submission(archived, record.original_name, plans, cycle.year, cycle.as_of, received)
     if not checked.accepted:
         log.warning("%s godkänns inte längre när den kontrolleras igen", record.original_name)
         return None

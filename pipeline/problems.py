@@ -389,6 +389,37 @@ _TYPES = (
         "Kontrollera år och månad i båda datumen.",
     ),
     ProblemType("invalid", ERROR, '"{value}" är inte ett giltigt värde i {column}.', "Rätta värdet."),
+    # The nämnd's decision (validate): Beslutsdatum and Paragraf on the Instruktioner sheet.
+    ProblemType(
+        "decision_date_invalid",
+        ERROR,
+        '"{value}" är inget giltigt datum. Skriv nämndens beslutsdatum som ÅÅÅÅ-MM-DD, t.ex. 2027-03-15.',
+        "Skriv datumet från nämndens protokoll som ÅÅÅÅ-MM-DD. "
+        "Har nämnden inte beslutat ännu: töm Beslutsdatum och Paragraf.",
+    ),
+    ProblemType(
+        "decision_date_missing",
+        ERROR,
+        "Paragraf är ifylld ({paragraph}) men Beslutsdatum saknas. "
+        "Fyll i båda när nämnden har beslutat om handlingsplanen, annars ingen av dem.",
+        "Skriv datumet för nämndens beslut som ÅÅÅÅ-MM-DD, t.ex. 2027-03-15. "
+        "Är handlingsplanen ett förslag: töm Paragraf.",
+    ),
+    ProblemType(
+        "decision_paragraph_missing",
+        ERROR,
+        "Beslutsdatum är ifyllt ({date}) men Paragraf saknas. "
+        "Fyll i båda när nämnden har beslutat om handlingsplanen, annars ingen av dem.",
+        "Skriv paragrafen i nämndens protokoll, t.ex. § 14. Är handlingsplanen ett förslag: töm Beslutsdatum.",
+    ),
+    ProblemType(
+        "decision_after_received",
+        ERROR,
+        "Beslutsdatum {value} är senare än den dag handlingsplanen lämnades in ({received}). "
+        "Nämnden kan inte ha beslutat om den efter inlämningen.",
+        "Kontrollera datumet i nämndens protokoll. Har nämnden inte beslutat ännu: töm Beslutsdatum "
+        "och Paragraf och lämna in handlingsplanen som förslag.",
+    ),
     # Warnings: they do not reject, but KS and the förvaltning should see them.
     ProblemType(
         "marked_goal_without_action",
@@ -419,6 +450,14 @@ _TYPES = (
         WARNING,
         "{column} {value} ligger långt efter planåret {year}, mer än {years} år senare. Kontrollera året.",
         "Skriv datumet som ÅÅÅÅ-MM-DD med rätt år.",
+    ),
+    ProblemType(
+        "decision_long_before_plan_year",
+        WARNING,
+        "Beslutsdatum {value} ligger mer än {months} månader före planåret {year}. "
+        "Gäller beslutet verkligen handlingsplanen för {year}?",
+        "Skriv datumet då nämnden beslutade om handlingsplanen för {year} (ÅÅÅÅ-MM-DD), eller töm "
+        "Beslutsdatum och Paragraf om den inte är beslutad ännu.",
     ),
     ProblemType(
         "indicator_missing",

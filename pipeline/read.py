@@ -85,6 +85,14 @@ class RawWorkbook:
     goals: RawTable | None
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     date1904: bool = False
+    decision_date_raw: Any = None
+    """The Beslutsdatum cell as calamine gives it: a date, a number (a date serial), text or None."""
+    decision_paragraph: str = ""
+    """The Paragraf cell as text, e.g. "§ 14"; "" when empty."""
+    decision_date_cell: str = ""
+    """Where Beslutsdatum is filled in on the Instruktioner sheet ("B10"); "" without its label."""
+    decision_paragraph_cell: str = ""
+    """Where Paragraf is filled in on the Instruktioner sheet ("B11"); "" without its label."""
 
 
 def workbook_format(path: Path) -> WorkbookFormat:
@@ -255,7 +263,7 @@ def read_workbook(path: Path, display_name: str, identification: dict[str, str] 
     try:
         wanted = (c.SHEET_INSTRUCTIONS, c.SHEET_ACTIONS, c.SHEET_GOALS)  # parse only these sheets
         sheets = {name: workbook.get_sheet_by_name(name) for name in workbook.sheet_names if name in wanted}
-        contact, email = _contact(sheets.get(c.SHEET_INSTRUCTIONS))
+        inputs = _instruction_inputs(sheets.get(c.SHEET_INSTRUCTIONS))
         shown = _Shown(c.TEXT_ACTION_COLUMNS, _renderer(path, kind))
         actions = _table(sheets, c.SHEET_ACTIONS, c.ACTION_COLUMNS, display_name, problems, shown)
         goals = _table(sheets, c.SHEET_GOALS, c.GOAL_COLUMNS, display_name, problems)
@@ -270,7 +278,21 @@ def read_workbook(path: Path, display_name: str, identification: dict[str, str] 
             path, {name for name, table in tables.items() if table is not None}
         )
         problems.extend(_formula_problems(formulas, tables, display_name))
-    return RawWorkbook(identification, contact, email, actions, goals, tuple(problems), date1904)
+    decision_date, date_cell = inputs.get(c.DECISION_DATE_LABEL, (None, ""))
+    paragraph, paragraph_cell = inputs.get(c.DECISION_PARAGRAPH_LABEL, (None, ""))
+    return RawWorkbook(
+        identification,
+        _input_text(inputs, c.CONTACT_LABEL),
+        _input_text(inputs, c.EMAIL_LABEL),
+        actions,
+        goals,
+        tuple(problems),
+        date1904,
+        decision_date_raw=None if decision_date == "" else decision_date,
+        decision_paragraph=nfc(_as_text(paragraph)),
+        decision_date_cell=date_cell,
+        decision_paragraph_cell=paragraph_cell,
+    )
 
 
 def _as_text(value: Any) -> str:
@@ -281,16 +303,25 @@ def _as_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _contact(sheet: Any) -> tuple[str, str]:
+def _instruction_inputs(sheet: Any) -> dict[str, tuple[Any, str]]:
+    """Returns each input of the Instruktioner sheet found: label → (value, cell such as "B8").
+
+    The value is the cell right of its label, as calamine gives it. A label that stands twice
+    gives the first filled cell beside it, else the first.
+    """
+    found: dict[str, tuple[Any, str]] = {}
     if sheet is None:
-        return "", ""
-    found = {c.CONTACT_LABEL: "", c.EMAIL_LABEL: ""}
-    for row in sheet.to_python(skip_empty_area=False, nrows=200):
+        return found
+    for number, row in enumerate(sheet.to_python(skip_empty_area=False, nrows=200), start=1):
         for index, value in enumerate(row[:-1]):
             label = bare(value).strip() if isinstance(value, str) else ""
-            if label in found and not found[label]:
-                found[label] = nfc(_as_text(row[index + 1]))
-    return found[c.CONTACT_LABEL], found[c.EMAIL_LABEL]
+            if label in c.INSTRUCTION_INPUT_LABELS and (label not in found or not _as_text(found[label][0])):
+                found[label] = (row[index + 1], f"{get_column_letter(index + 2)}{number}")
+    return found
+
+
+def _input_text(inputs: dict[str, tuple[Any, str]], label: str) -> str:
+    return nfc(_as_text(inputs.get(label, (None, ""))[0]))
 
 
 def _normal(text: Any) -> str:

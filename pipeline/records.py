@@ -86,13 +86,52 @@ class LedgerRecord:
 
 @dataclass(frozen=True)
 class CleanData:
-    """An accepted submission's clean tables and contact, as kept beside the ledger."""
+    """An accepted submission's clean tables, contact and nämnd decision, as kept beside the ledger.
+
+    `decision_date` and `decision_paragraph` are the nämnd's decision (Beslutsdatum and
+    Paragraf), both set for a handlingsplan beslutad i nämnd and both None for a förslag
+    (and in clean data written before they were kept).
+    """
 
     contact: str
     email: str
     warnings: int
     actions: Records
     goals: GoalAnswers
+    decision_date: dt.date | None = None
+    decision_paragraph: str | None = None
+
+    @property
+    def board_decided(self) -> bool:
+        """Returns True when the nämnd has decided the handlingsplan (date and paragraph given)."""
+        return self.decision_date is not None and bool((self.decision_paragraph or "").strip())
+
+    @property
+    def board_decision(self) -> str:
+        """Returns the submission's state in words: "beslutad i nämnd 2027-03-15 § 14" or "förslag"."""
+        return board_decision_label(self.decision_date, self.decision_paragraph)
+
+
+NOT_SUBMITTED = "ej inlämnad"
+"""A förvaltning's state when it has no accepted submission for the year."""
+PROPOSAL = "förslag"
+"""An accepted submission its nämnd has not decided (Beslutsdatum and Paragraf empty)."""
+BOARD_DECIDED = "beslutad i nämnd"
+"""An accepted submission its nämnd has decided; `board_decision_label` adds date and §."""
+
+
+def board_decision_label(date: dt.date | None, paragraph: str | None) -> str:
+    """Returns a submission's state in the words users see: "beslutad i nämnd 2027-03-15 § 14".
+
+    "förslag" when either is missing. A paragraph typed without its sign ("14") gets "§ ".
+    A förvaltning with no accepted submission is NOT_SUBMITTED (the caller knows that).
+    """
+    text = " ".join((paragraph or "").split())
+    if date is None or not text:
+        return PROPOSAL
+    if "§" not in text:
+        text = f"§ {text}"
+    return f"{BOARD_DECIDED} {date.isoformat()} {text}"
 
 
 @dataclass(frozen=True)

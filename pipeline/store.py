@@ -429,13 +429,15 @@ def _valid_fields(data: dict[str, object]) -> bool:
 
 
 def write_clean_data(target: Path, data: CleanData) -> Path:
-    """Writes an accepted submission's clean tables and contact as JSON (atomically)."""
+    """Writes an accepted submission's clean tables, contact and nämnd decision as JSON (atomically)."""
     payload = {
         "contact": data.contact,
         "email": data.email,
         "warnings": data.warnings,
         "actions": [{k: _json_value(v) for k, v in row.items()} for row in data.actions],
         "goals": [list(pair) for pair in data.goals],
+        "decision_date": data.decision_date.isoformat() if data.decision_date else None,
+        "decision_paragraph": data.decision_paragraph,
     }
     # Not synced one by one: if lost (power cut), the flow checks the archived copy again.
     return write_text_atomic(target, json.dumps(payload, ensure_ascii=False, sort_keys=True), durable=False)
@@ -450,12 +452,16 @@ def read_clean_data(path: Path) -> CleanData | None:
             for name in (c.START, c.DONE):
                 value = record.get(name)
                 record[name] = dt.date.fromisoformat(value) if isinstance(value, str) else None
+        # Absent in clean data written before the nämnd's decision was kept: a förslag.
+        decided, paragraph = data.get("decision_date"), data.get("decision_paragraph")
         return CleanData(
             contact=str(data["contact"]),
             email=str(data["email"]),
             warnings=int(data["warnings"]),
             actions=actions,
             goals=[(goal, answer) for goal, answer in data["goals"]],
+            decision_date=dt.date.fromisoformat(decided) if decided else None,
+            decision_paragraph=str(paragraph) if paragraph else None,
         )
     except FileNotFoundError:
         return None

@@ -118,6 +118,33 @@ WIDE_FONT = 1.35
 its twin Carlito measures column widths in its fallback font (DejaVu Sans, about 1.33 times
 as wide). A scale planned for that never splits a sheet into pages side by side."""
 
+DECISION_HELP = (
+    "Beslutsdatum och Paragraf fyller ni i när nämnden har beslutat om förslaget till "
+    "handlingsplan, t.ex. 2027-03-15 och § 14 (se nämndens protokoll). Så länge "
+    "handlingsplanen är ett förslag lämnar ni båda tomma."
+)
+"""The Instruktioner sheet's sentence under the decision cells."""
+DECISION_STEP = (
+    "Fyll i Beslutsdatum och Paragraf när nämnden har beslutat om handlingsplanen; "
+    "för ett förslag lämnar ni dem tomma."
+)
+"""What step 1 of "Så fyller ni i" says about the decision cells."""
+DECISION_DATE_VALIDATION: dict[str, Any] = {
+    "validate": "date",
+    "criteria": "between",
+    "minimum": FIRST_DATE,
+    "maximum": LAST_DATE,
+    "input_title": c.DECISION_DATE_LABEL,
+    "input_message": "Datum då nämnden beslutade om handlingsplanen, t.ex. 2027-03-15. "
+    "Lämna tomt så länge den är ett förslag.",
+    "error_title": "Ogiltigt datum",
+    "error_message": "Skriv ett datum som 2027-03-15.",
+}
+"""The Beslutsdatum cell's prompt and date check: the window Start and Klart have."""
+DECISION_PARAGRAPH_PROMPT = (
+    "Paragrafen i nämndens protokoll, t.ex. § 14. Lämna tomt så länge handlingsplanen är ett förslag."
+)
+
 STATUS_HELP = {
     c.NOT_STARTED: "arbetet har inte börjat",
     c.IN_PROGRESS: "arbetet pågår enligt plan",
@@ -345,10 +372,17 @@ def _instructions_sheet(
     line("Lämnas senast", deadline)
     line("Lämnas till", options.return_to)
     row += 1
-    # read.py finds these two cells by their labels: the labels appear nowhere else.
+    # read.py finds these cells by their labels: the labels appear nowhere else.
     contact, email = options.contact.strip(), options.email.strip()
     contact_line(c.CONTACT_LABEL, contact, "Namn på den som fyllt i handlingsplanen.")
     contact_line(c.EMAIL_LABEL, email, "E-postadress till kontaktpersonen.")
+    # The nämnd's decision: always empty in a new template, never carried from last year.
+    ws.write_string(row, 0, c.DECISION_DATE_LABEL, fmt.label)
+    ws.write_blank(row, 1, None, fmt.input_date)
+    ws.data_validation(row, 1, row, 1, DECISION_DATE_VALIDATION)
+    row += 1
+    contact_line(c.DECISION_PARAGRAPH_LABEL, "", DECISION_PARAGRAPH_PROMPT)
+    line("", DECISION_HELP)
 
     heading("Vad är handlingsplanen?")
     line(
@@ -370,10 +404,10 @@ def _instructions_sheet(
         line(
             "1. Instruktioner",
             "Kontaktperson och e-post ovan kommer från förra årets handlingsplan. "
-            "Ändra dem om de inte stämmer längre.",
+            "Ändra dem om de inte stämmer längre. " + DECISION_STEP,
         )
     else:
-        line("1. Instruktioner", "Skriv kontaktperson och e-post i de gula fälten ovan.")
+        line("1. Instruktioner", "Skriv kontaktperson och e-post i de gula fälten ovan. " + DECISION_STEP)
     line(
         "2. Delmål",
         "Läs delmålen. Välj Ja i kolumnen Berör oss för varje delmål som förvaltningen arbetar "

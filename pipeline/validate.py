@@ -24,8 +24,8 @@ import pandera.pandas
 from pipeline import contract as c
 from pipeline.config import FIRST_DATE_YEAR, LAST_DATE_YEAR, MAX_CELL_CHARS, MAX_COST
 from pipeline.plan import Plan
-from pipeline.problems import CATALOGUE, Problem, display_value, problem, sort_key
-from pipeline.read import ROW_COLUMN, RawTable, RawWorkbook, bare
+from pipeline.problems import CATALOGUE, ERROR, Problem, display_value, problem, sort_key
+from pipeline.read import CELL_REF, ROW_COLUMN, RawTable, RawWorkbook, bare
 from schemas import action_schema, goal_schema
 from schemas.actions import ADVICE, CHOICES, DEPARTMENT_CODE, ROW_RULES, SUBMISSION
 
@@ -39,6 +39,8 @@ EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
 SERIAL_RANGE = (10_000, 80_000)  # 1927 … 2119: plausibly a date, not an amount
 PLAN_YEAR_HORIZON = 5
 """Years after the plan year within which a Start or Klart date is plausible."""
+DECISION_MONTHS_BEFORE = 18
+"""Months before the plan year's first day within which a nämnd's decision is plausible."""
 ACTION_ID_YEAR = re.compile(r"^[^-]+-(\d{4})-\d+$")
 
 FILL_IN = "Fyll i cellen."
@@ -55,6 +57,10 @@ class Validated:
     actions: pd.DataFrame
     goals: pd.DataFrame
     problems: tuple[Problem, ...]
+    decision_date: dt.date | None = None
+    """The nämnd's decision date, when Beslutsdatum and Paragraf are both filled in and valid."""
+    decision_paragraph: str | None = None
+    """The decision's paragraph ("§ 14"), set exactly when `decision_date` is."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class _Context:
     date1904: bool
     year: str
     """The submission's year, as its identification says (check has matched it to the cycle's)."""
+    received: dt.date
+    """The day this system received the submission (Swedish time), or the as-of date."""
 
     @property
     def plan_goal_ids(self) -> frozenset[str]:
@@ -80,6 +88,8 @@ class Submission:
     plan: Plan
     department: str
     file: str
+    received: dt.date | None = None
+    """The day this system received it, in Swedish time; None when unknown (the as-of date then)."""
 
 
 @dataclass
@@ -92,15 +102,29 @@ class _State:
     blocked: set[tuple[str, str]]
     actions: pd.DataFrame
     goals: pd.DataFrame
+    decision: tuple[dt.date, str] | None = None
 
     def finish(self) -> Validated:
         self.problems.extend(_warnings(self.actions, self.goals, self.raw.actions, self.raw.goals, self.ctx))
-        return Validated(self.actions, self.goals, tuple(sorted(self.problems, key=sort_key)))
+        date, paragraph = self.decision or (None, None)
+        return Validated(
+            self.actions, self.goals, tuple(sorted(self.problems, key=sort_key)), date, paragraph
+        )
 
 
-def validate_workbook(raw: RawWorkbook, plan: Plan, department: str, file: str, as_of: dt.date) -> Validated:
-    """Returns the parsed, checked tables of one submission and every problem found."""
-    return validate_workbooks([Submission(raw, plan, department, file)], as_of)[0]
+def validate_workbook(
+    raw: RawWorkbook,
+    plan: Plan,
+    department: str,
+    file: str,
+    as_of: dt.date,
+    received: dt.date | None = None,
+) -> Validated:
+    """Returns the parsed, checked tables of one submission and every problem found.
+
+    `received` is the day the submission came in (Swedish time); unknown, the as-of date.
+    """
+    return validate_workbooks([Submission(raw, plan, department, file, received)], as_of)[0]
 
 
 def validate_workbooks(submissions: Sequence[Submission], as_of: dt.date) -> list[Validated]:
@@ -123,14 +147,18 @@ def validate_workbooks(submissions: Sequence[Submission], as_of: dt.date) -> lis
 def _parse(submission: Submission, as_of: dt.date) -> _State:
     raw = submission.raw
     year = raw.identification.get(c.ID_YEAR) or "ÅÅÅÅ"  # a form to copy when the year is unknown
-    ctx = _Context(submission.file, submission.plan, submission.department, as_of, raw.date1904, year)
+    received = submission.received or as_of
+    ctx = _Context(
+        submission.file, submission.plan, submission.department, as_of, raw.date1904, year, received
+    )
     problems = list(raw.problems)
     blocked = {(p.sheet, p.cell) for p in problems if p.cell}
     actions = (
         _parse_actions(raw.actions, ctx, blocked, problems) if raw.actions is not None else _empty_actions()
     )
     goals = _parse_goals(raw.goals, ctx, blocked, problems)
-    return _State(raw, ctx, problems, blocked, actions, goals)
+    decision = _parse_decision(raw, ctx, problems)
+    return _State(raw, ctx, problems, blocked, actions, goals, decision)
 
 
 # Parsing: what a person typed → a normal value, or a problem.
@@ -598,3 +626,81 @@ def _plan_year_problem(
     if value.year > plan_year + PLAN_YEAR_HORIZON:
         return warning("date_long_after_plan_year", year=plan_year, years=PLAN_YEAR_HORIZON)
     return None
+
+
+# The nämnd's decision: Beslutsdatum and Paragraf on the Instruktioner sheet.
+
+
+def _parse_decision(raw: RawWorkbook, ctx: _Context, problems: list[Problem]) -> tuple[dt.date, str] | None:
+    """Returns the nämnd's decision (date, paragraph) when both cells are filled in and valid.
+
+    Both empty is a förslag (None, no problem). One without the other, a date that cannot be
+    read or one after the day the submission was received is an error; a date more than
+    DECISION_MONTHS_BEFORE months before the plan year a warning (the decision still holds).
+    """
+    value, paragraph = raw.decision_date_raw, raw.decision_paragraph.strip()
+    dated = not is_blank(value)
+    if not dated and not paragraph:
+        return None
+    shown = display_value(value)
+    found: list[Problem] = []
+
+    def report(code: str, label: str, cell: str, cell_value: str, **params: Any) -> None:
+        match = CELL_REF.match(cell)
+        found.append(
+            problem(
+                code,
+                file=ctx.file,
+                sheet=c.SHEET_INSTRUCTIONS,
+                cell=cell,
+                row=int(match.group(2)) if match else None,
+                column=label,
+                value=cell_value,
+                **params,
+            )
+        )
+
+    date_cell, paragraph_cell = raw.decision_date_cell, raw.decision_paragraph_cell
+    if not dated:
+        report(
+            "decision_date_missing", c.DECISION_DATE_LABEL, date_cell, "", paragraph=display_value(paragraph)
+        )
+    if not paragraph:
+        report("decision_paragraph_missing", c.DECISION_PARAGRAPH_LABEL, paragraph_cell, "", date=shown)
+    date = parse_date(value, ctx.date1904) if dated else None
+    if isinstance(date, _Refused):
+        report(date.code, c.DECISION_DATE_LABEL, date_cell, shown, **date.params)
+    elif isinstance(date, _Invalid):
+        report("decision_date_invalid", c.DECISION_DATE_LABEL, date_cell, shown)
+    elif isinstance(date, dt.date):
+        shown = date.isoformat()
+        if date > ctx.received:
+            report(
+                "decision_after_received",
+                c.DECISION_DATE_LABEL,
+                date_cell,
+                shown,
+                received=ctx.received.isoformat(),
+            )
+        elif ctx.year.isascii() and ctx.year.isdigit() and date < decision_earliest(int(ctx.year)):
+            report(
+                "decision_long_before_plan_year",
+                c.DECISION_DATE_LABEL,
+                date_cell,
+                shown,
+                year=ctx.year,
+                months=DECISION_MONTHS_BEFORE,
+            )
+    problems.extend(found)
+    if any(p.kind == ERROR for p in found) or not isinstance(date, dt.date):
+        return None
+    return date, paragraph
+
+
+def decision_earliest(year: int) -> dt.date:
+    """Returns the first day a nämnd's decision on the plan for `year` is plausible without a warning.
+
+    DECISION_MONTHS_BEFORE months before the plan year's first day: 2025-07-01 for 2027.
+    """
+    months = year * 12 - DECISION_MONTHS_BEFORE
+    return dt.date(months // 12, months % 12 + 1, 1)
