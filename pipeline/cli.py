@@ -693,16 +693,17 @@ def print_send(report: Any) -> None:
         where = f" -> {shown(outcome.eml)}" if outcome.eml else ""
         label = SEND_STATUS_LABEL[outcome.status]
         console.print(
-            visible(f"  {label:<22}{outcome.letter.label}: {outcome.letter.subject} till {to}{where}")
+            visible(f"  {label:<24}{outcome.letter.label}: {outcome.letter.subject} till {to}{where}")
         )
     if report.dry_run:
         console.print(
             "Provkörning: inget skickades (inget HANDLINGSPLAN_SMTP_HOST angivet, eller --dry-run)."
         )
     console.print(report.summary_line())
+    reached = "provkörning, skulle inte nås" if report.dry_run else "nåddes inte"
     for failure in report.failures:
-        err_console.print(visible(f"  misslyckades: {failure}"))
-    if report.count("failed", "partial", "no_address"):
+        err_console.print(visible(f"  {reached}: {failure}"))
+    if report.needs_attention:
         raise typer.Exit(EXIT_SEND_FAILED)
 
 
@@ -822,3 +823,51 @@ def send_summary(
         {"--outbox": outbox},
     )
     print_send(report)
+
+
+# --- adoption -------------------------------------------------------------------------------
+
+
+@app.command(
+    cls=SwedishCommand, epilog=f'Exempel: {PROGRAM} adopt --year 2027 --decision "KS 2027-04-14 § 55"'
+)
+def adopt(
+    year: Annotated[int, year_option("Året vars handlingsplan Kommunstyrelsen har antagit, t.ex. 2027.")],
+    decision: Annotated[
+        str,
+        typer.Option(
+            "--decision",
+            help='Kommunstyrelsens beslut: organ, datum och paragraf, t.ex. "KS 2027-04-14 § 55".',
+            metavar="BESLUT",
+        ),
+    ],
+    outbox: Annotated[
+        Path,
+        folder_option("--outbox", "Utkorgen; den antagna planen skrivs i undermappen <år>/antagen."),
+    ] = Path("outbox"),
+    plan: Annotated[Path | None, plan_option("som handlingsplanen bygger på")] = None,
+    as_of: Annotated[
+        dt.date | None,
+        date_option("--as-of", "Dagen som den antagna planen visar läget per (standard: beslutsdagen)."),
+    ] = None,
+) -> None:
+    """Frys handlingsplanen som Kommunstyrelsen antog: den antagna versionen till diariet, och uppföljningen mäts mot den."""
+    flows = _flows()
+    result = _run(
+        lambda: flows.adopt_flow(year=year, decision=decision, outbox=outbox, plan_file=plan, as_of=as_of),
+        {"--outbox": outbox, "--plan": plan},
+    )
+    adoption = result.adoption
+    if result.unchanged:
+        console.print(
+            f"Handlingsplanen {year} är redan antagen med beslutet {adoption.decision.text}; inget ändrades."
+        )
+    else:
+        if result.revised is not None:
+            console.print(
+                f"Tidigare antagande ({result.revised.decision.text}) finns kvar i {shown(result.files[0].parent / 'historik')}."
+            )
+        console.print(f"Handlingsplanen {year} antagen: {adoption.decision.text}.")
+    console.print(visible(adoption.note()))
+    for path in result.files:
+        console.print(f"  {shown(path)}")

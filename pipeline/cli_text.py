@@ -211,6 +211,7 @@ EXAMPLE_VALUES = {
     "MOTTAGARE": '"Kommunstyrelsen"',
     "ADRESS": "ks@kalix.se",
     "DAGAR": "14,3",
+    "BESLUT": '"KS 2027-04-14 § 55"',
 }
 
 

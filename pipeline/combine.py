@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline import contract as c
+from pipeline.adoption import department_state, state_label
 from pipeline.plan import Goal, Plan
-from pipeline.records import CleanData, GoalAnswers, LedgerRecord, Records
+from pipeline.records import BOARD_DECIDED, CleanData, GoalAnswers, LedgerRecord, Records
 from pipeline.text import count_phrase
 
 DEPARTMENT = c.DEPARTMENT
@@ -51,6 +52,20 @@ class DepartmentStatus:
     plan_version: str | None = None
     actions: int = 0
     warnings: int = 0
+    decision_date: dt.date | None = None
+    """When the förvaltning's nämnd decided the proposal (Beslutsdatum); None for a draft."""
+    decision_paragraph: str | None = None
+    """The nämnd's paragraph (Paragraf, e.g. "§ 14"); None for a draft."""
+
+    @property
+    def state(self) -> str:
+        """Returns "ej inlämnad", "förslag" or "beslutad i nämnd 2027-03-15 § 14"."""
+        return state_label(self.submitted, self.decision_date, self.decision_paragraph)
+
+    @property
+    def decided(self) -> bool:
+        """Returns True when the submission in force was decided by the förvaltning's nämnd."""
+        return department_state(self.submitted, self.decision_date, self.decision_paragraph) == BOARD_DECIDED
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,66 @@ class Changes:
     status_changes: pd.DataFrame
     disappeared: pd.DataFrame
     pending: tuple[str, ...] = ()
+    adopted: str | None = None
+    """The decision that adopted last year's plan, when the comparison is with that version."""
+
+    @property
+    def basis(self) -> str:
+        """Returns what this year is compared with: "handlingsplanen 2027" or, where KS adopted
+        it, "den antagna handlingsplanen 2027 (KS 2027-04-14 § 55)"."""
+        if self.adopted:
+            return f"den antagna handlingsplanen {self.previous_year} ({self.adopted})"
+        return f"handlingsplanen {self.previous_year}"
+
+
+ADOPTION_FIELDS = (c.GOAL, c.ACTION, c.OWNER, c.START, c.DONE, c.COST, c.FUNDING)
+"""What KS adopted about an action; Status and Utfall are the follow-up itself, not deviations."""
+DEVIATION_COLUMNS = (c.ACTION_ID, DEPARTMENT, "Avvikelse", "Uppgift", "I antagen plan", "Nu")
+
+
+@dataclass(frozen=True)
+class AdoptedActions:
+    """The actions of the adopted handlingsplan and the decision, as the store read them."""
+
+    actions: pd.DataFrame
+    decision: str
+    since: str
+
+
+@dataclass(frozen=True)
+class AgainstAdopted:
+    """The plan in force measured against the adopted one, by Åtgärds-ID.
+
+    `deviations` has one row per added or removed action and per changed field of a kept
+    one (DEVIATION_COLUMNS); the counts are of actions.
+    """
+
+    decision: str
+    since: str
+    added: int
+    removed: int
+    changed: int
+    deviations: pd.DataFrame
+
+    def sentence(self) -> str:
+        """Returns the summary's sentence, e.g. "3 åtgärder har tillkommit och 1 har strukits
+        sedan KS antog planen 2027-04-14 § 55."."""
+        parts = [
+            (number, verb)
+            for number, verb in (
+                (self.added, "tillkommit"),
+                (self.removed, "strukits"),
+                (self.changed, "ändrats"),
+            )
+            if number
+        ]
+        if not parts:
+            return f"Inga åtgärder har tillkommit, strukits eller ändrats {self.since}."
+        first, *rest = parts
+        said = [f"{count_phrase(first[0], 'åtgärd', 'åtgärder')} har {first[1]}"]
+        said += [f"{number} har {verb}" for number, verb in rest]
+        listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " och " + said[-1]
+        return f"{listed} {self.since}."
 
 
 @dataclass(frozen=True)
@@ -134,32 +209,134 @@ class Consolidated:
     rejections: tuple[Rejection, ...] = field(default_factory=tuple)
     changes: Changes | None = None
     history: tuple[Handed, ...] = field(default_factory=tuple)
+    adopted: AgainstAdopted | None = None
+    """How the plan in force differs from the version KS adopted, once one is adopted."""
     """Every file handled for the year, in the order received (coordinator's history)."""
 
 
 # Building the consolidated plan.
 
 
-def assign_action_ids(departments: Sequence[str], ids: Sequence[object], year: int) -> list[str]:
-    """Returns each action's Åtgärds-ID: its own where it has one, else its förvaltning's next
-    free <KOD>-<år>-<nnn>.
+def assign_action_ids(
+    departments: Sequence[str],
+    ids: Sequence[object],
+    year: int,
+    texts: Sequence[object] | None = None,
+    known: Mapping[tuple[str, str], str] | None = None,
+) -> list[str]:
+    """Returns each action's Åtgärds-ID: its own where it has one; else the id the same action
+    (förvaltning and Åtgärd text) got in the adopted plan (`known`); else its förvaltning's
+    next free <KOD>-<år>-<nnn>, above every id in use or adopted.
 
-    Numbering follows row order, so the same submission always gets the same ids.
+    Numbering follows row order, so the same submission always gets the same ids, and an
+    action keeps its adopted id when a re-submission adds or removes rows above it.
     """
+    known = known or {}
+    texts = texts if texts is not None else [None] * len(ids)
     next_free: dict[str, int] = {}
-    for code, value in zip(departments, ids, strict=True):
+    taken = {value for value in ids if isinstance(value, str) and value}
+    for code, value in [*zip(departments, ids, strict=True), *((k[0], v) for k, v in known.items())]:
         prefix = f"{code}-{year}-"
         if isinstance(value, str) and value.startswith(prefix) and value[len(prefix) :].isdigit():
             next_free[code] = max(next_free.get(code, 1), int(value[len(prefix) :]) + 1)
     assigned = []
-    for code, value in zip(departments, ids, strict=True):
+    for code, value, text in zip(departments, ids, texts, strict=True):
         if isinstance(value, str) and value:
             assigned.append(value)
-        else:
-            number = next_free.get(code, 1)
-            assigned.append(f"{code}-{year}-{number:03d}")
-            next_free[code] = number + 1
+            continue
+        reused = known.get((code, action_key(text)))
+        if reused is not None and reused not in taken:
+            assigned.append(reused)
+            taken.add(reused)
+            continue
+        number = next_free.get(code, 1)
+        assigned.append(f"{code}-{year}-{number:03d}")
+        next_free[code] = number + 1
     return assigned
+
+
+def action_key(text: object) -> str:
+    """Returns an Åtgärd text as actions are matched: single-spaced and case folded."""
+    return " ".join(str(text).split()).casefold() if isinstance(text, str) else ""
+
+
+def known_action_ids(adopted: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    """Returns (förvaltning, Åtgärd text) → Åtgärds-ID of the adopted plan's actions."""
+    if adopted is None or not len(adopted):
+        return {}
+    found: dict[tuple[str, str], str] = {}
+    for code, text, action_id in zip(
+        adopted[DEPARTMENT], adopted[c.ACTION], adopted[c.ACTION_ID], strict=True
+    ):
+        if isinstance(action_id, str) and action_id:
+            found.setdefault((str(code), action_key(text)), action_id)
+    return found
+
+
+def compare_with_adopted(
+    adopted: pd.DataFrame, current: pd.DataFrame, decision: str, since: str
+) -> AgainstAdopted:
+    """Returns how `current` differs from the adopted actions, by Åtgärds-ID: added, removed,
+    and changed in any of ADOPTION_FIELDS (from what to what)."""
+    before = {row[c.ACTION_ID]: row for row in adopted.to_dict("records")}
+    now = {row[c.ACTION_ID]: row for row in current.to_dict("records")}
+    rows: list[dict[str, Any]] = []
+    added = [i for i in now if i not in before]
+    removed = [i for i in before if i not in now]
+    changed = 0
+    for action_id in added:
+        rows.append(_deviation(now[action_id], "Tillkommen", c.ACTION, None, now[action_id][c.ACTION]))
+    for action_id in removed:
+        rows.append(_deviation(before[action_id], "Struken", c.ACTION, before[action_id][c.ACTION], None))
+    for action_id in (i for i in now if i in before):
+        fields = [f for f in ADOPTION_FIELDS if not _same(before[action_id].get(f), now[action_id].get(f))]
+        changed += bool(fields)
+        rows.extend(
+            _deviation(now[action_id], "Ändrad", f, before[action_id].get(f), now[action_id].get(f))
+            for f in fields
+        )
+    table = pd.DataFrame(rows, columns=list(DEVIATION_COLUMNS), dtype=object)
+    return AgainstAdopted(decision, since, len(added), len(removed), changed, table)
+
+
+def _deviation(row: Mapping[Any, Any], kind: str, field_name: str, before: Any, now: Any) -> dict[str, Any]:
+    return {
+        c.ACTION_ID: row[c.ACTION_ID],
+        DEPARTMENT: row[DEPARTMENT],
+        "Avvikelse": kind,
+        "Uppgift": field_name,
+        "I antagen plan": _shown(before),
+        "Nu": _shown(now),
+    }
+
+
+def _comparable(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return " ".join(value.split()) or None
+    return value
+
+
+def _same(before: Any, now: Any) -> bool:
+    return bool(_comparable(before) == _comparable(now))
+
+
+def _shown(value: Any) -> str:
+    value = _comparable(value)
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        # Swedish: a no-break space between thousands, a decimal comma.
+        whole = f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+        return whole.replace(",", "\u00a0").replace(".", ",")
+    return str(value)
 
 
 def combine_submissions(
@@ -170,6 +347,8 @@ def combine_submissions(
     open_rejections: Iterable[LedgerRecord] = (),
     previous: pd.DataFrame | None = None,
     history: Iterable[LedgerRecord] = (),
+    adopted: AdoptedActions | None = None,
+    previous_adopted: str | None = None,
 ) -> Consolidated:
     """Returns the consolidated plan from the submissions in force, as the store keeps them.
 
@@ -199,13 +378,21 @@ def combine_submissions(
                 plan_version=record.plan_version,
                 actions=len(data.actions),
                 warnings=data.warnings,
+                decision_date=data.decision_date,
+                decision_paragraph=data.decision_paragraph,
             )
         )
     still_open = tuple(open_rejections)
     rejections = [
         Rejection(r.original_name, r.department, r.received, r.errors, r.reasons) for r in still_open
     ]
-    consolidated = combine(plan, year, as_of, tables, statuses, rejections, previous)
+    known = known_action_ids(adopted.actions) if adopted is not None else None
+    consolidated = combine(plan, year, as_of, tables, statuses, rejections, previous, known)
+    if adopted is not None:
+        measured = compare_with_adopted(
+            adopted.actions, consolidated.actions, adopted.decision, adopted.since
+        )
+        consolidated = replace(consolidated, adopted=measured)
     in_force_digests = {record.digest for record, _ in in_force.values()}
     open_digests = {r.digest for r in still_open}
     handed = tuple(
@@ -240,15 +427,19 @@ def combine(
     departments: Iterable[DepartmentStatus],
     rejections: Iterable[Rejection] = (),
     previous: pd.DataFrame | None = None,
+    known_ids: Mapping[tuple[str, str], str] | None = None,
 ) -> Consolidated:
     """Returns the consolidated plan from each förvaltning's actions (records) and Berör oss
-    answers, in the order given: one DataFrame for the year, not one per förvaltning."""
+    answers, in the order given: one DataFrame for the year, not one per förvaltning.
+    `known_ids` are the adopted plan's ids (see `assign_action_ids`)."""
     codes = [code for code, (actions, _) in tables.items() for _ in actions]
     records = [record for actions, _ in tables.values() for record in actions]
     actions = pd.DataFrame.from_records(records, columns=list(c.ACTION_COLUMNS)).astype(object)
     actions = actions.where(actions.notna(), None)
     actions.insert(0, DEPARTMENT, pd.Series(codes, dtype=object))
-    actions[c.ACTION_ID] = assign_action_ids(codes, list(actions[c.ACTION_ID]), year)
+    actions[c.ACTION_ID] = assign_action_ids(
+        codes, list(actions[c.ACTION_ID]), year, list(actions[c.ACTION]), known_ids
+    )
     area_of = {g.id: g.area for g in plan.goals}
     actions[AREA] = [area_of.get(g, DROPPED_AREA) for g in actions[c.GOAL]]
     actions = actions[[*ACTION_TABLE_COLUMNS, AREA]]

@@ -199,6 +199,18 @@ class Settings:
         """Returns outbox/inlamningar.jsonl, the append-only record of submissions."""
         return self.outbox / "inlamningar.jsonl"
 
+    def adopted_dir(self, year: int) -> Path:
+        """Returns outbox/<year>/antagen: the handlingsplan as KS adopted it, and its history."""
+        return self.year_dir(year) / "antagen"
+
+    def adopted_file(self, year: int) -> Path:
+        """Returns outbox/<year>/antagen/handlingsplan_<year>_antagen.xlsx, the adopted version in force."""
+        return self.adopted_dir(year) / f"handlingsplan_{year}_antagen.xlsx"
+
+    def adopted_manifest(self, year: int) -> Path:
+        """Returns outbox/<year>/antagen/antagen.json: the decision and the submissions adopted."""
+        return self.adopted_dir(year) / "antagen.json"
+
     def mail_dir(self, year: int) -> Path:
         """Returns outbox/<year>/utskick, where a dry run writes every message as an .eml file."""
         return self.year_dir(year) / "utskick"

@@ -27,14 +27,30 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_UI_URL,
+    temporary_settings,
+)
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from pipeline import check, intake, isolate, store
 from pipeline import template as template_stage
-from pipeline.combine import ACTION_TABLE_COLUMNS, Consolidated, combine_submissions
+from pipeline.adoption import (
+    AdoptedDepartment,
+    Adoption,
+    Decision,
+    department_state,
+    keep_as_history,
+    read_manifest,
+    sha256_of,
+    write_manifest,
+)
+from pipeline.combine import ACTION_TABLE_COLUMNS, AdoptedActions, Consolidated, combine_submissions
 from pipeline.config import (
+    CONTACTS_FILE_NAME,
     RETURN_TO_DEFAULT,
     SMTP_PASSWORD_BLOCK,
     Cycle,
@@ -56,6 +72,7 @@ from pipeline.letters import (
     feedback_letter,
     reminder_letters,
     reminder_occasion,
+    run_failed_letter,
     summary_letter,
     template_letters,
 )
@@ -474,7 +491,11 @@ def _settings(**overrides: Any) -> Settings:
         if k in ("inbox", "outbox", "plan_file", "contacts_file") and v is not None
     }
     others = {k: v for k, v in overrides.items() if k not in paths}
-    return Settings().with_overrides(**paths, **others)
+    settings = Settings().with_overrides(**paths, **others)
+    if overrides.get("contacts_file") is None:
+        # kontakter.xlsx lives in the working folder, beside inbox/ and outbox/.
+        settings = settings.with_overrides(contacts_file=settings.outbox.parent / CONTACTS_FILE_NAME)
+    return settings
 
 
 def plans_for(settings: Settings) -> check.Plans:
@@ -549,7 +570,12 @@ def consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consoli
     """Returns the consolidated plan from what the store holds as in force for the year."""
     year_view = store.received(settings, cycle.year, plans.current.department_codes)
     kept = _kept_in_force(settings, plans, cycle, year_view)
-    previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
+    # Last year as KS adopted it, where it did; else last year's handlingsplan as last written.
+    last_adoption = read_manifest(settings.adopted_manifest(cycle.year - 1))
+    previous = store.adopted_plan(settings, cycle.year - 1, ACTION_TABLE_COLUMNS) if last_adoption else None
+    if previous is None:
+        last_adoption = None
+        previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
     return combine_submissions(
         plans.current,
         cycle.year,
@@ -558,7 +584,23 @@ def consolidate(settings: Settings, plans: check.Plans, cycle: Cycle) -> Consoli
         year_view.open_rejections,
         previous.actions if previous is not None else None,
         history=year_view.records,
+        adopted=_adopted_actions(settings, cycle.year),
+        previous_adopted=last_adoption.decision.text if last_adoption is not None else None,
     )
+
+
+def _adopted_actions(settings: Settings, year: int) -> AdoptedActions | None:
+    """Returns the actions KS adopted for the year and the decision, when it has adopted."""
+    adoption = read_manifest(settings.adopted_manifest(year))
+    if adoption is None:
+        return None
+    kept = store.adopted_plan(settings, year, ACTION_TABLE_COLUMNS)
+    if kept is None:
+        log.warning(
+            "Den antagna handlingsplanen %s saknas; avvikelserna kan inte visas", settings.adopted_file(year)
+        )
+        return None
+    return AdoptedActions(kept.actions, adoption.decision.text, adoption.decision.since)
 
 
 def _kept_in_force(
@@ -679,10 +721,60 @@ def _last_years_contacts(settings: Settings, plan: Plan, year: int) -> dict[str,
     return {code: (data.contact, data.email) for code, data in kept.items() if data is not None}
 
 
+# --- when a scheduled run fails ------------------------------------------------------------
+
+
+def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect on_failure hook: a run started by a deployment (its schedule or the UI) that
+    fails e-mails the coordinator once: which flow, when, the Swedish error line and where
+    the log is. A command's own run is left alone: its error is on the screen.
+
+    Never raises: a notice that cannot be sent is logged, and the run's failure stands.
+    """
+    if getattr(flow_run, "deployment_id", None) is None:
+        return
+    try:
+        _send_failure_notice(flow, flow_run, state)
+    except Exception:
+        log.exception("Meddelandet om den stoppade körningen %s kunde inte skickas", flow_run.name)
+
+
+def _send_failure_notice(flow: Any, flow_run: Any, state: Any) -> None:
+    parameters = dict(getattr(flow_run, "parameters", None) or {})
+    settings = _settings(outbox=parameters.get("outbox") or Path("outbox"))
+    mail = mail_settings(settings.outbox.parent)
+    if not mail.coordinator:
+        log.warning("HANDLINGSPLAN_COORDINATOR saknas: ingen får veta att %s stoppades", flow_run.name)
+        return
+    error = state.result(raise_on_failure=False) if state is not None else None
+    line = str(error) if isinstance(error, HandlingsplanError) else _error_line(error, state)
+    ui = PREFECT_UI_URL.value()
+    log_place = f"{ui}/runs/flow-run/{flow_run.id}" if ui else f"prefect flow-run logs {flow_run.id}"
+    started = getattr(flow_run, "start_time", None) or dt.datetime.now(dt.UTC)
+    year = int(parameters.get("year") or today().year)
+    letter = run_failed_letter(
+        mail.coordinator,
+        str(getattr(flow, "name", "")),
+        str(flow_run.name),
+        str(flow_run.id),
+        display_time(started.isoformat()),
+        line,
+        log_place,
+        year,
+    )
+    _send("run_failed", year, [letter], settings, mail, dry_run=False, resend=False)
+
+
+def _error_line(error: Any, state: Any) -> str:
+    if isinstance(error, BaseException):
+        return f"Ett oväntat fel i programmet ({type(error).__name__}: {error}). Loggen visar var."
+    return str(getattr(state, "message", "") or "Körningen stoppades av ett okänt fel.")
+
+
 # --- the flows ---------------------------------------------------------------------------
 
 
-@flow(name="mallar", log_prints=False)
+@flow(name="mallar", log_prints=False, on_failure=[notify_failure])
 def templates_flow(
     year: int | None = None,
     deadline: dt.date | None = None,
@@ -704,7 +796,7 @@ def templates_flow(
         return _templates(settings, plans.current, cycle, shared, return_to)
 
 
-@flow(name="insamling", log_prints=False)
+@flow(name="insamling", log_prints=False, on_failure=[notify_failure])
 def collect_flow(
     year: int | None = None,
     inbox: Path = Path("inbox"),
@@ -730,7 +822,9 @@ def collect_flow(
         contacts_file=contacts_file,
     )
     intake.check_folders(settings.inbox, settings.outbox)  # before the lock creates the outbox
-    mail = mail_settings() if send_feedback else None  # a setting that cannot be used stops the run first
+    mail = (
+        mail_settings(settings.outbox.parent) if send_feedback else None
+    )  # a setting that cannot be used stops the run first
     with outbox_lock(settings.outbox, settings.lock_timeout), workforce(Executor(workers, dask)) as shared:
         plans = plans_for(settings)
         result = _collect(settings, plans, cycle, shared, batch_size)
@@ -740,7 +834,7 @@ def collect_flow(
         return dataclasses.replace(result, mailing=sent)
 
 
-@flow(name="rapport", log_prints=False)
+@flow(name="rapport", log_prints=False, on_failure=[notify_failure])
 def report_flow(
     year: int | None = None,
     outbox: Path = Path("outbox"),
@@ -764,7 +858,7 @@ def report_flow(
         return _report(settings, plans, cycle, shared, allow_empty=allow_empty)
 
 
-@flow(name="arlig-korning", log_prints=False)
+@flow(name="arlig-korning", log_prints=False, on_failure=[notify_failure])
 def run_flow(
     year: int | None = None,
     inbox: Path = Path("inbox"),
@@ -848,8 +942,22 @@ def _publish_report(result: ReportResult) -> None:
 
 def mail_settings(working_dir: Path | None = None) -> MailSettings:
     """Returns the mail settings: HANDLINGSPLAN_* variables, else a `.env` file in the working
-    folder; the password, when not given so, from the Prefect Secret block (see README)."""
+    folder (beside inbox/ and outbox/); the password, when not given so, from the Prefect
+    Secret block (see README). The sender's and the coordinator's addresses must be addresses."""
     mail = MailSettings.from_environment(dotenv=(working_dir or Path.cwd()) / ".env")
+    checked = {}
+    for variable, given in (("MAIL_FROM", mail.mail_from), ("COORDINATOR", mail.coordinator)):
+        if given is None:
+            continue
+        address = parse_address(given)
+        if address is None:
+            raise InvalidInputError(
+                f'HANDLINGSPLAN_{variable}="{visible(given)}" är ingen e-postadress; skriv t.ex. integration@kalix.se.'
+            )
+        checked[variable] = address
+    mail = dataclasses.replace(
+        mail, mail_from=checked.get("MAIL_FROM"), coordinator=checked.get("COORDINATOR")
+    )
     if mail.host and mail.user and mail.password is None:
         from prefect.blocks.system import Secret
 
@@ -1038,6 +1146,10 @@ def _send_reminders(
 ) -> SendReport | None:
     issued = template_stage.read_issued(settings.templates_manifest(cycle.year))
     deadline = cycle.deadline or (issued.deadline if issued else None)
+    if deadline is None and schedule.scheduled:
+        # The daily run before any templates with a deadline exist: nothing to remind of yet.
+        get_run_logger().info("Inga mallar med sista dag för %d; inga påminnelser", cycle.year)
+        return None
     if deadline is None:
         raise InvalidInputError(
             f"Ingen sista dag är känd för {cycle.year}: mallarna skrevs utan --deadline. "
@@ -1108,7 +1220,7 @@ def _mail_paths(outbox: Path, contacts_file: Path | None, plan_file: Path | None
     return _settings(outbox=outbox, contacts_file=contacts_file, plan_file=plan_file)
 
 
-@flow(name="utskick-mallar", log_prints=False)
+@flow(name="utskick-mallar", log_prints=False, on_failure=[notify_failure])
 def send_templates_flow(
     year: int,
     outbox: Path = Path("outbox"),
@@ -1119,13 +1231,13 @@ def send_templates_flow(
 ) -> SendReport:
     """Sends each förvaltning its template for the year, with a letter saying what, why, by when and how."""
     settings = _mail_paths(outbox, contacts_file, plan_file)
-    mail = mail_settings()
+    mail = mail_settings(settings.outbox.parent)
     with outbox_lock(settings.outbox, settings.lock_timeout):
         plan = load_plan(settings.plan_file)
         return _send_templates(settings, plan, year, mail, dry_run=dry_run, resend=resend)
 
 
-@flow(name="paminnelser", log_prints=False)
+@flow(name="paminnelser", log_prints=False, on_failure=[notify_failure])
 def send_reminders_flow(
     year: int | None = None,
     outbox: Path = Path("outbox"),
@@ -1172,7 +1284,7 @@ def _latest_issued_year(settings: Settings) -> int | None:
     return None
 
 
-@flow(name="utskick-aterkoppling", log_prints=False)
+@flow(name="utskick-aterkoppling", log_prints=False, on_failure=[notify_failure])
 def send_feedback_flow(
     year: int,
     outbox: Path = Path("outbox"),
@@ -1183,13 +1295,13 @@ def send_feedback_flow(
 ) -> SendReport:
     """Sends each submission's feedback (in force, or rejected and not yet put right) to its contact."""
     settings = _mail_paths(outbox, contacts_file, plan_file)
-    mail = mail_settings()
+    mail = mail_settings(settings.outbox.parent)
     with outbox_lock(settings.outbox, settings.lock_timeout):
         plan = load_plan(settings.plan_file)
         return _send_feedback(settings, plan, year, mail, dry_run=dry_run, resend=resend)
 
 
-@flow(name="utskick-sammanfattning", log_prints=False)
+@flow(name="utskick-sammanfattning", log_prints=False, on_failure=[notify_failure])
 def send_summary_flow(
     year: int,
     to: list[str],
@@ -1199,7 +1311,7 @@ def send_summary_flow(
 ) -> SendReport:
     """Sends the summary (HTML, with a text part) and the follow-up workbook to the given addresses."""
     settings = _mail_paths(outbox, None)
-    mail = mail_settings()
+    mail = mail_settings(settings.outbox.parent)
     with outbox_lock(settings.outbox, settings.lock_timeout):
         return _send_summary(settings, year, to, mail, dry_run=dry_run, resend=resend)
 
@@ -1244,3 +1356,82 @@ def _latest_contacts(settings: Settings, plan: Plan) -> dict[str, tuple[str, str
             if current is None or store.received_order(record) > store.received_order(current):
                 latest[record.department] = record
     return {code: (r.contact or "", r.email or "") for code, r in latest.items()}
+
+
+# --- antagande ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdoptResult:
+    """What `adopt` did: the adoption in force, its files, and whether anything was written."""
+
+    adoption: Adoption
+    files: tuple[Path, ...]
+    unchanged: bool = False
+    """The same decision was already adopted: nothing was written."""
+    revised: Adoption | None = None
+    """The earlier adoption this one replaced (kept under antagen/historik/)."""
+
+
+@flow(name="antagande", log_prints=False, on_failure=[notify_failure])
+def adopt_flow(
+    year: int,
+    decision: str,
+    outbox: Path = Path("outbox"),
+    plan_file: Path | None = None,
+    as_of: dt.date | None = None,
+) -> AdoptResult:
+    """Freezes the handlingsplan in force as KS adopted it: outbox/<år>/antagen/.
+
+    Writes handlingsplan_<år>_antagen.xlsx (the consolidated handlingsplan with the decision
+    on its first sheet and in its properties) and antagen.json (the decision and, per
+    förvaltning, the submission in force, its sha256 and state). The same decision again
+    changes nothing; a new one (a revision) keeps the earlier adoption under antagen/historik/.
+    """
+    settings = _settings(outbox=outbox, plan_file=plan_file)
+    decided = Decision.parse(decision)
+    cycle = Cycle.build(year, as_of or decided.date)
+    with outbox_lock(settings.outbox, settings.lock_timeout):
+        current = read_manifest(settings.adopted_manifest(year))
+        if current is not None and current.decision.text == decided.text:
+            files = (settings.adopted_file(year), settings.adopted_manifest(year))
+            return AdoptResult(current, files, unchanged=True)
+        _require_submissions(store.received(settings, year).in_force, year)
+        plans = plans_for(settings)
+        consolidated = consolidate(settings, plans, cycle)
+        history = current.history if current is not None else ()
+        if current is not None:
+            moved = keep_as_history(
+                settings.adopted_dir(year),
+                current,
+                (settings.adopted_file(year), settings.adopted_manifest(year)),
+            )
+            history = (*history, moved)
+        adoption = _adoption(consolidated, decided, cycle, settings.adopted_file(year).name, history)
+        document = write_action_plan(consolidated, settings.adopted_file(year), adoption=adoption)
+        adoption = dataclasses.replace(adoption, sha256=sha256_of(document))
+        manifest = write_manifest(settings.adopted_manifest(year), adoption)
+    get_run_logger().info("Handlingsplanen %d antagen: %s", year, decided.text)
+    return AdoptResult(adoption, (document, manifest), revised=current)
+
+
+def _adoption(
+    consolidated: Consolidated, decision: Decision, cycle: Cycle, document: str, history: tuple[Any, ...]
+) -> Adoption:
+    departments = tuple(
+        AdoptedDepartment(
+            code=d.code,
+            name=d.name,
+            state=department_state(d.submitted, d.decision_date, d.decision_paragraph),
+            file=d.file,
+            sha256=d.digest,
+            received=d.received,
+            board_decision=(
+                f"{d.decision_date.isoformat()} {d.decision_paragraph}"
+                if d.decided and d.decision_date
+                else None
+            ),
+        )
+        for d in consolidated.departments
+    )
+    return Adoption(cycle.year, decision, cycle.as_of, departments, document, "", history)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ from pipeline.records import LedgerRecord
 from pipeline.text import department_label, display_time, visible
 
 NO_DEADLINE = "enligt Kommunstyrelsens anvisning"
-COORDINATOR_UNKNOWN = "Kommunstyrelsens integrationssamordnare"
 DAYS_BEFORE = (14, 3)
 """Reminders by default: 14 and 3 days before the deadline."""
 DAYS_AFTER = (7,)
@@ -51,7 +49,7 @@ class Year:
             "year": self.year,
             "deadline": self.deadline.isoformat() if self.deadline else NO_DEADLINE,
             "return_to": self.return_to,
-            "coordinator": self.coordinator or COORDINATOR_UNKNOWN,
+            "coordinator_address": self.coordinator or "",
         }
 
 
@@ -67,10 +65,9 @@ def _department(plan: Plan, code: str | None) -> str:
     return department_label(names.get(code or "", ""), code or "") if code else ""
 
 
-def _safe_filename(name: str) -> str:
-    """Returns a file name fit for an attachment: letters, digits, space, dot, dash."""
-    cleaned = re.sub(r"[^\w .-]+", "_", visible(name)).strip(" ._")
-    return cleaned[:120] or "fil"
+def _names(addressee: Addressee) -> tuple[tuple[str, str], ...]:
+    """The representative's name for the To header, when there is both a name and an address."""
+    return ((addressee.email, addressee.name),) if addressee.email and addressee.name else ()
 
 
 # --- templates ------------------------------------------------------------------------------
@@ -113,6 +110,7 @@ def template_letters(
                 subject=subject,
                 text=text,
                 attachments=(Attachment(path.name, data),),
+                names=_names(addressee),
             )
         )
     return letters
@@ -193,6 +191,7 @@ def reminder_letters(
                 cc=addressee.copies,
                 subject=subject,
                 text=text,
+                names=_names(addressee),
             )
         )
     return letters
@@ -250,9 +249,14 @@ def feedback_letter(
     )
     attachments: tuple[Attachment, ...] = ()
     if files.marked is not None and files.marked.is_file():
-        stem = _safe_filename(Path(record.original_name).stem)
-        attachments = (Attachment(f"{stem}_markerad.xlsx", files.marked.read_bytes()),)
+        # Under the name the feedback's text gives it, so the reader finds what it speaks of.
+        attachments = (Attachment(files.marked.name, files.marked.read_bytes()),)
     to, cc = feedback_recipient(record, addressee)
+    own = parse_address(record.email or "")
+    if own is not None and to == (own,):
+        names: tuple[tuple[str, str], ...] = ((own, record.contact),) if record.contact else ()
+    else:
+        names = _names(addressee) if addressee is not None else ()
     return Letter(
         kind="feedback",
         year=record.year or 0,
@@ -264,6 +268,7 @@ def feedback_letter(
         text=text,
         html=html,
         attachments=attachments,
+        names=names,
     )
 
 
@@ -314,6 +319,31 @@ def failure_letter(
         year=year,
         department=None,
         about=_digest(what.encode("utf-8"), *(f.encode("utf-8") for f in failures)),
+        to=(coordinator,),
+        subject=subject,
+        text=text,
+    )
+
+
+def run_failed_letter(
+    coordinator: str, flow: str, run: str, run_id: str, when: str, error: str, log_place: str, year: int
+) -> Letter:
+    """Returns the coordinator's notice that a scheduled run stopped: which flow, when, the
+    error line and where the log is. One per run (its key is the run's id)."""
+    subject, text = render_letter(
+        "korningsfel.txt.j2",
+        flow=flow,
+        run=run,
+        when=when,
+        error=visible(error, line_breaks=True),
+        log_place=log_place,
+        deployment_hint=flow,
+    )
+    return Letter(
+        kind="run_failed",
+        year=year,
+        department=None,
+        about=run_id,
         to=(coordinator,),
         subject=subject,
         text=text,

@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -36,16 +37,18 @@ from pipeline.text import count_phrase
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["templates", "reminder", "feedback", "summary", "failures"]
+Kind = Literal["templates", "reminder", "feedback", "summary", "failures", "run_failed"]
 KIND_LABEL: dict[Kind, str] = {
     "templates": "mallar",
     "reminder": "påminnelser",
     "feedback": "återkoppling",
     "summary": "sammanfattning",
     "failures": "felrapport",
+    "run_failed": "körningsfel",
 }
 Result = Literal["sent", "partial", "failed", "dry_run"]
 
+NO_ADDRESS = "ingen e-postadress i kontaktlistan"
 SENDER_NAME = "Handlingsplan för integrationsplanen"
 """The display name of the From header; the address is HANDLINGSPLAN_MAIL_FROM."""
 DRY_RUN_SENDER = "handlingsplan@example.invalid"
@@ -87,6 +90,8 @@ class Letter:
     cc: tuple[str, ...] = ()
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    names: tuple[tuple[str, str], ...] = ()
+    """(address, display name) for recipients whose name the To and Cc headers show."""
 
     @property
     def key(self) -> str:
@@ -134,9 +139,10 @@ def compose(letter: Letter, sender: Sender, sequence: int, now: dt.datetime) -> 
     """
     message = EmailMessage(policy=email.policy.SMTP)
     message["From"] = formataddr((SENDER_NAME, sender.address))
-    message["To"] = ", ".join(letter.to)
+    names = dict(letter.names)
+    message["To"] = tuple(_named(address, names.get(address, "")) for address in letter.to)
     if letter.cc:
-        message["Cc"] = ", ".join(letter.cc)
+        message["Cc"] = tuple(_named(address, names.get(address, "")) for address in letter.cc)
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
     message["Subject"] = letter.subject
@@ -158,6 +164,21 @@ def compose(letter: Letter, sender: Sender, sequence: int, now: dt.datetime) -> 
             # "=_" cannot occur in base64 or quoted-printable text, so this never collides.
             part.set_boundary(f"=_handlingsplan_{letter.key[:16]}_{number}")
     return message
+
+
+_UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029\"<>]+")
+
+
+def header_name(name: str) -> str:
+    """Returns a display name safe in an address header: no line break, control character,
+    quote or angle bracket survives (a name typed as "Anna\r\nBcc: x" cannot add a header)."""
+    return " ".join(_UNSAFE_IN_NAME.sub(" ", name).split())
+
+
+def _named(address: str, name: str) -> Address:
+    """Returns "Anna Öberg <anna@kalix.se>" as an address object: the header policy quotes and
+    encodes the name as the standard says (RFC 5322, RFC 2047), whatever it holds."""
+    return Address(display_name=header_name(name), addr_spec=address)
 
 
 @functools.cache
@@ -302,7 +323,7 @@ Transport = Callable[[EmailMessage, str, Sequence[str]], Delivered]
 Status = Literal["sent", "partial", "already_sent", "failed", "dry_run", "no_address"]
 SEND_STATUS_LABEL: dict[Status, str] = {
     "sent": "skickat",
-    "partial": "skickat, men inte till alla",
+    "partial": "skickat, ej till alla",
     "already_sent": "redan skickat",
     "failed": "misslyckades",
     "dry_run": "provkörning (.eml)",
@@ -338,24 +359,37 @@ class SendReport:
 
     @property
     def failures(self) -> list[str]:
-        """Returns each failure as "address: answer" (or "SOC: why" for a letter with no address)."""
+        """Returns each failure as "address: answer", or "SOC: ingen e-postadress" for a letter
+        that had nobody to go to."""
         found: list[str] = []
         for outcome in self.outcomes:
             found.extend(f"{address}: {answer}" for address, answer in outcome.refused.items())
             if outcome.error:
                 found.append(f"{', '.join(outcome.recipients) or outcome.letter.label}: {outcome.error}")
+            if outcome.status == "no_address":
+                found.append(f"{outcome.letter.label}: {NO_ADDRESS}")
         return found
 
     def summary_line(self) -> str:
         """Returns the run in one Swedish line: sent / already sent / failed."""
         what = f"Utskick {KIND_LABEL[self.kind]} {self.year}"
         if self.dry_run:
-            return f"{what} (provkörning, inget skickat): {count_phrase(self.count('dry_run'), 'meddelande', 'meddelanden')} skrivna som .eml."
-        failed = self.count("failed", "no_address", "partial")
-        return (
-            f"{what}: {self.count('sent', 'partial')} skickade, {self.count('already_sent')} redan skickade, "
-            f"{failed} misslyckade."
-        )
+            written = count_phrase(self.count("dry_run"), "meddelande skrivet", "meddelanden skrivna")
+            return f"{what} (provkörning, inget skickat): {written} som .eml."
+        partial = self.count("partial")
+        sent = count_phrase(self.count("sent", "partial"), "skickat", "skickade")
+        if partial:
+            sent += f" ({partial} av dem inte till alla mottagare)"
+        already = count_phrase(self.count("already_sent"), "redan skickat", "redan skickade")
+        failed = count_phrase(self.count("failed", "no_address"), "misslyckat", "misslyckade")
+        return f"{what}: {sent}, {already}, {failed}."
+
+    @property
+    def needs_attention(self) -> bool:
+        """True when something could not be delivered (in a dry run: nothing is sent, nothing failed)."""
+        if self.dry_run:
+            return False
+        return bool(self.count("failed", "partial", "no_address"))
 
 
 def deliver(

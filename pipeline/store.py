@@ -629,7 +629,16 @@ class PreviousPlan:
 def previous_plan(settings: Settings, year: int, columns: Sequence[str]) -> PreviousPlan | None:
     """Returns the handlingsplan written for year - 1 (its Åtgärder with `columns` that exist,
     and Berör oss), or None when there is none."""
-    path = settings.action_plan_file(year - 1)
+    return read_action_plan(settings.action_plan_file(year - 1), year - 1, columns)
+
+
+def adopted_plan(settings: Settings, year: int, columns: Sequence[str]) -> PreviousPlan | None:
+    """Returns the year's handlingsplan as KS adopted it (outbox/<år>/antagen), or None."""
+    return read_action_plan(settings.adopted_file(year), year, columns)
+
+
+def read_action_plan(path: Path, year: int, columns: Sequence[str]) -> PreviousPlan | None:
+    """Returns a consolidated handlingsplan's Åtgärder (with `columns` that exist) and Berör oss."""
     if not path.is_file():
         return None
     workbook = CalamineWorkbook.from_path(str(path))
@@ -647,7 +656,7 @@ def previous_plan(settings: Settings, year: int, columns: Sequence[str]) -> Prev
     actions = actions[[col for col in columns if col in actions.columns]]
     if concerns is not None:
         concerns = concerns[[DEPARTMENT, c.GOAL_ID, c.CONCERNS_US]]
-    return PreviousPlan(year - 1, actions, concerns)
+    return PreviousPlan(year, actions, concerns)
 
 
 def _sheet_frame(workbook: CalamineWorkbook, name: str) -> pd.DataFrame | None:

@@ -27,7 +27,7 @@ from tests.processes import clean_env
 
 runner = CliRunner()
 
-COMMANDS = ("templates", "collect", "report", "run", "demo", "serve", "contacts", "send")
+COMMANDS = ("templates", "collect", "report", "run", "demo", "serve", "contacts", "send", "adopt")
 SEND_COMMANDS = ("templates", "reminders", "feedback", "summary")
 
 # What Click, Typer and pydantic say in English; none of it may reach the user.
@@ -143,6 +143,7 @@ OPTION_ERRORS = [
     (["send", "summary", "--year", "2027"], "--to måste anges"),
     (["send", "reminders", "--as-of", "i morgon"], '"i morgon" är inget datum'),
     (["send", "remind"], 'inget kommando som heter "remind". Menade du reminders?'),
+    (["adopt", "--year", "2027"], "--decision måste anges"),
 ]
 
 
@@ -170,6 +171,8 @@ def test_every_default_passes_its_own_check(name: str) -> None:
     )
     if name == "send summary":
         required += ["--to", "ks@kalix.se"]
+    if name == "adopt":
+        required = ["--year", "2027", "--decision", "KS 2027-04-14 § 55"]
     ctx = command.make_context(name, required)
     assert ctx.params.get("year") in (2027, None)
     assert ctx.params.get("workers", None) is None

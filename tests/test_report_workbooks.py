@@ -151,7 +151,7 @@ def _all_values(ws: Any) -> list[Any]:
 
 def test_file_names_and_sheet_order(files: tuple[Path, Path], action_plan: Any, follow_up: Any) -> None:
     assert [p.name for p in files] == [f"handlingsplan_{YEAR}.xlsx", f"uppfoljning_{YEAR}.xlsx"]
-    assert action_plan.sheetnames == ["Åtgärder", "Ansvarsmatris", "Handlingsplan", "Berör oss"]
+    assert action_plan.sheetnames == ["Åtgärder", "Ansvarsmatris", "Handlingsplan", "Förslag", "Berör oss"]
     assert follow_up.sheetnames == FOLLOW_UP_SHEETS
     assert not [p for p in files[0].parent.iterdir() if p.name.startswith(".")]  # no leftover tmp files
 

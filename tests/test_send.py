@@ -143,6 +143,13 @@ def test_templates_reach_each_representative_once(
 
     assert report.count("sent") == 5 and not report.failures and not report.dry_run
     assert "5 skickade, 0 redan skickade, 0 misslyckade" in report.summary_line()
+    names = {m.recipients[0]: str(m.message["To"]) for m in smtp_server.messages}
+    assert names["frida.oberg@kalix.se"] == "Frida Öberg <frida.oberg@kalix.se>"
+    assert re.search(
+        rb"^To: .*=\?utf-8\?.* <frida.oberg@kalix.se>",
+        next(m.data for m in smtp_server.messages if "frida.oberg@kalix.se" in m.recipients),
+        re.MULTILINE,
+    )
     by_code = {}
     for received in smtp_server.messages:
         (code,) = [c for c, (_, address, _) in ADDRESSES.items() if address in received.recipients]
@@ -166,7 +173,10 @@ def test_templates_reach_each_representative_once(
         assert f"Hej {ADDRESSES[code][0]}," in text
         assert f"Sista dag att lämna in: {DEADLINE.isoformat()}." in text
         assert "Varför: Integrationsplan för Kalix kommun (KF 2015-02-09 § 34) ger varje nämnd" in text
-        assert f"Frågor besvaras av {COORDINATOR}." in text
+        assert (
+            f"Svara på det här mejlet, så når ni Kommunstyrelsens integrationssamordnare ({COORDINATOR})."
+            in text
+        )
         assert attachments(message) == {templates[code].name: templates[code].read_bytes()}
 
     again = send_templates_flow(year=YEAR)
@@ -197,7 +207,7 @@ def test_a_refused_recipient_stops_no_one_and_is_sent_on_the_next_run(
 
     assert first.count("sent") == 4 and first.count("failed") == 1
     assert first.failures == ["sofia.ek@kalix.se: 550 5.1.1 Mottagaren finns inte"]
-    assert "4 skickade, 0 redan skickade, 1 misslyckade" in first.summary_line()
+    assert "4 skickade, 0 redan skickade, 1 misslyckat" in first.summary_line()
     (failed,) = [e for e in send_log(home) if e["result"] == "failed"]
     assert failed["department"] == "SOC" and failed["refused"] == {
         "sofia.ek@kalix.se": "550 5.1.1 Mottagaren finns inte"
@@ -237,7 +247,7 @@ def test_a_dry_run_writes_what_would_be_sent(
     for path, message in parsed.items():
         assert isinstance(message, EmailMessage)
         code = path.name.split("_")[1]
-        assert message["To"] == ADDRESSES[code][1]
+        assert message["To"] == f"{ADDRESSES[code][0]} <{ADDRESSES[code][1]}>"
         assert attachments(message) == {templates[code].name: templates[code].read_bytes()}
         assert "Sista dag att lämna in" in body(message)
     # Nothing counts as sent: the real sending sends all five, byte for byte the .eml but the Date.
@@ -323,7 +333,8 @@ def test_feedback_reminders_and_summary_go_where_they_belong(
     # KS's own address is no address: its feedback goes to the representative in kontakter.xlsx.
     assert ks.recipients == ["karl.astrom@kalix.se"] and "avvisad" in str(ks.message["Subject"])
     marked = next((home / "outbox" / str(YEAR) / "aterkoppling").glob("KS_*_markerad.xlsx"))
-    assert attachments(ks.message) == {"handlingsplan KS_markerad.xlsx": marked.read_bytes()}
+    assert attachments(ks.message) == {marked.name: marked.read_bytes()}
+    assert marked.name in body(ks.message, "html")  # the text names the file the recipient has
     assert "Klar" in body(ks.message) and "Klar" in body(ks.message, "html")
 
     # Reminders three days before: everyone but SOC; KS is told what to fix.
@@ -388,9 +399,9 @@ def test_the_commands_say_what_they_did_and_refuse_a_password_in_clear(
     )
     dry = runner.invoke(app, ["send", "templates", "--year", str(YEAR)])
     # No address yet: nothing can go, and the command says why and where to fix it.
-    assert dry.exit_code == 8, dry.output
+    assert dry.exit_code == 0, dry.output  # a dry run sends nothing, so nothing failed
     assert "Provkörning: inget skickades" in dry.stdout
-    assert "ingen adress" in dry.stdout
+    assert "ingen adress" in dry.stdout and "skulle inte nås: SOC: ingen e-postadress" in dry.stderr
 
     monkeypatch.setenv("HANDLINGSPLAN_SMTP_HOST", "smtp.kalix.se")
     monkeypatch.setenv("HANDLINGSPLAN_SMTP_SECURITY", "none")
@@ -480,3 +491,65 @@ def test_a_letter_is_the_same_message_whenever_it_is_made() -> None:
     # Another förvaltning or subject matter is another letter; a new text of the same is not.
     assert Letter(**{**letter.__dict__, "department": "UTB"}).key != letter.key
     assert Letter(**{**letter.__dict__, "text": "Ny text"}).key == letter.key
+
+
+def test_a_name_cannot_add_a_header(
+    plan: Plan, home: Path, smtp_server: TestSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.flows import send_templates_flow
+
+    write_templates(plan, home)
+    contacts = write_contacts(home)
+    wb = openpyxl.load_workbook(contacts)
+    ws = wb.worksheets[0]
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row, 1).value == "SOC":
+            ws.cell(row, 2).value = "Sofia Ek\r\nBcc: inkräktare@example.org"
+    wb.save(contacts)
+    use_server(monkeypatch, smtp_server)
+
+    assert send_templates_flow(year=YEAR).count("sent") == 5
+    (soc,) = [m for m in smtp_server.messages if "sofia.ek@kalix.se" in m.recipients]
+    assert soc.recipients == ["sofia.ek@kalix.se"]
+    head = soc.data.split(b"\r\n\r\n", 1)[0]
+    assert not re.search(rb"^Bcc:", head, re.MULTILINE | re.IGNORECASE)
+    (to,) = soc.message["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("Sofia Ek Bcc: inkräktare@example.org", "sofia.ek@kalix.se")
+    assert all("inkräktare" not in r for m in smtp_server.messages for r in m.recipients)
+
+
+def test_a_failed_scheduled_run_tells_the_coordinator_once(
+    home: Path, smtp_server: TestSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.states import Failed
+
+    from pipeline.errors import MissingInputError
+    from pipeline.flows import notify_failure, send_templates_flow
+
+    use_server(monkeypatch, smtp_server)
+    error = MissingInputError(f"Det finns inga mallar för {YEAR} i outbox/{YEAR}/mallar.")
+    state = Failed(message=f"Flow run encountered an exception: {error}", data=error)
+    parameters = {"outbox": str(home / "outbox"), "year": YEAR}
+    by_hand = FlowRun(flow_id=uuid.uuid4(), name="egen-korning", parameters=parameters)
+    scheduled = FlowRun(
+        flow_id=uuid.uuid4(), deployment_id=uuid.uuid4(), name="gul-katt", parameters=parameters
+    )
+
+    notify_failure(send_templates_flow, by_hand, state)  # a command's run: the error is on the screen
+    assert smtp_server.messages == []
+    notify_failure(send_templates_flow, scheduled, state)
+    notify_failure(send_templates_flow, scheduled, state)  # Prefect may call a hook again: one notice
+
+    (notice,) = smtp_server.messages
+    assert notice.recipients == [COORDINATOR]
+    assert str(notice.message["Subject"]).startswith("Körningen utskick-mallar stoppades")
+    text = body(notice.message)
+    assert "gul-katt" in text and str(error) in text
+    assert str(scheduled.id) in text  # where the log is: the run in Prefect's UI, or the command
+    # Without a working mail server the hook logs, and the run's own failure stands.
+    smtp_server.stop()
+    other = FlowRun(flow_id=uuid.uuid4(), deployment_id=uuid.uuid4(), name="bla-hund", parameters=parameters)
+    notify_failure(send_templates_flow, other, state)

@@ -33,12 +33,13 @@ ALLOWED: dict[str, set[str]] = {
     # the inbox, what is kept, and the pure combination
     "intake": {"config", "errors", "files", "records", "sniff", "text"},
     "store": {"config", "contract", "files", "records", "text"},
-    "combine": {"contract", "plan", "records", "text"},
+    "adoption": {"errors", "files", "records"},
+    "combine": {"adoption", "contract", "plan", "records", "text"},
     # writers
     "markup": {"problems"},
     "feedback": {"config", "contract", "files", "markup", "problems", "text"},
     "template": {"config", "contract", "files", "layout", "plan"},
-    "report": {"combine", "config", "contract", "files", "layout", "plan", "text", "report"},
+    "report": {"adoption", "combine", "config", "contract", "files", "layout", "plan", "text", "report"},
     # example data, deployments, wiring and the command line
     "demo": {"config", "contract", "plan", "template"},
     "smtp": {"config", "errors"},
@@ -48,6 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "letters": {"contacts", "mailing", "plan", "records", "text"},
     "deployments": {"config", "errors"},
     "flows": {
+        "adoption",
         "check",
         "combine",
         "config",

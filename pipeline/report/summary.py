@@ -130,7 +130,8 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
         "plan_name": plan.name,
         "adopted": plan.adopted,
         "submitted_sentence": submitted_sentence(figures.departments_submitted, figures.departments_total),
-        "key_sentences": _key_sentences(figures, reported_delayed, len(plan.goals)),
+        "key_sentences": _decision_sentences(consolidated)
+        + _key_sentences(figures, reported_delayed, len(plan.goals)),
         "key_figures": _key_figures(figures, reported_delayed, len(plan.goals)),
         "status_columns": list(c.STATUSES),
         "status_rows": _status_rows(status_frame),
@@ -188,6 +189,25 @@ def status_counts_in_words(counts: Iterable[tuple[str, int]]) -> str:
     if len(words) < 2:
         return "".join(words)
     return f"{', '.join(words[:-1])} och {words[-1]}"
+
+
+def decided_sentence(consolidated: k.Consolidated) -> str:
+    """Returns "2 av 5 nämnder har beslutat sitt förslag i nämnd." (or "Ingen nämnd har …")."""
+    decided = sum(1 for d in consolidated.departments if d.decided)
+    total = len(consolidated.departments)
+    if decided == 0:
+        return "Ingen nämnd har ännu beslutat sitt förslag; de inlämnade handlingsplanerna är förslag."
+    if decided == total:
+        return f"Alla {total} nämnder har beslutat sina förslag."
+    return f"{decided} av {total} nämnder har beslutat sitt förslag; övriga inlämnade handlingsplaner är förslag."
+
+
+def _decision_sentences(consolidated: k.Consolidated) -> list[str]:
+    """The nämnder's decisions and, once KS has adopted the plan, how far it has moved since."""
+    sentences = [decided_sentence(consolidated)]
+    if consolidated.adopted is not None:
+        sentences.append(consolidated.adopted.sentence())
+    return sentences
 
 
 def _key_sentences(figures: k.Figures, reported_delayed: int, goals_total: int) -> list[str]:
@@ -378,7 +398,12 @@ def _changes(changes: k.Changes | None, consolidated: k.Consolidated) -> dict[st
             "Försvunna åtgärder (fanns förra året, ej avslutade)", tuple(_change_rows(changes.disappeared))
         ),
     )
-    return {"previous_year": changes.previous_year, "lists": lists, "pending": pending_sentence(pending)}
+    return {
+        "previous_year": changes.previous_year,
+        "basis": changes.basis,
+        "lists": lists,
+        "pending": pending_sentence(pending),
+    }
 
 
 def pending_sentence(names: Sequence[str]) -> str:

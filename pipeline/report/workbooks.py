@@ -27,6 +27,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from pipeline import combine as k
 from pipeline import contract as c
+from pipeline.adoption import Adoption
 from pipeline.combine import ACTION_TABLE_COLUMNS, CHANGE_COLUMNS, DEPARTMENT, TOTAL, Consolidated
 from pipeline.config import local_time
 from pipeline.files import atomic_path
@@ -51,6 +52,9 @@ SHEET_DEPARTMENTS = "Förvaltningar"
 SHEET_DEVIATIONS = "Avvikelser"
 SHEET_COSTS = "Ekonomi"
 SHEET_CHANGES = "Förändringar"
+SHEET_PROPOSALS = "Förslag"
+SHEET_ADOPTION = "Antagande"
+SHEET_AGAINST_ADOPTED = "Mot antagen plan"
 
 
 @dataclass(frozen=True)
@@ -94,24 +98,110 @@ DATE_COLUMNS = frozenset({c.START, c.DONE})
 STATUS_COLUMNS = frozenset({c.STATUS, k.BEFORE, k.NOW})
 
 
-def write_action_plan(consolidated: Consolidated, path: Path, *, bulk: bool = True) -> Path:
+def write_action_plan(
+    consolidated: Consolidated, path: Path, *, bulk: bool = True, adoption: Adoption | None = None
+) -> Path:
     """Returns `path`, the consolidated handlingsplan written atomically.
 
     Sheets: Åtgärder (one Excel table, read back next year as last year's actions),
-    Ansvarsmatris, Handlingsplan (print-ready, målområde by målområde) and Berör oss (each
-    förvaltning's answers, read back to pre-fill next year's templates). `bulk=False`
-    writes every cell through xlsxwriter (see `pipeline.report.blocks`): the same bytes.
+    Ansvarsmatris, Handlingsplan (print-ready, målområde by målområde), Förslag (each
+    förvaltning's proposal: ej inlämnad, förslag or beslutad i nämnd) and Berör oss (each
+    förvaltning's answers, read back to pre-fill next year's templates). With `adoption` it is
+    the adopted version: a first sheet Antagande with KS's decision, which the document
+    properties also carry. `bulk=False` writes every cell through xlsxwriter (see
+    `pipeline.report.blocks`): the same bytes.
     """
     title = f"Handlingsplan {consolidated.year}"
+    if adoption is not None:
+        title = f"{title}, antagen {adoption.decision.text}"
     with atomic_path(path) as tmp, _new_book(tmp, consolidated, title, bulk) as book:
         workbook = book.workbook
         fmt = _Formats(workbook)
+        if adoption is not None:
+            _adoption_sheet(workbook.add_worksheet(SHEET_ADOPTION), book, fmt, consolidated, adoption)
+            _adoption_properties(workbook, adoption)
         table = _ActionLists(consolidated.actions)
         _actions_sheet(workbook.add_worksheet(c.SHEET_ACTIONS), book, fmt, consolidated, table)
         _matrix_sheet(workbook.add_worksheet(SHEET_MATRIX), book, fmt, consolidated)
         _plan_sheet(workbook.add_worksheet(SHEET_PLAN), book, fmt, consolidated, table)
+        _proposals_sheet(workbook.add_worksheet(SHEET_PROPOSALS), book, fmt, consolidated)
         _concerns_sheet(workbook.add_worksheet(k.CONCERNS_SHEET), book, fmt, consolidated)
     return path
+
+
+# Handlingsplan: the förvaltningar's proposals, and KS's adoption.
+
+PROPOSAL_HEADERS = ("Kod", DEPARTMENT, "Läge", "Fil", "Mottagen")
+PROPOSAL_WIDTHS = (8, 40, 36, 36, 18)
+
+
+def _proposal_rows(consolidated: Consolidated) -> list[tuple[str, ...]]:
+    return [(d.code, d.name, d.state, d.file or "", local_time(d.received)) for d in consolidated.departments]
+
+
+def _proposals_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated) -> None:
+    _set_widths(ws, PROPOSAL_WIDTHS)
+    ws.hide_gridlines(2)
+    ws.write_string(0, 0, f"Förvaltningarnas förslag till handlingsplan {consolidated.year}", fmt.title)
+    ws.set_row(0, 24)
+    decided = sum(1 for d in consolidated.departments if d.decided)
+    note = (
+        f"{decided} av {len(consolidated.departments)} nämnder har beslutat sitt förslag. Läget är "
+        "ej inlämnad, förslag (inte beslutat i nämnd) eller beslutad i nämnd med datum och paragraf."
+    )
+    _merged_text(ws, 1, 0, len(PROPOSAL_WIDTHS) - 1, note, fmt.subtitle_wrap)
+    ws.set_row(1, row_height([(note, sum(PROPOSAL_WIDTHS))]))
+    _section(
+        ws,
+        book,
+        fmt,
+        3,
+        "Förslag per förvaltning",
+        [_Column(h) for h in PROPOSAL_HEADERS],
+        _proposal_rows(consolidated),
+        PROPOSAL_WIDTHS,
+    )
+    _print_setup(ws, consolidated)
+
+
+def _adoption_sheet(
+    ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated, adoption: Adoption
+) -> None:
+    _set_widths(ws, PROPOSAL_WIDTHS)
+    ws.hide_gridlines(2)
+    last = len(PROPOSAL_WIDTHS) - 1
+    place = consolidated.plan.municipality or consolidated.plan.name
+    ws.write_string(0, 0, f"Handlingsplan {consolidated.year} – {place}", fmt.title)
+    ws.set_row(0, 24)
+    lines = [
+        f"Antagen av Kommunstyrelsen: {adoption.decision.text}.",
+        f"Förvaltningarnas förslag sammanställda per {adoption.as_of.isoformat()}, enligt {consolidated.plan.name} "
+        f"({consolidated.plan.adopted}).",
+        adoption.note(),
+    ]
+    row = 2
+    for line in lines:
+        _merged_text(ws, row, 0, last, line, fmt.subtitle_wrap)
+        ws.set_row(row, row_height([(line, sum(PROPOSAL_WIDTHS))]))
+        row += 1
+    _section(
+        ws,
+        book,
+        fmt,
+        row + 1,
+        "Förslagen som antogs",
+        [_Column(h) for h in PROPOSAL_HEADERS],
+        _proposal_rows(consolidated),
+        PROPOSAL_WIDTHS,
+    )
+    _print_setup(ws, consolidated)
+
+
+def _adoption_properties(workbook: Workbook, adoption: Adoption) -> None:
+    """The decision in the document's own properties, where a diarium's import reads it."""
+    workbook.set_custom_property("handlingsplan_beslut", adoption.decision.text)
+    workbook.set_custom_property("handlingsplan_beslutsdatum", adoption.decision.date.isoformat())
+    workbook.set_custom_property("handlingsplan_ar", str(adoption.year))
 
 
 def write_follow_up(consolidated: Consolidated, path: Path, *, bulk: bool = True) -> Path:
@@ -122,6 +212,7 @@ def write_follow_up(consolidated: Consolidated, path: Path, *, bulk: bool = True
     writes every cell through xlsxwriter (see `pipeline.report.blocks`): the same bytes.
     """
     title = f"Uppföljning av handlingsplanen {consolidated.year}"
+    # Sheets: … and, once KS has adopted the plan, Mot antagen plan.
     with atomic_path(path) as tmp, _new_book(tmp, consolidated, title, bulk) as book:
         workbook = book.workbook
         fmt = _Formats(workbook)
@@ -137,6 +228,9 @@ def write_follow_up(consolidated: Consolidated, path: Path, *, bulk: bool = True
         if consolidated.changes is not None:
             changes = workbook.add_worksheet(SHEET_CHANGES)
             _changes_sheet(changes, book, fmt, consolidated, consolidated.changes)
+        if consolidated.adopted is not None:
+            against = workbook.add_worksheet(SHEET_AGAINST_ADOPTED)
+            _against_adopted_sheet(against, book, fmt, consolidated, consolidated.adopted)
     return path
 
 
@@ -867,6 +961,7 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
         "Kod",
         DEPARTMENT,
         "Inlämnad",
+        "Beslut i nämnd",
         "Fil",
         "Mottagen",
         "Kontrollsumma",
@@ -880,12 +975,12 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
     widths = [
         fit_width([word], width, bold=True, button=True)
         for name, width in zip(
-            headers, [6, 26, 9, 24, 16, 14, 16, 24, 9, *[11] * len(c.STATUSES), 13], strict=True
+            headers, [6, 26, 9, 30, 24, 16, 14, 16, 24, 9, *[11] * len(c.STATUSES), 13], strict=True
         )
         for word in [max(name.split(), key=len)]
     ]
     _set_widths(ws, widths)
-    for col, (name, status) in enumerate(zip(headers, ["", *[""] * 8, *c.STATUSES, ""], strict=True)):
+    for col, (name, status) in enumerate(zip(headers, ["", *[""] * 9, *c.STATUSES, ""], strict=True)):
         ws.write_string(0, col, name, fmt.for_status_header(status))
     ws.set_row(0, max(row_height([(name, width - 2.5)]) for name, width in zip(headers, widths, strict=True)))
     _, by_department = _status_counts(consolidated)
@@ -900,6 +995,7 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
             [c.YES if d.submitted else c.NO for d in departments],
             [fmt.text if d.submitted else fmt.status[c.DELAYED] for d in departments],
         ),
+        (_texts([d.state if d.submitted else "" for d in departments]), fmt.wrap),
         (_texts([d.file for d in departments]), fmt.wrap),
         (_texts([local_time(d.received) for d in departments]), fmt.text),
         (_texts([(d.digest or "")[:12] for d in departments]), fmt.text),
@@ -911,7 +1007,10 @@ def _departments_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidat
         ),
         (_texts([d.plan_version for d in departments]), fmt.text),
     ]
-    heights = [row_height([(d.name, widths[1]), (d.file or "", widths[3])]) for d in departments]
+    heights = [
+        row_height([(d.name, widths[1]), (d.state, widths[3]), (d.file or "", widths[4])])
+        for d in departments
+    ]
     after = book.write_columns(ws, 1, columns, heights)
     ws.freeze_panes(1, 2)
     ws.autofilter(0, 0, max(len(consolidated.departments), 1), len(headers) - 1)
@@ -1199,7 +1298,7 @@ def _changes_sheet(
 ) -> None:
     _set_widths(ws, CHANGE_WIDTHS)
     ws.hide_gridlines(2)
-    ws.write_string(0, 0, f"Förändringar jämfört med handlingsplanen {changes.previous_year}", fmt.title)
+    ws.write_string(0, 0, f"Förändringar jämfört med {changes.basis}", fmt.title)
     ws.set_row(0, 24)
     ws.write_string(1, 0, "Jämförelsen görs på Åtgärds-ID.", fmt.subtitle)
     columns = [_Column(name, kind="status" if name in STATUS_COLUMNS else "text") for name in CHANGE_COLUMNS]
@@ -1223,4 +1322,37 @@ def _changes_sheet(
         row = _section(
             ws, book, fmt, row, heading, columns, frame[list(CHANGE_COLUMNS)].values.tolist(), CHANGE_WIDTHS
         )
+    _print_setup(ws, consolidated)
+
+
+# Follow-up: Mot antagen plan.
+
+AGAINST_ADOPTED_WIDTHS = (16, 10, 12, 14, 40, 40)
+
+
+def _against_adopted_sheet(
+    ws: Worksheet, book: TableBook, fmt: _Formats, consolidated: Consolidated, against: k.AgainstAdopted
+) -> None:
+    _set_widths(ws, AGAINST_ADOPTED_WIDTHS)
+    ws.hide_gridlines(2)
+    last = len(AGAINST_ADOPTED_WIDTHS) - 1
+    ws.write_string(0, 0, f"Mot antagen plan ({against.decision})", fmt.title)
+    ws.set_row(0, 24)
+    note = (
+        f"{against.sentence()} Jämförelsen görs på Åtgärds-ID mot den handlingsplan som antogs. "
+        "Status och Utfall är uppföljningen själv och räknas inte som avvikelser."
+    )
+    _merged_text(ws, 1, 0, last, note, fmt.subtitle_wrap)
+    ws.set_row(1, row_height([(note, sum(AGAINST_ADOPTED_WIDTHS))]))
+    rows = against.deviations[list(k.DEVIATION_COLUMNS)].values.tolist()
+    _section(
+        ws,
+        book,
+        fmt,
+        3,
+        f"Avvikelser från den antagna planen ({count_phrase(len(rows), 'rad', 'rader')})",
+        [_Column(name) for name in k.DEVIATION_COLUMNS],
+        rows,
+        AGAINST_ADOPTED_WIDTHS,
+    )
     _print_setup(ws, consolidated)
