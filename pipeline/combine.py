@@ -393,6 +393,8 @@ def combine_submissions(
             adopted.actions, consolidated.actions, adopted.decision, adopted.since
         )
         consolidated = replace(consolidated, adopted=measured)
+    if consolidated.changes is not None and previous_adopted:
+        consolidated = replace(consolidated, changes=replace(consolidated.changes, adopted=previous_adopted))
     in_force_digests = {record.digest for record, _ in in_force.values()}
     open_digests = {r.digest for r in still_open}
     handed = tuple(

@@ -690,8 +690,17 @@ def _templates(
 ) -> list[Path]:
     """Writes the year's templates, pre-filled from last year's handlingsplan where it exists."""
     previous = store.previous_plan(settings, cycle.year, ACTION_TABLE_COLUMNS)
+    last_adoption = read_manifest(settings.adopted_manifest(cycle.year - 1))
+    carried_from = f"handlingsplanen {cycle.year - 1}"
+    if last_adoption is not None:
+        # The carried actions are last year's plan as last followed up; readers know it by its adoption.
+        carried_from += f" (antagen {last_adoption.decision.text}, med status från uppföljningen)"
     base = template_stage.TemplateOptions(
-        year=cycle.year, deadline=cycle.deadline, return_to=return_to, prepared_rows=settings.prepared_rows
+        year=cycle.year,
+        deadline=cycle.deadline,
+        return_to=return_to,
+        prepared_rows=settings.prepared_rows,
+        carried_from=carried_from,
     )
     options = template_stage.carried_over(
         plan,

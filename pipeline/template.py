@@ -164,6 +164,8 @@ class TemplateOptions:
     prepared_rows: int = 200
     validated_rows: int = 1000
     carried_actions: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    carried_from: str = ""
+    """What the carried actions come from, e.g. "handlingsplanen 2027, antagen KS 2027-04-14 § 55"."""
     concerns: Mapping[str, str] = field(default_factory=dict)
     contact: str = ""
     """The contact person written into the Instruktioner sheet, e.g. last year's."""
@@ -425,9 +427,10 @@ def _instructions_sheet(
         "kolumnrubrikerna.",
     )
     if options.carried_actions:
+        source = f" i {options.carried_from}" if options.carried_from else " förra året"
         line(
             "Från förra året",
-            "Åtgärder som inte var genomförda eller avbrutna förra året står redan i bladet "
+            f"Åtgärder som inte var genomförda eller avbrutna{source} står redan i bladet "
             "Åtgärder med sitt Åtgärds-ID. Uppdatera deras status och lägg till nya åtgärder.",
         )
 

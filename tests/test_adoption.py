@@ -207,3 +207,31 @@ def test_a_decision_must_name_its_day_and_paragraph(text: str) -> None:
 
     with pytest.raises(InvalidInputError, match="KS 2027-04-14 § 55"):
         Decision.parse(text)
+
+
+def test_next_year_names_the_adopted_plan(plan: Plan, settings: Settings) -> None:
+    from pipeline.flows import adopt_flow, templates_flow
+
+    hand_in(plan, settings, "SOC", SOC_FIRST, "soc.xlsx", decided=True)
+    running.collect(settings, YEAR, dt.date(YEAR, 4, 1))
+    adopt_flow(year=YEAR, decision=DECISION, outbox=settings.outbox)
+    running.report(settings, YEAR, dt.date(YEAR, 9, 30))
+
+    # Next year's template carries SOC's open actions and says which plan they come from.
+    (soc,) = [p for p in templates_flow(year=YEAR + 1, outbox=settings.outbox) if p.stem.endswith("SOC")]
+    texts = [str(v) for row in sheet_rows(soc, c.SHEET_INSTRUCTIONS) for v in row if v]
+    assert any(
+        f"handlingsplanen {YEAR} (antagen {DECISION}, med status från uppföljningen)" in t for t in texts
+    )
+
+    # And next year's comparison is with the adopted version, named so.
+    template = soc
+    target = settings.inbox / "soc 2028.xlsx"
+    fill_workbook(template, target, concerns={"1.3": "Ja"})
+    past = dt.datetime(YEAR, 11, 25, tzinfo=dt.UTC).timestamp()
+    os.utime(target, (past, past))
+    running.collect(settings, YEAR + 1, dt.date(YEAR + 1, 3, 1))
+    report = running.report(settings, YEAR + 1, dt.date(YEAR + 1, 3, 1))
+    assert report.consolidated.changes.basis == f"den antagna handlingsplanen {YEAR} ({DECISION})"
+    title = sheet_rows(settings.follow_up_file(YEAR + 1), "Förändringar")[0][0]
+    assert title == f"Förändringar jämfört med den antagna handlingsplanen {YEAR} ({DECISION})"
