@@ -754,3 +754,46 @@ def test_unattributed_rejections_only_on_the_departments_sheet(plan: Plan, tmp_p
     )
     assert "ks.xlsx" in _all_values(wb["Avvikelser"])
     assert "Avvisade filer utan känd förvaltning (1 fil)" in _all_values(wb["Förvaltningar"])
+
+
+# Accessibility (issue 21): charts with alternative text, headers a screen reader can find.
+
+
+def test_every_chart_has_alternative_text_with_its_numbers(
+    files: tuple[Path, Path], result: Consolidated
+) -> None:
+    with zipfile.ZipFile(files[1]) as book:
+        drawings = [n for n in book.namelist() if n.startswith("xl/drawings/drawing") and n.endswith(".xml")]
+        frames = [
+            element
+            for name in drawings
+            for element in ET.fromstring(book.read(name)).iter()
+            if element.tag.endswith("}cNvPr")
+        ]
+    assert len(frames) == 2
+    texts = [frame.get("descr") or "" for frame in frames]
+    assert all(t.startswith("Staplat stapeldiagram, åtgärder per") for t in texts), texts
+    from pipeline.combine import status_by_department
+
+    counts = status_by_department(result)
+    soc = int(counts.loc["SOC", "Totalt"])
+    assert any(f"SOC: {soc} åtgärd" in t for t in texts), texts
+
+
+def test_header_rows_are_headers_for_a_screen_reader_and_the_printer(
+    action_plan: Any, follow_up: Any
+) -> None:
+    # An Excel table names its header row; a sheet with one plain table repeats its header on
+    # every printed page (print titles), which is also how screen readers find it.
+    for book in (action_plan, follow_up):
+        for ws in book.worksheets:
+            if ws.title in (
+                "Översikt",
+                "Avvikelser",
+                "Förändringar",
+                "Handlingsplan",
+                "Ansvarsmatris",
+                "Ekonomi",
+            ):
+                continue  # several small tables or a layout: their headers are bold header cells
+            assert ws.tables or ws.print_title_rows, ws.title

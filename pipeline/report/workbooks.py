@@ -161,7 +161,7 @@ def _proposals_sheet(ws: Worksheet, book: TableBook, fmt: _Formats, consolidated
         _proposal_rows(consolidated),
         PROPOSAL_WIDTHS,
     )
-    _print_setup(ws, consolidated)
+    _print_setup(ws, consolidated, repeat_row=4)  # the table's header row, on every page
 
 
 def _adoption_sheet(
@@ -915,10 +915,31 @@ def _overview_sheet(
         ranges.department_rows,
         ranges.department_max,
     )
-    ws.insert_chart(chart_row, 0, area_chart, {"x_offset": 5, "y_offset": 5})
+    by_area, by_department = _status_counts(consolidated)
+    # Alternative text: what a screen reader says instead of the picture, numbers included.
+    area_text = chart_description(f"Åtgärder per målområde och {REPORTED.lower()}", by_area)
+    department_text = chart_description(f"Åtgärder per förvaltning och {REPORTED.lower()}", by_department)
+    ws.insert_chart(chart_row, 0, area_chart, {"x_offset": 5, "y_offset": 5, "description": area_text})
     second_row = chart_row + 22
-    ws.insert_chart(second_row, 0, department_chart, {"x_offset": 5, "y_offset": 5})
+    ws.insert_chart(
+        second_row, 0, department_chart, {"x_offset": 5, "y_offset": 5, "description": department_text}
+    )
     _print_setup(ws, consolidated, breaks=[second_row])
+
+
+def chart_description(title: str, counts: pd.DataFrame) -> str:
+    """Returns a status chart's alternative text: what it shows and each bar's numbers, e.g.
+    "Stapeldiagram: … 1 Arbete och introduktion: 4 åtgärder (Pågår 3, Genomförd 1). …"."""
+    bars = []
+    for label, row in counts.drop(index=TOTAL, errors="ignore").iterrows():
+        total = int(row.get(TOTAL, row.sum()))
+        parts = ", ".join(f"{status} {int(row[status])}" for status in c.STATUSES if int(row.get(status, 0)))
+        bars.append(
+            f"{label}: {count_phrase(total, 'åtgärd', 'åtgärder')}" + (f" ({parts})" if parts else "")
+        )
+    return (
+        f"Staplat stapeldiagram, {title.lower()}. " + ". ".join(bars) + ". Siffrorna finns i bladet Status."
+    )
 
 
 def _status_chart(wb: Workbook, title: str, axis: str, rows: tuple[int, int], highest: int) -> Any:
@@ -1355,4 +1376,4 @@ def _against_adopted_sheet(
         rows,
         AGAINST_ADOPTED_WIDTHS,
     )
-    _print_setup(ws, consolidated)
+    _print_setup(ws, consolidated, repeat_row=4 if rows else None)
