@@ -25,6 +25,7 @@ from typing import Any
 from pipeline.errors import InvalidInputError
 from pipeline.files import fsync_folder, write_text_atomic
 from pipeline.records import BOARD_DECIDED, NOT_SUBMITTED, PROPOSAL, board_decision_label
+from pipeline.text import listing
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,14 @@ class Adoption:
         drafts = [d.code for d in self.departments if d.state == PROPOSAL]
         parts = []
         if missing:
-            parts.append(f"{', '.join(missing)} hade inte lämnat in någon handlingsplan")
+            parts.append(f"hade {listing(missing)} inte lämnat in någon handlingsplan")
         if drafts:
             what = "förslagen" if len(drafts) > 1 else "förslaget"
             decided = "beslutade" if len(drafts) > 1 else "beslutat"
-            parts.append(f"{what} från {', '.join(drafts)} var inte {decided} i nämnd")
+            parts.append(f"{what} från {listing(drafts)} var inte {decided} i nämnd")
         if not parts:
             return "Alla förvaltningars förslag var beslutade i nämnd när planen antogs."
-        return "När planen antogs " + " och ".join(parts) + ". Kommunstyrelsen antog planen ändå."
+        return f"När planen antogs {', och '.join(parts)}. Kommunstyrelsen antog planen ändå."
 
 
 def department_state(submitted: bool, decision_date: dt.date | None, paragraph: str | None) -> str:

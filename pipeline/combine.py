@@ -20,7 +20,7 @@ from pipeline import contract as c
 from pipeline.adoption import department_state, state_label
 from pipeline.plan import Goal, Plan
 from pipeline.records import BOARD_DECIDED, CleanData, GoalAnswers, LedgerRecord, Records
-from pipeline.text import count_phrase
+from pipeline.text import count_phrase, listing
 
 DEPARTMENT = c.DEPARTMENT
 AREA = "Målområde"
@@ -169,7 +169,7 @@ class AgainstAdopted:
         first, *rest = parts
         said = [f"{count_phrase(first[0], 'åtgärd', 'åtgärder')} har {first[1]}"]
         said += [f"{number} har {verb}" for number, verb in rest]
-        listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " och " + said[-1]
+        listed = listing(said)
         return f"{listed} {self.since}."
 
 

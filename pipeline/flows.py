@@ -92,7 +92,13 @@ from pipeline.mailing import (
 from pipeline.plan import Plan, archive_plan, load_plan
 from pipeline.problems import ERROR, problem
 from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
-from pipeline.report import write_action_plan, write_follow_up, write_reports, write_summary
+from pipeline.report import (
+    pdf_unavailable,
+    write_action_plan,
+    write_follow_up,
+    write_reports,
+    write_summary_files,
+)
 from pipeline.smtp import Mailer
 from pipeline.text import count_phrase, display_time, visible
 
@@ -667,8 +673,8 @@ def _report(
             {"writer": write_action_plan, "targets": (settings.action_plan_file(year),)},
             {"writer": write_follow_up, "targets": (settings.follow_up_file(year),)},
             {
-                "writer": write_summary,
-                "targets": (settings.summary_file(year, ".html"), settings.summary_file(year, ".md")),
+                "writer": write_summary_files,
+                "targets": tuple(settings.summary_file(year, suffix) for suffix in (".html", ".md", ".pdf")),
             },
         ]
         written = list(
@@ -680,6 +686,9 @@ def _report(
     else:
         shared: Any = quote(consolidated)  # Prefect need not walk the tables looking for futures
         paths = write_reports_task(shared, settings)
+    missing_pdf = pdf_unavailable()  # the summary's PDF needs WeasyPrint and Pango: say what to install
+    if missing_pdf is not None:
+        notes = (*notes, missing_pdf)
     result = ReportResult(year=cycle.year, paths=tuple(paths), consolidated=consolidated, notes=notes)
     _publish_report(result)
     return result

@@ -48,6 +48,13 @@ def count_phrase(number: int, singular: str, plural: str) -> str:
     return f"{number} {singular if number == 1 else plural}"
 
 
+def listing(items: list[str] | tuple[str, ...]) -> str:
+    """Returns items as Swedish lists them: "KS", "KS och SBF", "FoK, SOC och UTB"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " och " + items[-1]
+
+
 def percent(share: float) -> str:
     """Returns a share 0–1 as a whole Swedish percentage: 0.1667 → "17 %" (no-break space)."""
     return f"{round(share * 100)}{PERCENT_SPACE}%"

@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     # the inbox, what is kept, and the pure combination
     "intake": {"config", "errors", "files", "records", "sniff", "text"},
     "store": {"config", "contract", "files", "records", "text"},
-    "adoption": {"errors", "files", "records"},
+    "adoption": {"errors", "files", "records", "text"},
     "combine": {"adoption", "contract", "plan", "records", "text"},
     # writers
     "markup": {"problems"},

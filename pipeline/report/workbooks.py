@@ -180,9 +180,10 @@ def _adoption_sheet(
         adoption.note(),
     ]
     row = 2
-    for line in lines:
-        _merged_text(ws, row, 0, last, line, fmt.subtitle_wrap)
-        ws.set_row(row, row_height([(line, sum(PROPOSAL_WIDTHS))]))
+    for number, line in enumerate(lines):
+        # The decision first and as a heading: it is what the diarium files the document under.
+        _merged_text(ws, row, 0, last, line, fmt.heading if number == 0 else fmt.subtitle_wrap)
+        ws.set_row(row, 20 if number == 0 else row_height([(line, sum(PROPOSAL_WIDTHS))]))
         row += 1
     _section(
         ws,
