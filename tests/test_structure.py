@@ -90,7 +90,17 @@ ALLOWED: dict[str, set[str]] = {
 
 ENGINE_MODULES = ("prefect", "prefect_dask", "dask", "distributed", "concurrent", "multiprocessing")
 WIRING = {"flows", "deployments", "isolate"}
-DEPENDENCIES = ("xlsxwriter", "openpyxl", "prefect", "pandas", "pandera", "python_calamine", "numpy", "typer")
+DEPENDENCIES = (
+    "xlsxwriter",
+    "openpyxl",
+    "prefect",
+    "pandas",
+    "pandera",
+    "python_calamine",
+    "numpy",
+    "typer",
+    "weasyprint",
+)
 
 
 def _modules() -> dict[str, list[Path]]:
