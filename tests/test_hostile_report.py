@@ -173,7 +173,7 @@ def test_bidi_and_zero_width_characters_are_shown_visibly_in_every_output(plan: 
     )
     result = replace(_combine(plan, {"SOC": actions}), rejections=(rejected,))
     paths = write_reports(result, Settings(outbox=tmp_path))
-    html, markdown = (path.read_text(encoding="utf-8") for path in paths[2:])
+    html, markdown = (path.read_text(encoding="utf-8") for path in paths[2:4])
     for text in (html, markdown):
         assert not set(HIDDEN + "\u202c") & set(text)
     escape = r"Godkänd \u202eexcel.exe\u202c av KS"
@@ -237,7 +237,7 @@ WARNING = (
 
 
 def test_actions_of_a_dropped_goal_stay_visible_with_a_warning(dropped_paths: tuple[Path, ...]) -> None:
-    action_plan, follow_up, html, markdown = dropped_paths
+    action_plan, follow_up, html, markdown, _pdf = dropped_paths
     shown = _values(openpyxl.load_workbook(action_plan)["Handlingsplan"])
     assert DROPPED_GOALS in shown and WARNING in shown
     assert {"Kvinnors svenska", "Studiecirkel", "Föreningsguide"} <= set(shown)

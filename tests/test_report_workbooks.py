@@ -164,6 +164,7 @@ def test_reports_are_written_where_settings_names_them(result: Consolidated, tmp
         settings.follow_up_file(YEAR),
         settings.summary_file(YEAR, ".html"),
         settings.summary_file(YEAR, ".md"),
+        settings.summary_file(YEAR, ".pdf"),
     )
     assert sorted(settings.year_dir(YEAR).iterdir()) == sorted(paths)  # nothing else, no temporary files
 
