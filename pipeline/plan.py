@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -75,6 +76,11 @@ class Plan:
     eu_principles: tuple[str, ...]
     version: str
     source: Mapping[str, Any]
+
+    @functools.cached_property
+    def archived_text(self) -> str:
+        """Returns the YAML kept by `archive_plan`: the plan's data as it was read, keys in order."""
+        return yaml.safe_dump(dict(self.source), allow_unicode=True, sort_keys=False, width=100)
 
     @property
     def goals(self) -> tuple[Goal, ...]:
@@ -187,7 +193,14 @@ def parse_plan(text: str, source: str = "planen") -> Plan:
     """Returns the plan in YAML `text`, checked; raises PlanError naming the key at fault.
 
     A text over MAX_PLAN_BYTES, YAML aliases and deeper nesting than MAX_PLAN_DEPTH are refused.
+    The same text is parsed once per process (every flow of a run reads the plan file): the
+    Plan returned is shared and, like its frozen fields, never changed.
     """
+    return _parse_plan(text, source)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_plan(text: str, source: str) -> Plan:
     if len(text) > MAX_PLAN_BYTES or len(text.encode("utf-8")) > MAX_PLAN_BYTES:
         raise _too_large(source)
     loader = _PlanLoader(text)
@@ -331,8 +344,7 @@ def archive_plan(plan: Plan, plans_dir: Path) -> Path:
     """
     target = plans_dir / f"{plan.version}.yaml"
     if not target.exists():
-        text = yaml.safe_dump(dict(plan.source), allow_unicode=True, sort_keys=False, width=100)
-        write_text_atomic(target, text)
+        write_text_atomic(target, plan.archived_text)
     return target
 
 
