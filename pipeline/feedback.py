@@ -135,6 +135,13 @@ class _Section:
     heading: str
     rows: tuple[_Row, ...]
 
+    @property
+    def caption(self) -> str:
+        """The section's table caption: where its problems are."""
+        if self.heading == WHOLE_FILE:
+            return "Fel och varningar som gäller hela filen"
+        return f"Fel och varningar på bladet {self.heading}"
+
 
 def write_feedback(submission: FeedbackInput, paths: FeedbackPaths) -> WrittenFeedback:
     """Returns the feedback files written for one submission, at `paths`.

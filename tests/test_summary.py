@@ -79,9 +79,11 @@ def test_key_facts_in_both(written: tuple[str, str], example: k.Consolidated) ->
         assert "17\u00a0%" in text and "17 %" not in text and "17%" not in text
         for overdue_id in ("SOC-2027-002", "UTB-2027-006"):
             assert overdue_id in text
-        missing = text.split("Förvaltningar som inte har lämnat in", 1)[1].split("Avvisade inlämningar", 1)[0]
+        # the last mention is the section's heading (the HTML's contents list names it first)
+        after_heading = text.rsplit("Förvaltningar som inte har lämnat in", 1)[1]
+        missing = after_heading.split("Avvisade inlämningar", 1)[0]
         assert "Samhällsbyggnadsförvaltningen" in missing and "Kommunstyrelsen" in missing
-        rejected = text.split("Avvisade inlämningar", 1)[1]
+        rejected = text.rsplit("Avvisade inlämningar", 1)[1]
         assert "KS handlingsplan 2027.xlsx" in rejected
         assert "Förändringar sedan" not in text
     html, markdown = written
@@ -159,7 +161,8 @@ def test_user_text_is_escaped(plan: Plan, tmp_path: Path) -> None:
     html, markdown = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
     assert "&lt;script&gt;" in html and "<script" not in html
     assert "[klicka](http://evil.example) | x" in html  # plain text in HTML, never a link
-    assert "<a " not in html and "&lt;img src=x&gt;" in html and "<img" not in html
+    assert not re.search(r'<a (?!href="#[a-z-]+">)', html)  # the only links: the page's own contents
+    assert "&lt;img src=x&gt;" in html and "<img" not in html
     assert "\\<script\\>" in markdown and "<script>" not in markdown
     assert not re.search(r"(?<!\\)\]\(http", markdown)  # every "](" of a link is escaped
     assert "\\[klicka\\](http://evil.example) \\| x" in markdown
@@ -238,9 +241,14 @@ def test_charts_escape_labels_and_are_accessible(example: k.Consolidated) -> Non
     bars = status_bars_svg(frame)
     assert "&lt;Boende&gt; &amp; &quot;x&quot;" in bars and "<Boende>" not in bars
     heat = matrix_heatmap_svg(k.responsibility_matrix(example), example.plan)
-    for svg in (bars, heat):
-        assert svg.startswith("<svg") and 'role="img"' in svg and "<title>" in svg and "viewBox=" in svg
+    for svg, name in ((bars, "statusdiagram"), (heat, "matrisdiagram")):
+        assert svg.startswith("<svg") and 'role="img"' in svg and "viewBox=" in svg
+        assert f'aria-labelledby="{name}-titel"' in svg and f'<title id="{name}-titel">' in svg
     assert status_bars_svg(frame) == bars  # deterministic
+    described = status_bars_svg(frame, chart_id="a", description="Totalt <5> åtgärder.")
+    assert 'aria-describedby="a-beskrivning"' in described
+    assert '<desc id="a-beskrivning">Totalt &lt;5&gt; åtgärder.</desc>' in described
+    assert 'id="a-randig"' in described and "statusdiagram" not in described  # ids unique per chart
 
 
 # Hand-made consolidated plans.

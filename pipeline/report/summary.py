@@ -21,6 +21,7 @@ from pipeline import combine as k
 from pipeline import contract as c
 from pipeline.config import jinja_templates_dir
 from pipeline.files import write_text_atomic
+from pipeline.plan import Plan
 from pipeline.report.charts import matrix_heatmap_svg, status_bars_svg
 from pipeline.text import (
     count_phrase,
@@ -122,6 +123,7 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
     status_frame = k.status_by_area(consolidated)
     matrix = k.responsibility_matrix(consolidated)
     reported_delayed = int(status_frame[c.DELAYED].loc[k.TOTAL])
+    matrix_groups = _matrix_groups(matrix, plan)
     return {
         "title": f"Sammanfattning: handlingsplan för integration {consolidated.year}",
         "year": consolidated.year,
@@ -135,7 +137,9 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
         "key_figures": _key_figures(figures, reported_delayed, len(plan.goals)),
         "status_columns": list(c.STATUSES),
         "status_rows": _status_rows(status_frame),
-        "status_chart": Markup(status_bars_svg(status_frame)),  # built escaped
+        "status_chart": Markup(  # built escaped
+            status_bars_svg(status_frame, description=_status_description(status_frame))
+        ),
         "areas": _area_sections(consolidated),
         "dropped": _dropped(consolidated),
         "missing": _missing(consolidated),
@@ -143,8 +147,15 @@ def summary_context(consolidated: k.Consolidated) -> dict[str, object]:
         "department_codes": list(plan.department_codes),
         "department_names": [(d.code, d.name) for d in plan.departments],
         "overdue_heading": OVERDUE,
-        "matrix_chart": Markup(matrix_heatmap_svg(matrix, plan)),
+        "matrix_chart": Markup(
+            matrix_heatmap_svg(
+                matrix,
+                plan,
+                description=_matrix_description(matrix, bool(matrix_groups)),
+            )
+        ),
         "matrix_rows": _matrix_rows(matrix),
+        "matrix_groups": matrix_groups,
         "changes": _changes(consolidated.changes, consolidated),
     }
 
@@ -369,6 +380,10 @@ def first_sentence(text: str) -> str:
     return text
 
 
+EMPTY_CELL = "–"
+"""A matrix cell without actions and without a Ja answer, as the tables write it."""
+
+
 def _matrix_rows(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """Returns per delmål the matrix cells as text: "2", "1 (Ja)", "0 (Ja)" or "–".
 
@@ -380,9 +395,63 @@ def _matrix_rows(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
         cells = []
         for answer, actions in pairs:
             marked = " (Ja)" if answer == c.YES else ""
-            cells.append(f"{actions}{marked}" if actions or marked else "–")
+            cells.append(f"{actions}{marked}" if actions or marked else EMPTY_CELL)
         rows.append((str(goal_id), cells))
     return rows
+
+
+@dataclass(frozen=True)
+class MatrixGroup:
+    """One målområde in the responsibility matrix's table: its label and its delmål's rows."""
+
+    label: str
+    rows: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _matrix_groups(frame: pd.DataFrame, plan: Plan) -> list[MatrixGroup]:
+    """Returns the responsibility matrix as the HTML table shows it: per målområde (as in the
+    chart, delmål the plan dropped last), the delmål where some förvaltning has an action or
+    answered Ja, each with its cells as text (`_matrix_rows`). Empty rows and groups are left
+    out: the chart shows them blank, and the målområde's section names its delmål without action.
+    """
+    rows = {goal_id: tuple(cells) for goal_id, cells in _matrix_rows(frame)}
+    groups = [(area.label, [g.id for g in area.goals]) for area in plan.goal_areas]
+    in_plan = {g.id for g in plan.goals}
+    groups.append((k.DROPPED_GOALS, [goal_id for goal_id in rows if goal_id not in in_plan]))
+    shown = []
+    for label, goal_ids in groups:
+        filled = tuple(
+            (goal_id, rows[goal_id])
+            for goal_id in goal_ids
+            if goal_id in rows and any(cell != EMPTY_CELL for cell in rows[goal_id])
+        )
+        if filled:
+            shown.append(MatrixGroup(label, filled))
+    return shown
+
+
+def _status_description(frame: pd.DataFrame) -> str:
+    """Returns the status chart's description: what it draws and the totals per status."""
+    totals = [(s, int(frame[s].loc[k.TOTAL])) for s in c.STATUSES]
+    actions = int(frame[k.TOTAL].loc[k.TOTAL])
+    counted = f": {status_counts_in_words(totals)}" if actions else ""
+    return (
+        "En liggande stapel per målområde, uppdelad efter den status förvaltningarna har rapporterat. "
+        f"Totalt {count_phrase(actions, 'åtgärd', 'åtgärder')}{counted}. "
+        "Siffrorna finns också i tabellen under diagrammet."
+    )
+
+
+def _matrix_description(frame: pd.DataFrame, tabled: bool) -> str:
+    """Returns the matrix chart's description: what it draws, how many delmål have an action
+    and, when the summary has the matrix's table (`tabled`), where it is."""
+    with_action = sum(1 for pairs in frame.to_numpy().tolist() if any(int(actions) for _, actions in pairs))
+    return (
+        "Ett rutnät med en rad per delmål och en kolumn per förvaltning; varje ruta visar antalet "
+        "åtgärder, och en ram med en prick att förvaltningen har svarat Ja på Berör oss. "
+        f"{with_action} av {count_phrase(len(frame.index), 'delmål', 'delmål')} har minst en åtgärd."
+        + (" Siffrorna finns också i tabellen ovanför diagrammet." if tabled else "")
+    )
 
 
 def _changes(changes: k.Changes | None, consolidated: k.Consolidated) -> dict[str, object] | None:
