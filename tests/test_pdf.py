@@ -141,7 +141,9 @@ def test_it_is_tagged_in_swedish_and_shows_its_title(summary_pdf: Path) -> None:
         assert bool(root.ViewerPreferences.DisplayDocTitle) is True
         tags = structure_types(document)
         assert str(root.StructTreeRoot.K[0].S) == "/Document"
-        assert [len(tags.get(t, [])) for t in ("/H1", "/H2", "/Table", "/Caption")] == [1, 6, 4, 5]
+        assert [len(tags.get(t, [])) for t in ("/H1", "/H2", "/Caption")] == [1, 6, 7]
+        # Every captioned table is tagged; one broken over a page is tagged once per piece.
+        assert len(tags["/Table"]) >= 6
         assert len(tags["/TH"]) > 10 and len(tags["/TD"]) > 10 and len(tags["/LI"]) > 10
         assert sorted(str(figure.Alt) for figure in tags["/Figure"]) == [
             "Ansvarsmatris: antal åtgärder per delmål och förvaltning",
