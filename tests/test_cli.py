@@ -23,6 +23,7 @@ from pipeline import errors
 from pipeline.cli import EXIT_CODES, app, latest_ready
 from pipeline.cli_text import EXIT_FILE_SYSTEM, EXIT_USAGE, describe_os_error, os_error_in
 from pipeline.config import default_plan_file
+from tests.prefect_db import seeded_home
 from tests.processes import clean_env
 
 runner = CliRunner()
@@ -253,7 +254,7 @@ def run_command(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         cwd=cwd,
-        env=clean_env(PREFECT_HOME=cwd / ".prefect"),
+        env=clean_env(PREFECT_HOME=seeded_home(cwd / ".prefect")),
         capture_output=True,
         text=True,
         timeout=600,

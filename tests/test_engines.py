@@ -8,7 +8,8 @@
    its outputs land in HANDLINGSPLAN_HOME and its artifacts on the server.
 
 The commands run with a clean environment (no setting of the session's Prefect harness) and
-the checkout's code first on their path.
+the checkout's code first on their path; each Prefect home of theirs is a new one whose
+database is a copy of the migrated empty one (tests/prefect_db.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest
 
 from pipeline.demo import write_example_inbox
 from pipeline.plan import Plan
+from tests.prefect_db import seeded_home
 from tests.processes import (
     BIN,
     LOCALHOST,
@@ -116,7 +118,10 @@ def test_collect_on_a_dask_cluster_writes_the_local_run_s_bytes(
 
     # The plain local run needs no cluster: it runs while the cluster starts.
     plain = processes.start(
-        "collect-lokal", collect, cwd=local, env=clean_env(PREFECT_HOME=tmp_path / "prefect-lokal")
+        "collect-lokal",
+        collect,
+        cwd=local,
+        env=clean_env(PREFECT_HOME=seeded_home(tmp_path / "prefect-lokal")),
     )
     scheduler_file = tmp_path / "dask-scheduler.json"
     scheduler = processes.start(
@@ -160,7 +165,9 @@ def test_collect_on_a_dask_cluster_writes_the_local_run_s_bytes(
             "collect-dask",
             [*collect, "--dask"],
             cwd=clustered,
-            env=clean_env(PREFECT_HOME=tmp_path / "prefect-dask", DASK_SCHEDULER_ADDRESS=address),
+            env=clean_env(
+                PREFECT_HOME=seeded_home(tmp_path / "prefect-dask"), DASK_SCHEDULER_ADDRESS=address
+            ),
         )
         code = on_cluster.wait(120)
         assert code == 0, on_cluster.output()
@@ -224,7 +231,7 @@ def test_annual_deployment_runs_on_a_worker_of_a_prefect_server(
     port = free_port()
     api = f"http://{LOCALHOST}:{port}/api"
     env = clean_env(
-        PREFECT_HOME=tmp_path / "prefect",
+        PREFECT_HOME=seeded_home(tmp_path / "prefect"),
         PREFECT_API_URL=api,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_UI_ENABLED="false",
