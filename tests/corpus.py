@@ -286,7 +286,8 @@ def _identification_changed(kit: Kit, name: str, key: str, value: str) -> Path:
     members = members_of(source)
     custom = members["docProps/custom.xml"].decode("utf-8")
     custom = re.sub(
-        rf'(name="{key}"[^>]*>\s*<vt:lpwstr>)[^<]*(</vt:lpwstr>)',
+        # openpyxl writes <vt:lpwstr xmlns:vt=…> when lxml is installed, <vt:lpwstr> without it.
+        rf'(name="{key}"[^>]*>\s*<vt:lpwstr[^>]*>)[^<]*(</vt:lpwstr>)',
         lambda m: m.group(1) + value + m.group(2),
         custom,
     )
@@ -318,7 +319,7 @@ def xxe_in_custom_properties(kit: Kit) -> str:
     custom = members_of(source)["docProps/custom.xml"]
     declaration, _, rest = custom.partition(b"?>")
     evil = declaration + b'?>\n<!DOCTYPE Properties [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + rest
-    evil = evil.replace(b"<vt:lpwstr>SOC</vt:lpwstr>", b"<vt:lpwstr>&xxe;</vt:lpwstr>")
+    evil = re.sub(rb"(<vt:lpwstr[^>]*>)SOC(</vt:lpwstr>)", rb"\1&xxe;\2", evil)  # any openpyxl writer
     kit.repacked("xxe.xlsx", {"docProps/custom.xml": evil}, source)
     return "xxe.xlsx"
 
@@ -1257,12 +1258,13 @@ def cost_empty_next_to_a_cost(kit: Kit) -> str:
 
 def text_of_32768_characters(kit: Kit) -> str:
     """Kommentar of 32 768 characters, one more than an Excel cell holds."""
-    # Written into the sheet XML: openpyxl (like Excel) cuts a longer text at the limit.
-    source = kit.filled("_källa.xlsx", [{**GOOD, c.COMMENT: "PLATSHÅLLARE"}], scratch=True)
+    # Written into the sheet XML: openpyxl (like Excel) cuts a longer text at the limit. An ASCII
+    # placeholder: with lxml, openpyxl may write å as a character reference.
+    source = kit.filled("_källa.xlsx", [{**GOOD, c.COMMENT: "PLATSHALLARE"}], scratch=True)
     part = sheet_part(source, c.SHEET_ACTIONS)
     xml = members_of(source)[part]
-    assert xml.count("PLATSHÅLLARE".encode()) == 1
-    kit.repacked("lang.xlsx", {part: xml.replace("PLATSHÅLLARE".encode(), ("å" * 32_768).encode())}, source)
+    assert xml.count("PLATSHALLARE".encode()) == 1
+    kit.repacked("lang.xlsx", {part: xml.replace("PLATSHALLARE".encode(), ("å" * 32_768).encode())}, source)
     return "lang.xlsx"
 
 

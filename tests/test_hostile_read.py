@@ -355,7 +355,8 @@ def _properties_say(source: Path, target: Path, key: str, value: str) -> Path:
     members = members_of(source)
     custom = members["docProps/custom.xml"].decode("utf-8")
     members["docProps/custom.xml"] = re.sub(
-        rf'(name="{key}"[^>]*>\s*<vt:lpwstr>)[^<]*(</vt:lpwstr>)',
+        # openpyxl writes <vt:lpwstr xmlns:vt=…> when lxml is installed, <vt:lpwstr> without it.
+        rf'(name="{key}"[^>]*>\s*<vt:lpwstr[^>]*>)[^<]*(</vt:lpwstr>)',
         lambda m: m.group(1) + value + m.group(2),
         custom,
     ).encode("utf-8")
