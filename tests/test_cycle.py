@@ -6,9 +6,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import openpyxl
@@ -182,34 +184,62 @@ def test_second_run_waits_then_refuses_with_a_clear_message(tmp_path: Path) -> N
 
 
 KILL_SCRIPT = """
-import datetime as dt, sys
+import datetime as dt, os, sys
 from pathlib import Path
 from pipeline.config import Cycle, Settings
 from pipeline.flows import consolidate, plans_for
 from pipeline.report import write_reports
 settings = Settings(inbox=Path(sys.argv[1]), outbox=Path(sys.argv[2]))
 plans = plans_for(settings)
-while True:
-    write_reports(consolidate(settings, plans, Cycle.build(2027, dt.date(2027, 3, 1))), settings)
-    print("round", flush=True)
+while sys.stdin.readline():  # a line: fork a writer and say its pid
+    writer = os.fork()
+    if writer == 0:
+        try:
+            while True:
+                write_reports(consolidate(settings, plans, Cycle.build(2027, dt.date(2027, 3, 1))), settings)
+        finally:
+            os._exit(1)
+    print(writer, flush=True)
+    sys.stdin.readline()  # the next line: the writer has been killed
+    _, status = os.waitpid(writer, 0)
+    print(os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1, flush=True)
 """
+"""Writes the reports over and over in processes forked on request, so that the imports (a few
+seconds) are paid once and each writer is killed at a chosen moment of its work."""
 
 
 @pytest.mark.slow
 def test_report_killed_half_way_leaves_no_half_written_output(demo_outbox: Settings, plan: Plan) -> None:
     _report(demo_outbox, plan)
     expected = _digests(demo_outbox.year_dir(YEAR))
-    for delay in (0.3, 0.7, 1.1, 1.6):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", KILL_SCRIPT, str(demo_outbox.inbox), str(demo_outbox.outbox)],
-            stdout=subprocess.PIPE,
-        )
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=3 + delay)
-        proc.kill()
-        proc.wait()
-        # Every output is either the complete old file or the complete new one: identical bytes.
-        assert {k: v for k, v in _digests(demo_outbox.year_dir(YEAR)).items() if k in expected} == expected
+    writers = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(demo_outbox.inbox), str(demo_outbox.outbox)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert writers.stdin is not None and writers.stdout is not None
+    try:
+        for delay in (0.3, 0.7, 1.1, 1.6):
+            writers.stdin.write("skriv\n")
+            writers.stdin.flush()
+            writer = int(writers.stdout.readline())
+            time.sleep(delay)
+            os.kill(writer, signal.SIGKILL)  # a writer that already died is a zombie till reaped
+            writers.stdin.write("dödad\n")
+            writers.stdin.flush()
+            assert writers.stdout.readline().strip() == str(int(signal.SIGKILL))  # it was still writing
+            # Every output is either the complete old file or the complete new one: identical bytes.
+            assert {
+                k: v for k, v in _digests(demo_outbox.year_dir(YEAR)).items() if k in expected
+            } == expected
+        writers.stdin.close()
+        assert writers.wait(timeout=60) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(writers.pid, signal.SIGKILL)  # the writers too, should the test fail
+        writers.wait()
     # The next run completes, gives the same result and clears what the killed runs left.
     _report(demo_outbox, plan)
     assert _digests(demo_outbox.year_dir(YEAR)) == expected
