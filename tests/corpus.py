@@ -1263,8 +1263,8 @@ def text_of_32768_characters(kit: Kit) -> str:
     source = kit.filled("_källa.xlsx", [{**GOOD, c.COMMENT: "PLATSHALLARE"}], scratch=True)
     part = sheet_part(source, c.SHEET_ACTIONS)
     xml = members_of(source)[part]
-    assert xml.count("PLATSHALLARE".encode()) == 1
-    kit.repacked("lang.xlsx", {part: xml.replace("PLATSHALLARE".encode(), ("å" * 32_768).encode())}, source)
+    assert xml.count(b"PLATSHALLARE") == 1
+    kit.repacked("lang.xlsx", {part: xml.replace(b"PLATSHALLARE", ("å" * 32_768).encode())}, source)
     return "lang.xlsx"
 
 
