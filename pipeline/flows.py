@@ -1234,8 +1234,16 @@ def _send_summary(
     return _send("summary", year, [letter], settings, mail, dry_run=dry_run, resend=resend)
 
 
-def _mail_paths(outbox: Path, contacts_file: Path | None, plan_file: Path | None = None) -> Settings:
-    return _settings(outbox=outbox, contacts_file=contacts_file, plan_file=plan_file)
+@contextlib.contextmanager
+def _mailing(
+    outbox: Path, contacts_file: Path | None, plan_file: Path | None
+) -> Iterator[tuple[Settings, Plan, MailSettings]]:
+    """Yields what every `send` flow starts from: the paths, the plan and the mail settings
+    (read from the working folder, beside the outbox), with the outbox locked while it sends."""
+    settings = _settings(outbox=outbox, contacts_file=contacts_file, plan_file=plan_file)
+    mail = mail_settings(settings.outbox.parent)  # a setting that cannot be used stops it before the lock
+    with outbox_lock(settings.outbox, settings.lock_timeout):
+        yield settings, load_plan(settings.plan_file), mail
 
 
 @flow(name="utskick-mallar", log_prints=False, on_failure=[notify_failure])
@@ -1248,10 +1256,7 @@ def send_templates_flow(
     resend: bool = False,
 ) -> SendReport:
     """Sends each förvaltning its template for the year, with a letter saying what, why, by when and how."""
-    settings = _mail_paths(outbox, contacts_file, plan_file)
-    mail = mail_settings(settings.outbox.parent)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan(settings.plan_file)
+    with _mailing(outbox, contacts_file, plan_file) as (settings, plan, mail):
         return _send_templates(settings, plan, year, mail, dry_run=dry_run, resend=resend)
 
 
@@ -1275,18 +1280,15 @@ def send_reminders_flow(
     Year defaults to the latest year whose templates were issued with a deadline. A `scheduled`
     run (the daily deployment) sends only on the reminder days and returns None on the others.
     """
-    settings = _mail_paths(outbox, contacts_file, plan_file)
-    as_of = as_of or today()
-    year = year or _latest_issued_year(settings) or as_of.year
-    cycle = Cycle(year=year, as_of=as_of, deadline=deadline)
     schedule = Reminders(
         tuple(DAYS_BEFORE if days_before is None else days_before),
         tuple(DAYS_AFTER if days_after is None else days_after),
         scheduled,
     )
-    mail = mail_settings()
-    with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan(settings.plan_file)
+    as_of = as_of or today()
+    with _mailing(outbox, contacts_file, plan_file) as (settings, plan, mail):
+        year = year or _latest_issued_year(settings) or as_of.year
+        cycle = Cycle(year=year, as_of=as_of, deadline=deadline)
         return _send_reminders(settings, plan, cycle, mail, schedule, dry_run=dry_run, resend=resend)
 
 
@@ -1312,10 +1314,7 @@ def send_feedback_flow(
     resend: bool = False,
 ) -> SendReport:
     """Sends each submission's feedback (in force, or rejected and not yet put right) to its contact."""
-    settings = _mail_paths(outbox, contacts_file, plan_file)
-    mail = mail_settings(settings.outbox.parent)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
-        plan = load_plan(settings.plan_file)
+    with _mailing(outbox, contacts_file, plan_file) as (settings, plan, mail):
         return _send_feedback(settings, plan, year, mail, dry_run=dry_run, resend=resend)
 
 
@@ -1328,9 +1327,7 @@ def send_summary_flow(
     resend: bool = False,
 ) -> SendReport:
     """Sends the summary (HTML, with a text part) and the follow-up workbook to the given addresses."""
-    settings = _mail_paths(outbox, None)
-    mail = mail_settings(settings.outbox.parent)
-    with outbox_lock(settings.outbox, settings.lock_timeout):
+    with _mailing(outbox, None, None) as (settings, _, mail):
         return _send_summary(settings, year, to, mail, dry_run=dry_run, resend=resend)
 
 

@@ -553,3 +553,35 @@ def test_a_failed_scheduled_run_tells_the_coordinator_once(
     smtp_server.stop()
     other = FlowRun(flow_id=uuid.uuid4(), deployment_id=uuid.uuid4(), name="bla-hund", parameters=parameters)
     notify_failure(send_templates_flow, other, state)
+
+
+def test_every_send_reads_the_dotenv_beside_the_outbox(
+    plan: Plan,
+    home: Path,
+    smtp_server: TestSmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from pipeline.flows import send_reminders_flow
+
+    write_templates(plan, home)
+    write_contacts(home)
+    settings = smtp_server.settings()
+    (home / ".env").write_text(
+        "\n".join(
+            [
+                f"HANDLINGSPLAN_SMTP_HOST={settings.host}",
+                f"HANDLINGSPLAN_SMTP_PORT={settings.port}",
+                f"HANDLINGSPLAN_SMTP_USER={settings.user}",
+                f"HANDLINGSPLAN_SMTP_PASSWORD={settings.password}",
+                f"HANDLINGSPLAN_SMTP_CAFILE={settings.cafile}",
+                f"HANDLINGSPLAN_MAIL_FROM={SENDER}",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # run from another folder, as cron may
+
+    reminded = send_reminders_flow(year=YEAR, outbox=home / "outbox", as_of=DEADLINE - dt.timedelta(days=3))
+
+    assert reminded is not None and not reminded.dry_run and reminded.count("sent") == 5
