@@ -707,6 +707,18 @@ def print_send(report: Any) -> None:
         raise typer.Exit(EXIT_SEND_FAILED)
 
 
+def _send_through(
+    flow: str, outbox: Path, contacts_file: Path | None, plan: Path | None, **options: Any
+) -> None:
+    """Runs one of the send flows on the kontakter.xlsx and plan given, and prints its report."""
+    flows = _flows()
+    report = _run(
+        lambda: getattr(flows, flow)(outbox=outbox, contacts_file=contacts_file, plan_file=plan, **options),
+        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    )
+    print_send(report)
+
+
 @send_app.command("templates", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send templates --year 2027")
 def send_templates(
     year: Annotated[int, year_option("Året mallarna gäller, t.ex. 2027.")],
@@ -717,19 +729,9 @@ def send_templates(
     resend: Annotated[bool, resend_option()] = False,
 ) -> None:
     """Skicka varje förvaltning dess mall med ett följebrev: vad, varför, sista dag, hur och till vem."""
-    flows = _flows()
-    report = _run(
-        lambda: flows.send_templates_flow(
-            year=year,
-            outbox=outbox,
-            contacts_file=contacts_file,
-            plan_file=plan,
-            dry_run=dry_run,
-            resend=resend,
-        ),
-        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    _send_through(
+        "send_templates_flow", outbox, contacts_file, plan, year=year, dry_run=dry_run, resend=resend
     )
-    print_send(report)
 
 
 @send_app.command("reminders", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send reminders --year 2027")
@@ -757,21 +759,17 @@ def send_reminders(
     resend: Annotated[bool, resend_option()] = False,
 ) -> None:
     """Påminn förvaltningar som inte har en godkänd handlingsplan för året: före sista dagen, och efter den."""
-    flows = _flows()
-    report = _run(
-        lambda: flows.send_reminders_flow(
-            year=year,
-            outbox=outbox,
-            contacts_file=contacts_file,
-            plan_file=plan,
-            as_of=as_of,
-            deadline=deadline,
-            dry_run=dry_run,
-            resend=resend,
-        ),
-        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    _send_through(
+        "send_reminders_flow",
+        outbox,
+        contacts_file,
+        plan,
+        year=year,
+        as_of=as_of,
+        deadline=deadline,
+        dry_run=dry_run,
+        resend=resend,
     )
-    print_send(report)
 
 
 @send_app.command("feedback", cls=SwedishCommand, epilog=f"Exempel: {PROGRAM} send feedback --year 2027")
@@ -784,19 +782,9 @@ def send_feedback(
     resend: Annotated[bool, resend_option()] = False,
 ) -> None:
     """Skicka återkopplingen på varje inlämning till dess kontaktperson, med den markerade kopian vid avvisning."""
-    flows = _flows()
-    report = _run(
-        lambda: flows.send_feedback_flow(
-            year=year,
-            outbox=outbox,
-            contacts_file=contacts_file,
-            plan_file=plan,
-            dry_run=dry_run,
-            resend=resend,
-        ),
-        {"--outbox": outbox, "--contacts": contacts_file, "--plan": plan},
+    _send_through(
+        "send_feedback_flow", outbox, contacts_file, plan, year=year, dry_run=dry_run, resend=resend
     )
-    print_send(report)
 
 
 @send_app.command(
