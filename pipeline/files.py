@@ -178,6 +178,30 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min" if minutes else f"{rest} s"
 
 
+def append_lines(path: Path, data: bytes) -> None:
+    """Appends complete lines (`data` ends in a line break) in one write, flushed and synced.
+
+    A torn last line left by an earlier crash is closed off first, so that it cannot swallow
+    these lines. Creates the file and its folder when missing. The ledger and the send log
+    are written this way.
+    """
+    if not data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    with path.open("a+b") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end > 0:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                data = b"\n" + data
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        fsync_folder(path.parent)
+
+
 def fsync_folder(folder: Path) -> None:
     """Makes a rename in `folder` durable where the platform allows syncing a folder."""
     try:

@@ -19,7 +19,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any, Literal, Protocol
 import jinja2
 
 from pipeline.config import jinja_templates_dir
-from pipeline.files import fsync_folder, write_bytes_atomic
+from pipeline.files import append_lines, write_bytes_atomic
 from pipeline.text import count_phrase
 
 log = logging.getLogger(__name__)
@@ -266,15 +265,7 @@ def read_send_log(path: Path) -> list[LogEntry]:
 def append_send_log(path: Path, entry: LogEntry) -> None:
     """Appends one entry, flushed and synced before the next message goes: a crash right after
     a sending still finds it recorded, so it is not sent twice."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    data = json.dumps(entry.__dict__, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
-    with path.open("ab") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if created:
-        fsync_folder(path.parent)
+    append_lines(path, json.dumps(entry.__dict__, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
 
 
 @dataclass(frozen=True)

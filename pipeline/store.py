@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from python_calamine import CalamineWorkbook
 
 from pipeline import contract as c
 from pipeline.config import Settings
-from pipeline.files import fsync_folder, write_text_atomic
+from pipeline.files import append_lines, write_text_atomic
 from pipeline.records import CleanData, LedgerRecord, parse_utc, utc_iso, utc_iso_precise
 from pipeline.text import visible
 
@@ -349,22 +348,7 @@ def append_ledger(path: Path, records: Iterable[LedgerRecord]) -> None:
     A torn last line left by an earlier crash is closed off first, so that it cannot
     swallow these records. Creates the ledger and its folder when missing.
     """
-    data = b"".join(_line(r) for r in records)
-    if not data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    with path.open("a+b") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        if end > 0:
-            handle.seek(end - 1)
-            if handle.read(1) != b"\n":
-                data = b"\n" + data
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if created:
-        fsync_folder(path.parent)
+    append_lines(path, b"".join(_line(r) for r in records))
 
 
 def _line(record: LedgerRecord) -> bytes:

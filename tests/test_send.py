@@ -585,3 +585,26 @@ def test_every_send_reads_the_dotenv_beside_the_outbox(
     reminded = send_reminders_flow(year=YEAR, outbox=home / "outbox", as_of=DEADLINE - dt.timedelta(days=3))
 
     assert reminded is not None and not reminded.dry_run and reminded.count("sent") == 5
+
+
+def test_a_torn_send_log_line_does_not_swallow_the_next(tmp_path: Path) -> None:
+    from pipeline.mailing import LogEntry, append_send_log, read_send_log
+
+    log_file = tmp_path / "utskick.jsonl"
+    log_file.write_bytes(b'{"key": "abc", "kind": "templ')  # a crash in the middle of a line
+    entry = LogEntry(
+        key="k1",
+        kind="templates",
+        year=YEAR,
+        department="SOC",
+        subject="Mall",
+        recipients=("sofia.ek@kalix.se",),
+        accepted=("sofia.ek@kalix.se",),
+        refused={},
+        message_id="<k1.1@kalix.se>",
+        time="2027-01-01T00:00:00+00:00",
+        result="sent",
+        attempts=1,
+    )
+    append_send_log(log_file, entry)
+    assert read_send_log(log_file) == [entry]  # the sent message stays known: never sent twice
