@@ -91,7 +91,15 @@ from pipeline.mailing import (
 )
 from pipeline.plan import Plan, archive_plan, load_plan
 from pipeline.problems import ERROR, problem
-from pipeline.records import STATE_LABEL, CleanData, FileReport, LedgerRecord, Pending, State
+from pipeline.records import (
+    STATE_LABEL,
+    CleanData,
+    FileReport,
+    LedgerRecord,
+    Pending,
+    State,
+    board_decision_text,
+)
 from pipeline.report import (
     pdf_unavailable,
     write_action_plan,
@@ -1441,11 +1449,7 @@ def _adoption(
             file=d.file,
             sha256=d.digest,
             received=d.received,
-            board_decision=(
-                f"{d.decision_date.isoformat()} {d.decision_paragraph}"
-                if d.decided and d.decision_date
-                else None
-            ),
+            board_decision=board_decision_text(d.decision_date, d.decision_paragraph),
         )
         for d in consolidated.departments
     )

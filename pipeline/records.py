@@ -126,12 +126,18 @@ def board_decision_label(date: dt.date | None, paragraph: str | None) -> str:
     "förslag" when either is missing. A paragraph typed without its sign ("14") gets "§ ".
     A förvaltning with no accepted submission is NOT_SUBMITTED (the caller knows that).
     """
+    decision = board_decision_text(date, paragraph)
+    return f"{BOARD_DECIDED} {decision}" if decision else PROPOSAL
+
+
+def board_decision_text(date: dt.date | None, paragraph: str | None) -> str | None:
+    """Returns the nämnd's decision as cited, "2027-03-15 § 14"; None for a draft."""
     text = " ".join((paragraph or "").split())
     if date is None or not text:
-        return PROPOSAL
+        return None
     if "§" not in text:
         text = f"§ {text}"
-    return f"{BOARD_DECIDED} {date.isoformat()} {text}"
+    return f"{date.isoformat()} {text}"
 
 
 @dataclass(frozen=True)
